@@ -1,0 +1,394 @@
+"""The run configuration: one frozen, typed object read from a TOML file with the standard library.
+
+Every setting and its default is documented once, here, in the dataclass fields; `docs/contract.md`
+and the README point at this module. Unknown keys and wrong types are errors that name the key and
+the file, all of them at once, so a user fixes a config in one pass.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from targeting.errors import ConfigError, Problem
+
+SCORE_COMPONENTS = (
+    "representation_gap",
+    "watch_gap",
+    "crime",
+    "sac",
+    "low_satisfaction",
+    "low_penetration",
+)
+DEFAULT_WEIGHTS: Mapping[str, float] = MappingProxyType(
+    {
+        "representation_gap": 1.0,
+        "watch_gap": 0.5,
+        "crime": 0.25,
+        "sac": 0.25,
+        "low_satisfaction": 0.25,
+        "low_penetration": 0.5,
+    }
+)
+DEFAULT_SAC_TYPES = ("Burglary", "Robbery", "Vehicle crime", "Theft from the person")
+
+# Canonical column names per input; `[columns.<input>]` maps these to the names in a file.
+CANONICAL_COLUMNS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "areas": ("area_code", "area_name", "parent_code", "parent_name"),
+        "small_areas": ("area_code", "households"),
+        "population": ("area_code", "origin", "residents", "age_band", "total", "origins"),
+        "signups": (
+            "user_id",
+            "joined",
+            "latitude",
+            "longitude",
+            "easting",
+            "northing",
+            "postcode",
+            "origin",
+            "status",
+            "watch_role",
+        ),
+        "crimes": ("crime_id", "month", "longitude", "latitude", "crime_type"),
+        "ratings": ("rated_at", "rating", "user_id", "latitude", "longitude"),
+        "schemes": ("scheme_id", "scheme_name", "scheme_type", "households", "members"),
+        "postcodes": ("postcode", "latitude", "longitude"),
+    }
+)
+
+
+@dataclass(frozen=True)
+class InputsConfig:
+    """Input files, resolved against the config file's folder."""
+
+    areas: Path
+    population: Path
+    signups: Path
+    small_areas: Path | None = None
+    crimes: tuple[str, ...] = ()  # glob patterns, absolute after resolution
+    ratings: Path | None = None
+    schemes: Path | None = None
+    postcodes: Path | None = None
+    population_raster: Path | None = None
+
+
+@dataclass(frozen=True)
+class OriginsConfig:
+    map: Path | None = None  # CSV origin,population_origin; default: reference_data's census map
+
+
+@dataclass(frozen=True)
+class GridConfig:
+    resolution: int = 9  # H3 resolution; 9 is about 0.1 km2 per cell, a few streets
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    as_of: dt.date | None = None  # the date every date rule uses; default: the latest `joined`
+    seed: int = 2018  # for every random choice a later stage makes
+
+
+@dataclass(frozen=True)
+class ScoringConfig:
+    weights: Mapping[str, float] = field(default_factory=lambda: DEFAULT_WEIGHTS)
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    dir: Path = Path("out")
+    protective_marking: str = "OFFICIAL-SENSITIVE"  # printed on every shared output
+
+
+@dataclass(frozen=True)
+class PopulationConfig:
+    min_age: int = 18  # only adults sign up; used when the population has age bands
+    total_tolerance: float = 0.01  # parts above the total by more than this fraction: reject
+
+
+@dataclass(frozen=True)
+class PrivacyConfig:
+    suppression_threshold: int = 10  # sign-up-derived counts 1..threshold-1 are withheld
+
+
+@dataclass(frozen=True)
+class CrimesConfig:
+    sac_types: tuple[str, ...] = DEFAULT_SAC_TYPES  # serious acquisitive crime types
+
+
+@dataclass(frozen=True)
+class SchemesConfig:
+    point_radius_m: float = 200.0  # a Watch scheme given as a point covers this radius
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything a run needs to know, read once from TOML and passed explicitly."""
+
+    path: Path
+    inputs: InputsConfig
+    origins: OriginsConfig = OriginsConfig()
+    grid: GridConfig = GridConfig()
+    run: RunConfig = RunConfig()
+    scoring: ScoringConfig = ScoringConfig()
+    output: OutputConfig = OutputConfig()
+    population: PopulationConfig = PopulationConfig()
+    privacy: PrivacyConfig = PrivacyConfig()
+    crimes: CrimesConfig = CrimesConfig()
+    schemes: SchemesConfig = SchemesConfig()
+    columns: Mapping[str, Mapping[str, str | tuple[str, ...]]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+    def columns_for(self, input_name: str) -> Mapping[str, str | tuple[str, ...]]:
+        """The `[columns.<input>]` mapping (canonical name -> file's name), empty if none."""
+        return self.columns.get(input_name, MappingProxyType({}))
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-friendly copy, for the manifest."""
+        return _jsonable(self)
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "__dataclass_fields__"):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Path | dt.date):
+        return str(value)
+    return value
+
+
+_PATH_KEYS = {
+    "areas",
+    "population",
+    "signups",
+    "small_areas",
+    "ratings",
+    "schemes",
+    "postcodes",
+    "population_raster",
+}
+_REQUIRED_INPUTS = ("areas", "population", "signups")
+
+
+class _Reader:
+    """Collects problems while converting raw TOML tables into typed values."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.problems: list[Problem] = []
+
+    def add(self, key: str, problem: str, fix: str) -> None:
+        self.problems.append(Problem(f"{self.path} key '{key}'", problem, fix))
+
+    def table(self, raw: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+        value = raw.get(key, {})
+        if not isinstance(value, Mapping):
+            self.add(key, f"must be a table, got {type(value).__name__}", f"write it as [{key}]")
+            return {}
+        return value
+
+    def unknown(self, section: Mapping[str, Any], allowed: set[str], prefix: str) -> None:
+        for key in sorted(set(section) - allowed):
+            name = f"{prefix}.{key}" if prefix else key
+            self.add(
+                name, "is not a known setting", f"remove it or use one of: {', '.join(sorted(allowed))}"
+            )
+
+    def path_value(self, section: Mapping[str, Any], key: str, prefix: str) -> Path | None:
+        value = section.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value:
+            self.add(f"{prefix}.{key}", f"must be a file path string, got {value!r}", 'e.g. "file.csv"')
+            return None
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else (self.path.parent / p)
+
+    def typed(self, section: Mapping[str, Any], key: str, kind: type, default: Any, prefix: str) -> Any:
+        if key not in section:
+            return default
+        value = section[key]
+        ok = isinstance(value, kind) and not (kind in (int, float) and isinstance(value, bool))
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        if not ok:
+            self.add(
+                f"{prefix}.{key}",
+                f"must be {kind.__name__}, got {type(value).__name__} {value!r}",
+                f"give a {kind.__name__} value (default {default!r})",
+            )
+            return default
+        return value
+
+
+def load_config(path: Path | str) -> Config:
+    """Read and check a run's TOML config; raise one `ConfigError` listing every problem."""
+    path = Path(path).resolve()
+    if not path.is_file():
+        raise ConfigError(path, [Problem(str(path), "file not found", "check the path to the config")])
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8-sig"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(path, [Problem(str(path), f"is not valid TOML ({exc})", "fix the syntax")]) from exc
+    return config_from_dict(raw, path=path)
+
+
+def config_from_dict(raw: Mapping[str, Any], *, path: Path) -> Config:
+    """Build a `Config` from an already parsed TOML mapping; paths are relative to `path`'s folder."""
+    r = _Reader(path)
+    sections = {
+        "inputs", "origins", "grid", "run", "scoring", "output", "population", "privacy", "crimes",
+        "schemes", "columns",
+    }  # fmt: skip
+    r.unknown(raw, sections, "")
+
+    inp = r.table(raw, "inputs")
+    r.unknown(inp, _PATH_KEYS | {"crimes"}, "inputs")
+    for key in _REQUIRED_INPUTS:
+        if key not in inp:
+            r.add(f"inputs.{key}", "is required", f'add {key} = "path/to/file" under [inputs]')
+    paths = {k: r.path_value(inp, k, "inputs") for k in _PATH_KEYS}
+    crimes_raw = inp.get("crimes", [])
+    if isinstance(crimes_raw, str):
+        crimes_raw = [crimes_raw]
+    crimes: list[str] = []
+    if not isinstance(crimes_raw, list) or not all(isinstance(c, str) for c in crimes_raw):
+        r.add("inputs.crimes", "must be a list of paths or globs", 'e.g. crimes = ["crime/*.csv"]')
+    else:
+        for c in crimes_raw:
+            p = Path(c).expanduser()
+            crimes.append(str(p if p.is_absolute() else path.parent / p))
+
+    origins_t = r.table(raw, "origins")
+    r.unknown(origins_t, {"map"}, "origins")
+    grid_t = r.table(raw, "grid")
+    r.unknown(grid_t, {"resolution"}, "grid")
+    resolution = r.typed(grid_t, "resolution", int, 9, "grid")
+    if not 0 <= resolution <= 15:
+        r.add("grid.resolution", f"must be an H3 resolution 0-15, got {resolution}", "use 8, 9 or 10")
+        resolution = 9
+
+    run_t = r.table(raw, "run")
+    r.unknown(run_t, {"as_of", "seed"}, "run")
+    as_of = run_t.get("as_of")
+    if isinstance(as_of, dt.datetime):
+        as_of = as_of.date()
+    elif isinstance(as_of, str):
+        try:
+            as_of = dt.date.fromisoformat(as_of)
+        except ValueError:
+            r.add("run.as_of", f"is not a date: {as_of!r}", "write it as 2018-10-31")
+            as_of = None
+    elif as_of is not None and not isinstance(as_of, dt.date):
+        r.add("run.as_of", f"must be a date, got {as_of!r}", "write it as 2018-10-31")
+        as_of = None
+    seed = r.typed(run_t, "seed", int, 2018, "run")
+
+    scoring_t = r.table(raw, "scoring")
+    r.unknown(scoring_t, {"weights"}, "scoring")
+    weights = dict(DEFAULT_WEIGHTS)
+    w_raw = scoring_t.get("weights", {})
+    if not isinstance(w_raw, Mapping):
+        r.add("scoring.weights", "must be a table of numbers", "e.g. weights = { crime = 0.25 }")
+    else:
+        r.unknown(w_raw, set(SCORE_COMPONENTS), "scoring.weights")
+        for key in SCORE_COMPONENTS:
+            if key in w_raw:
+                v = r.typed(w_raw, key, float, DEFAULT_WEIGHTS[key], "scoring.weights")
+                if v < 0:
+                    r.add(f"scoring.weights.{key}", "must not be negative", "use 0 to switch it off")
+                weights[key] = max(float(v), 0.0)
+
+    out_t = r.table(raw, "output")
+    r.unknown(out_t, {"dir", "protective_marking"}, "output")
+    out_dir = r.path_value(out_t, "dir", "output") or path.parent / "out"
+    marking = r.typed(out_t, "protective_marking", str, "OFFICIAL-SENSITIVE", "output")
+
+    pop_t = r.table(raw, "population")
+    r.unknown(pop_t, {"min_age", "total_tolerance"}, "population")
+    min_age = r.typed(pop_t, "min_age", int, 18, "population")
+    tol = r.typed(pop_t, "total_tolerance", float, 0.01, "population")
+    if not 0 <= tol < 1:
+        r.add("population.total_tolerance", f"must be a fraction in [0, 1), got {tol}", "e.g. 0.01")
+
+    priv_t = r.table(raw, "privacy")
+    r.unknown(priv_t, {"suppression_threshold"}, "privacy")
+    threshold = r.typed(priv_t, "suppression_threshold", int, 10, "privacy")
+    if threshold < 1:
+        r.add("privacy.suppression_threshold", "must be at least 1", "the default is 10")
+
+    crimes_t = r.table(raw, "crimes")
+    r.unknown(crimes_t, {"sac_types"}, "crimes")
+    sac = crimes_t.get("sac_types", list(DEFAULT_SAC_TYPES))
+    if not isinstance(sac, list) or not all(isinstance(s, str) for s in sac):
+        r.add("crimes.sac_types", "must be a list of police.uk crime types", '["Burglary", "Robbery"]')
+        sac = list(DEFAULT_SAC_TYPES)
+
+    schemes_t = r.table(raw, "schemes")
+    r.unknown(schemes_t, {"point_radius_m"}, "schemes")
+    radius = r.typed(schemes_t, "point_radius_m", float, 200.0, "schemes")
+    if radius <= 0:
+        r.add("schemes.point_radius_m", "must be positive", "e.g. 200")
+
+    columns_t = r.table(raw, "columns")
+    r.unknown(columns_t, set(CANONICAL_COLUMNS), "columns")
+    columns: dict[str, Mapping[str, str | tuple[str, ...]]] = {}
+    for input_name, mapping in columns_t.items():
+        if input_name not in CANONICAL_COLUMNS:
+            continue
+        if not isinstance(mapping, Mapping):
+            r.add(f"columns.{input_name}", "must be a table", f"write [columns.{input_name}]")
+            continue
+        r.unknown(mapping, set(CANONICAL_COLUMNS[input_name]), f"columns.{input_name}")
+        clean: dict[str, str | tuple[str, ...]] = {}
+        for canon, name in mapping.items():
+            if canon == "origins":
+                if isinstance(name, list) and all(isinstance(n, str) for n in name):
+                    clean[canon] = tuple(name)
+                else:
+                    r.add(f"columns.{input_name}.origins", "must be a list of column names", '["A", "B"]')
+            elif isinstance(name, str) and name:
+                clean[canon] = name
+            elif canon in CANONICAL_COLUMNS[input_name]:
+                r.add(f"columns.{input_name}.{canon}", f"must be a column name, got {name!r}", '"Name"')
+        columns[input_name] = MappingProxyType(clean)
+
+    if r.problems:
+        raise ConfigError(path, r.problems)
+    return Config(
+        path=path,
+        inputs=InputsConfig(
+            areas=paths["areas"],  # type: ignore[arg-type]
+            population=paths["population"],  # type: ignore[arg-type]
+            signups=paths["signups"],  # type: ignore[arg-type]
+            small_areas=paths["small_areas"],
+            crimes=tuple(crimes),
+            ratings=paths["ratings"],
+            schemes=paths["schemes"],
+            postcodes=paths["postcodes"],
+            population_raster=paths["population_raster"],
+        ),
+        origins=OriginsConfig(map=r.path_value(origins_t, "map", "origins")),
+        grid=GridConfig(resolution=resolution),
+        run=RunConfig(as_of=as_of, seed=seed),
+        scoring=ScoringConfig(weights=MappingProxyType(weights)),
+        output=OutputConfig(dir=out_dir, protective_marking=marking),
+        population=PopulationConfig(min_age=min_age, total_tolerance=tol),
+        privacy=PrivacyConfig(suppression_threshold=threshold),
+        crimes=CrimesConfig(sac_types=tuple(sac)),
+        schemes=SchemesConfig(point_radius_m=radius),
+        columns=MappingProxyType(columns),
+    )
