@@ -1,0 +1,140 @@
+"""The run's output folder: written in a temporary folder beside the target and swapped in whole.
+
+A run on bad input, or one interrupted half way, never leaves a half-written output folder: the
+previous output stays as it was until the new one is complete. The DuckDB file holds the run's
+tables for analysts (plain SQL, no extensions); `cells.parquet` is the contract's analyst file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from targeting.errors import OutputError
+from targeting.io import sha256_file
+
+STORE_NAME = "targeting.duckdb"
+CELLS_COLUMNS = (
+    "cell",
+    "area_code",
+    "residents",
+    "registered",
+    "households",
+    "watch_households",
+    "crimes",
+    "sac_crimes",
+    "asb",
+    "mean_rating",
+)
+_VERSIONED = (
+    "targeting", "geopandas", "shapely", "pyogrio", "pyproj", "h3", "pandas", "numpy", "pyarrow",
+    "duckdb", "rasterio",
+)  # fmt: skip
+
+
+@contextlib.contextmanager
+def atomic_output_dir(target: Path) -> Iterator[Path]:
+    """Yield a fresh temporary folder; on success it replaces `target`, on error it is removed.
+
+    The previous output is renamed to `<target>.prev` during the swap and removed after it, and a
+    `.prev` left by a crash between the two renames is restored first.
+    """
+    target = target.resolve()
+    prev = target.with_name(target.name + ".prev")
+    if prev.exists() and not target.exists():
+        prev.rename(target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    except OSError as exc:
+        raise OutputError(f"cannot create the output folder next to {target}: {exc}") from exc
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    try:
+        if prev.exists():
+            shutil.rmtree(prev)
+        if target.exists():
+            target.rename(prev)
+        tmp.rename(target)
+        shutil.rmtree(prev, ignore_errors=True)
+    except OSError as exc:
+        raise OutputError(f"cannot move the finished output into {target}: {exc}") from exc
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the engine and the libraries whose behaviour shapes the numbers."""
+    out = {"python": platform.python_version()}
+    for name in _VERSIONED:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def write_rejects(folder: Path, rejects: Mapping[str, pd.DataFrame]) -> None:
+    """One `rejects/<input>.csv` per input that had rejected rows (the rows as read, `reason`)."""
+    out = folder / "rejects"
+    out.mkdir(exist_ok=True)
+    for name, frame in rejects.items():
+        if not frame.empty:
+            frame.to_csv(out / f"{name}.csv", index=False, lineterminator="\n")
+
+
+def write_store(path: Path, tables: Mapping[str, pd.DataFrame]) -> None:
+    """Write each frame as a DuckDB table in one file (replacing it)."""
+    path.unlink(missing_ok=True)
+    con = duckdb.connect(str(path))
+    try:
+        for name, frame in tables.items():
+            con.register("frame_view", frame)
+            con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM frame_view')
+            con.unregister("frame_view")
+    finally:
+        con.close()
+
+
+def write_manifest(folder: Path, manifest: Mapping[str, Any]) -> Path:
+    """`manifest.json` with the sha256 of every other file in the folder added."""
+    outputs = {
+        str(p.relative_to(folder)): sha256_file(p)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != "manifest.json"
+    }
+    full = {
+        **manifest,
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "versions": package_versions(),
+        "outputs": outputs,
+    }
+    path = folder / "manifest.json"
+    path.write_text(
+        json.dumps(full, indent=2, sort_keys=False, default=str) + "\n", encoding="utf-8"
+    )
+    return path
+
+
+def fsync_tree(folder: Path) -> None:
+    """Flush the finished files to disk before the swap, so a power cut cannot keep a torn file."""
+    for p in folder.rglob("*"):
+        if p.is_file():
+            fd = os.open(p, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
