@@ -1,0 +1,164 @@
+"""The `targeting` command: a thin layer over `targeting.pipeline`.
+
+Library errors become one clear message on stderr and a non-zero exit code (2 for a bad config,
+3 for unusable input, 4 for an output folder that cannot be written); progress goes to stderr so
+stdout stays clean for scripts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from targeting import __version__, pipeline
+from targeting.errors import ConfigError, InputError, OutputError, TargetingError
+
+app = typer.Typer(
+    name="targeting",
+    help=(
+        "Find the communities a police alert system misses, and where to go to invite them in.\n\n"
+        "Example: targeting demo --out demo"
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True)
+out = Console()
+EXIT_CODES = {ConfigError: 2, InputError: 3, OutputError: 4}
+
+
+class _State:
+    quiet = False
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"targeting {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress or summary on stderr.")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Engagement targeting for police community messaging (inviting people in, not enforcement)."""
+    _State.quiet = quiet
+
+
+@contextmanager
+def _progress(steps: Sequence[str]) -> Iterator[Callable[[str], None]]:
+    if _State.quiet:
+        yield lambda _step: None
+        return
+    with Progress(
+        TextColumn("[bold]{task.description:<16}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("starting", total=len(steps))
+        seen: set[str] = set()
+
+        def step(name: str) -> None:
+            if seen:
+                progress.advance(task)
+            seen.add(name)
+            progress.update(task, description=name)
+
+        yield step
+        progress.update(task, completed=len(steps))
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    try:
+        yield
+    except TargetingError as exc:
+        err.print("[bold red]error:[/]", end=" ")
+        err.print(str(exc), markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(code=EXIT_CODES.get(type(exc), 1)) from None
+
+
+def _summary(result: pipeline.RunResult) -> None:
+    if _State.quiet:
+        return
+    m = result.manifest
+    for name, info in m["inputs"].items():
+        err.print(
+            f"  {name:<18} read {info['rows_read']:>9,}  used {info['rows_used']:>9,}  "
+            f"rejected {info['rows_rejected']:>7,}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    for warning in m.get("warnings", []):
+        err.print("  [yellow]warning:[/]", end=" ")
+        err.print(warning, markup=False, highlight=False, soft_wrap=True)
+
+
+@app.command()
+def run(
+    config: Annotated[Path, typer.Argument(help="The run's TOML config.", show_default=False)],
+) -> None:
+    """Run the engine: read and check every input, build the grid, write every output.
+
+    Outputs replace the config's [output] dir only when the run has finished.
+
+    Example: targeting run pipelines/nhw_week.toml
+    """
+    with _errors(), _progress(pipeline.RUN_STEPS) as step:
+        result = pipeline.run(config, on_step=step)
+    _summary(result)
+    out.print(str(result.out_dir))
+
+
+@app.command()
+def validate(
+    config: Annotated[Path, typer.Argument(help="The run's TOML config.", show_default=False)],
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", help="Folder for the report (default: <output dir>/validation)."),
+    ] = None,
+) -> None:
+    """Read and check every input; write rejects/ and validation.json, compute nothing else.
+
+    Example: targeting validate pipelines/weekly_tasking.toml
+    """
+    with _errors(), _progress(pipeline.INGEST_STEPS) as step:
+        result = pipeline.validate(config, out_dir=out_dir, on_step=step)
+    _summary(result)
+    out.print(str(result.out_dir))
+
+
+@app.command()
+def demo(
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Folder for the demo inputs and outputs.")
+    ] = Path("targeting-demo"),
+) -> None:
+    """Run the whole engine on the built-in demo city (synthetic, West-Midlands-like).
+
+    Writes the demo inputs and demo.toml into the folder, and the outputs into its output/ folder.
+
+    Example: targeting demo --out demo
+    """
+    with _errors(), _progress(("demo data", *pipeline.RUN_STEPS)) as step:
+        result = pipeline.run_demo(out_dir, on_step=step)
+    _summary(result)
+    out.print(str(result.out_dir))
