@@ -222,4 +222,4 @@ def polygonal_part(geom: shapely.Geometry) -> shapely.Geometry:
 def parse_numbers(values: pd.Series) -> np.ndarray:
     """Text to float; blanks and non-numbers become NaN (callers decide if that is a reject)."""
     cleaned = values.astype(str).str.strip().str.replace(",", "", regex=False)
-    return pd.to_numeric(cleaned, errors="coerce").to_numpy(dtype=float)
+    return pd.to_numeric(cleaned, errors="coerce").to_numpy(dtype=float, copy=True)

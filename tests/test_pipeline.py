@@ -1,0 +1,212 @@
+"""End-to-end runs: the tiny world by hand, and the real West Midlands data for integration."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import duckdb
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from tiny import write_world
+
+from targeting.errors import InputError
+from targeting.pipeline import run, validate
+from targeting.store import CELLS_COLUMNS
+
+REALDATA = Path(
+    os.environ.get("TARGETING_REALDATA", Path(__file__).resolve().parents[2] / "shared" / "realdata")
+)
+needs_realdata = pytest.mark.skipif(not REALDATA.is_dir(), reason=f"no real data at {REALDATA}")
+
+
+def test_tiny_world_counts_by_hand(tmp_path: Path) -> None:
+    result = run(write_world(tmp_path))
+    cells = pd.read_parquet(result.out_dir / "cells.parquet")
+    assert list(cells.columns) == list(CELLS_COLUMNS)
+    assert cells["cell"].map(type).eq(str).all()
+    by_area = cells.groupby("area_code")[["residents", "registered", "households"]].sum()
+    # ward A: OA1 (300) + the tiny OA3 (12) + the inside half of OA4 (50); ward B: OA2 (200)
+    assert by_area.loc["E05000001", "residents"] == pytest.approx(362, rel=1e-6)
+    assert by_area.loc["E05000002", "residents"] == pytest.approx(200, rel=1e-9)
+    # U1, U2 in A; U4 (unknown origin) in B; U3 is deleted so not registered
+    assert by_area["registered"].to_dict() == {"E05000001": 2, "E05000002": 1}
+    assert by_area.loc["E05000001", "households"] == pytest.approx(100 + 10 + 25, rel=1e-6)
+    m = result.manifest
+    assert m["unallocated_residents"] == pytest.approx(50, rel=1e-5)
+    assert cells["residents"].sum() + m["unallocated_residents"] == pytest.approx(612, rel=1e-12)
+    assert m["inputs"]["signups"]["reject_reasons"] == {
+        "duplicate user_id": 1,
+        "outside areas": 1,
+        "unparseable joined date": 1,
+    }
+    assert m["as_of"] == "2018-04-01"
+
+
+def test_outputs_store_rejects_and_manifest(tmp_path: Path) -> None:
+    result = run(write_world(tmp_path))
+    out = result.out_dir
+    rejects = pd.read_csv(out / "rejects" / "signups.csv", dtype=str, keep_default_na=False)
+    assert set(rejects["user_id"]) == {"U4", "U5", "U6"}
+    assert "reason" in rejects.columns
+    with duckdb.connect(str(out / "targeting.duckdb"), read_only=True) as con:
+        tables = {r[0] for r in con.execute("SHOW TABLES").fetchall()}
+        assert {"cells", "cell_origins", "areas", "rejects_summary"} <= tables
+        pak = con.execute(
+            "SELECT sum(residents), sum(registered) FROM cell_origins WHERE origin = 'Pakistani'"
+        ).fetchone()
+        # 100 + 2 + 20 + half of 10, and U1 (Pakistani) is registered
+        assert pak[0] == pytest.approx(127, rel=1e-5)
+        assert pak[1] == 1
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert "unallocated_residents" in manifest
+    assert set(manifest["outputs"]) >= {"cells.parquet", "targeting.duckdb", "rejects/signups.csv"}
+    assert len(manifest["inputs"]["signups"]["files"]) == 1
+    sha = next(iter(manifest["inputs"]["signups"]["files"].values()))
+    assert len(sha) == 64
+    assert manifest["versions"]["h3"]
+    assert manifest["config"]["grid"]["resolution"] == 9
+    # population: Persons vs the parts, and the origins detected in the wide table
+    assert manifest["inputs"]["population"]["detected_origins"] == ["Pakistani", "WhiteBrit"]
+    assert manifest["origins"]["signup_labels_mapped"]["England"] == "WhiteBrit"
+
+
+def test_bad_input_leaves_previous_output_untouched(tmp_path: Path) -> None:
+    config = write_world(tmp_path)
+    first = run(config)
+    before = (first.out_dir / "manifest.json").read_bytes()
+    (tmp_path / "signups.csv").write_text("user_id,joined\nU1,2018-01-01\n", encoding="utf-8")
+    with pytest.raises(InputError, match="location"):
+        run(config)
+    assert (first.out_dir / "manifest.json").read_bytes() == before
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".out")]
+    assert leftovers == []
+
+
+def test_validate_writes_report_without_touching_outputs(tmp_path: Path) -> None:
+    config = write_world(tmp_path)
+    result = validate(config)
+    assert (result.out_dir / "validation.json").is_file()
+    assert (result.out_dir / "rejects" / "signups.csv").is_file()
+    assert not (tmp_path / "out" / "cells.parquet").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# Real West Midlands data
+
+
+def _real_signups(folder: Path, n: int = 6000) -> None:
+    postcodes = pd.read_parquet(REALDATA / "postcodes" / "wm_postcodes.parquet")
+    rng = np.random.default_rng(7)
+    sample = postcodes.sample(n, random_state=7).reset_index(drop=True)
+    by_postcode = rng.random(n) < 0.3
+    spaced = sample["Postcode"].where(rng.random(n) < 0.5, sample["Postcode"].str.replace(" ", "").str.lower())
+    pd.DataFrame(
+        {
+            "user_id": [f"U{i:05d}" for i in range(n)],
+            "joined": "2014-02-01",
+            "latitude": sample["LAT"].where(~by_postcode).round(6),
+            "longitude": sample["LONG"].where(~by_postcode).round(6),
+            "postcode": spaced.where(by_postcode, ""),
+            "origin": rng.choice(["England", "Pakistani", "Polish", "Hindu Indian", "", "Not Found"], n),
+        }
+    ).to_csv(folder / "signups.csv", index=False)
+
+
+def _real_config(folder: Path, population: str) -> Path:
+    config = folder / "real.toml"
+    config.write_text(
+        f"""
+[inputs]
+areas = "{REALDATA / "boundaries" / "wm_wards_2013.geojson"}"
+small_areas = "{REALDATA / "boundaries" / "wm_oa_2011.geojson"}"
+population = "{population}"
+signups = "signups.csv"
+postcodes = "{REALDATA / "postcodes" / "wm_postcodes.parquet"}"
+crimes = ["{REALDATA / "crime" / "*.csv"}"]
+
+[output]
+dir = "out"
+""",
+        encoding="utf-8",
+    )
+    return config
+
+
+@pytest.fixture(scope="module")
+def real_run(tmp_path_factory: pytest.TempPathFactory):
+    if not REALDATA.is_dir():
+        pytest.skip(f"no real data at {REALDATA}")
+    folder = tmp_path_factory.mktemp("real")
+    _real_signups(folder)
+    population = REALDATA / "census" / "census2011_ethnicity_oa_wm.csv"
+    return run(_real_config(folder, str(population)))
+
+
+@needs_realdata
+def test_real_residents_on_grid_plus_unallocated_equal_census(real_run) -> None:
+    cells = pd.read_parquet(real_run.out_dir / "cells.parquet")
+    total = cells["residents"].sum() + real_run.manifest["unallocated_residents"]
+    assert total == pytest.approx(2_734_842, rel=1e-9)
+    # Persons leaves out one small group: a warning, not a failure
+    warnings = " ".join(real_run.manifest["warnings"])
+    assert "774 row(s) have Persons above the sum" in warnings
+    assert "1,618 residents" in warnings
+    assert real_run.manifest["inputs"]["population"]["rows_rejected"] == 0
+    assert len(real_run.manifest["inputs"]["population"]["detected_origins"]) == 14
+
+
+@needs_realdata
+def test_real_crimes_used_plus_rejected_equal_rows_read(real_run) -> None:
+    crimes = real_run.manifest["inputs"]["crimes"]
+    assert crimes["rows_read"] == 18_631 + 17_639
+    assert crimes["rows_used"] + crimes["rows_rejected"] == crimes["rows_read"]
+    assert crimes["asb_rows"] > 8000  # 8,795 ASB rows, less any outside the wards
+    cells = pd.read_parquet(real_run.out_dir / "cells.parquet")
+    assert cells["crimes"].sum() + cells["asb"].sum() == crimes["rows_used"]
+    # the crime IDs are blank on ASB rows, and those must not count as duplicates
+    assert "duplicate Crime ID" not in crimes["reject_reasons"]
+
+
+@needs_realdata
+def test_real_every_ward_gets_fragments_and_signups_are_placed(real_run) -> None:
+    cells = pd.read_parquet(real_run.out_dir / "cells.parquet")
+    wards = gpd.read_file(REALDATA / "boundaries" / "wm_wards_2013.geojson")
+    assert set(cells["area_code"]) == set(wards["WD13CD"])
+    assert "E05001215" in set(cells["area_code"])  # Tyburn
+    signups = real_run.manifest["inputs"]["signups"]
+    assert signups["rows_used"] + signups["rows_rejected"] == 6000
+    # postcodes outside the seven districts (Bromsgrove, Lichfield...) are the only rejects
+    assert set(signups["reject_reasons"]) <= {"outside areas"}
+    assert cells["registered"].sum() == signups["rows_used"]
+
+
+@needs_realdata
+def test_real_ward_residents_equal_direct_sum_where_oas_nest(tmp_path: Path) -> None:
+    oas = gpd.read_file(REALDATA / "boundaries" / "wm_oa_2011.geojson").to_crs(27700)
+    oas["geometry"] = shapely.make_valid(oas.geometry.values)
+    wards = gpd.read_file(REALDATA / "boundaries" / "wm_wards_2013.geojson").to_crs(27700)
+    pieces = gpd.overlay(oas[["OA11CD", "geometry"]], wards[["WD13CD", "geometry"]], keep_geom_type=True)
+    pieces["share"] = pieces.area / pieces["OA11CD"].map(oas.set_index("OA11CD").area)
+    best = pieces.sort_values("share").drop_duplicates("OA11CD", keep="last")
+    nested = best[best["share"] > 0.9999]
+    census = pd.read_csv(REALDATA / "census" / "census2011_ethnicity_oa_wm.csv")
+    census = census[census["OA"].isin(nested["OA11CD"])]
+    census.to_csv(tmp_path / "nested.csv", index=False)
+    _real_signups(tmp_path, n=200)
+    result = run(_real_config(tmp_path, str(tmp_path / "nested.csv")))
+    groups = [c for c in census.columns if c not in {"OA", "Persons", "LSOA", "MSOA", "LAD", "RGN"}]
+    direct = (
+        census.assign(total=census[groups].sum(axis=1), ward=census["OA"].map(nested.set_index("OA11CD")["WD13CD"]))
+        .groupby("ward")["total"]
+        .sum()
+    )
+    engine = pd.read_parquet(result.out_dir / "cells.parquet").groupby("area_code")["residents"].sum()
+    engine = engine.reindex(direct.index)
+    assert len(direct) > 100
+    # each OA has at most 0.01% of its surface outside its ward
+    np.testing.assert_allclose(engine.to_numpy(), direct.to_numpy(), rtol=2e-4)
