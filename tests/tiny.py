@@ -19,7 +19,11 @@ def write_world(folder: Path, *, with_bad_rows: bool = True) -> Path:
     """Write inputs and a config; return the config path."""
     folder.mkdir(parents=True, exist_ok=True)
     wards = gpd.GeoDataFrame(
-        {"WD13CD": ["E05000001", "E05000002"], "WD13NM": ["Alpha", "Tyburn"], "LAD_CD": ["L1", "L1"]},
+        {
+            "WD13CD": ["E05000001", "E05000002"],
+            "WD13NM": ["Alpha", "Tyburn"],
+            "LAD_CD": ["L1", "L1"],
+        },
         geometry=[box(400000, 286000, 401000, 287000), box(401000, 286000, 402000, 287000)],
         crs=BNG,
     )
@@ -41,7 +45,7 @@ def write_world(folder: Path, *, with_bad_rows: bool = True) -> Path:
     pd.DataFrame(
         {
             "OA": ["OA1", "OA2", "OA3", "OA4"],
-            "Persons": [300, 200, 12, 100],
+            "Persons": [300, 205, 12, 100],  # OA2 has 5 residents in a group the table leaves out,
             "Pakistani": [100, 20, 2, 10],
             "WhiteBrit": [200, 180, 10, 90],
             "LAD": ["Test", "Test", "Test", "Test"],
@@ -59,9 +63,9 @@ def write_world(folder: Path, *, with_bad_rows: bool = True) -> Path:
             ("U5", "not a date", 52.4760, -1.9790, "England", "active"),
             ("U6", "2018-04-01", 53.5, -1.0, "England", "active"),  # outside areas
         ]
-    pd.DataFrame(rows, columns=["user_id", "joined", "latitude", "longitude", "origin", "status"]).to_csv(
-        folder / "signups.csv", index=False
-    )
+    pd.DataFrame(
+        rows, columns=["user_id", "joined", "latitude", "longitude", "origin", "status"]
+    ).to_csv(folder / "signups.csv", index=False)
     (folder / "run.toml").write_text(
         '[inputs]\nareas = "wards.gpkg"\nsmall_areas = "oa.geojson"\npopulation = "census.csv"\n'
         'signups = "signups.csv"\n\n[output]\ndir = "out"\n',

@@ -1,0 +1,70 @@
+"""The CLI: thin commands, one clear message and an exit code per kind of failure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from tiny import write_world
+from typer.testing import CliRunner
+
+from targeting import __version__
+from targeting.cli import app
+
+runner = CliRunner()
+
+
+def test_version() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.stdout.strip() == f"targeting {__version__}"
+
+
+@pytest.mark.parametrize("command", ["run", "validate", "demo"])
+def test_every_command_has_help_with_an_example(command: str) -> None:
+    result = runner.invoke(app, [command, "--help"])
+    assert result.exit_code == 0
+    assert "Example: targeting " + command in result.stdout
+
+
+def test_run_prints_the_output_folder_and_writes_it(tmp_path: Path) -> None:
+    config = write_world(tmp_path)
+    result = runner.invoke(app, ["--quiet", "run", str(config)])
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.strip() == str((tmp_path / "out").resolve())
+    assert (tmp_path / "out" / "cells.parquet").is_file()
+    assert result.stderr == ""
+
+
+def test_run_summary_on_stderr_names_rejects_and_warnings(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["run", str(write_world(tmp_path))])
+    assert result.exit_code == 0
+    assert "signups" in result.stderr and "rejected" in result.stderr
+    assert "Persons above the sum" in result.stderr
+
+
+def test_bad_config_exits_2_naming_key_and_file(tmp_path: Path) -> None:
+    config = write_world(tmp_path)
+    config.write_text(config.read_text() + "\n[grid]\nresolution = 9\nsize = 3\n")
+    result = runner.invoke(app, ["run", str(config)])
+    assert result.exit_code == 2
+    assert "grid.size" in result.stderr and str(config) in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_unusable_input_exits_3_with_file_problem_and_fix(tmp_path: Path) -> None:
+    config = write_world(tmp_path)
+    (tmp_path / "census.csv").write_text("", encoding="utf-8")
+    result = runner.invoke(app, ["run", str(config)])
+    assert result.exit_code == 3
+    assert "census.csv" in result.stderr
+    assert "empty" in result.stderr and "Fix:" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_validate_writes_report(tmp_path: Path) -> None:
+    config = write_world(tmp_path)
+    result = runner.invoke(app, ["-q", "validate", str(config), "--out", str(tmp_path / "check")])
+    assert result.exit_code == 0
+    assert (tmp_path / "check" / "validation.json").is_file()
+    assert (tmp_path / "check" / "rejects" / "signups.csv").is_file()
