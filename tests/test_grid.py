@@ -69,7 +69,9 @@ def _allocate(sources: gpd.GeoSeries, residents: np.ndarray) -> tuple[pd.DataFra
     crs = equal_area_crs(areas)
     fragments = areas_to_fragments(areas, resolution=9, crs=crs)
     pairs = overlay_weights(sources.to_crs(crs), fragments)
-    values = pd.DataFrame({"source": np.arange(len(residents)), "residents": residents.astype(float)})
+    values = pd.DataFrame(
+        {"source": np.arange(len(residents)), "residents": residents.astype(float)}
+    )
     allocated, left = allocate_to_fragments(pairs, values)
     allocated = allocated.join(fragments[["area_code"]], on="fragment")
     return allocated, float(left["residents"])
@@ -135,17 +137,31 @@ def test_raster_weights_move_residents_to_where_the_raster_says(tmp_path) -> Non
     data[:, 3:] = 1.0
     path = tmp_path / "pop.tif"
     with rasterio.open(
-        path, "w", driver="GTiff", height=10, width=5, count=1, dtype="float32", crs=BNG, transform=transform
+        path,
+        "w",
+        driver="GTiff",
+        height=10,
+        width=5,
+        count=1,
+        dtype="float32",
+        crs=BNG,
+        transform=transform,
     ) as dst:
         dst.write(data, 1)
     areas = _areas()
     crs = equal_area_crs(areas)
     fragments = areas_to_fragments(areas, resolution=9, crs=crs)
     straddle = gpd.GeoSeries([box(400750, 286000, 401250, 287000)], crs=BNG).to_crs(crs)
-    pairs = overlay_weights(straddle, fragments, raster_weights=raster_to_points(str(path), crs=crs))
+    pairs = overlay_weights(
+        straddle, fragments, raster_weights=raster_to_points(str(path), crs=crs)
+    )
     values = pd.DataFrame({"source": [0], "residents": [80.0]})
     allocated, left = allocate_to_fragments(pairs, values)
-    by_area = allocated.join(fragments[["area_code"]], on="fragment").groupby("area_code")["residents"].sum()
+    by_area = (
+        allocated.join(fragments[["area_code"]], on="fragment")
+        .groupby("area_code")["residents"]
+        .sum()
+    )
     assert by_area.get("A", 0.0) == pytest.approx(0.0, abs=1e-9)
     assert by_area["B"] == pytest.approx(80.0, rel=1e-9)
     assert left["residents"] == pytest.approx(0.0, abs=1e-9)

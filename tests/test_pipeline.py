@@ -19,7 +19,9 @@ from targeting.pipeline import run, validate
 from targeting.store import CELLS_COLUMNS
 
 REALDATA = Path(
-    os.environ.get("TARGETING_REALDATA", Path(__file__).resolve().parents[2] / "shared" / "realdata")
+    os.environ.get(
+        "TARGETING_REALDATA", Path(__file__).resolve().parents[2] / "shared" / "realdata"
+    )
 )
 needs_realdata = pytest.mark.skipif(not REALDATA.is_dir(), reason=f"no real data at {REALDATA}")
 
@@ -104,7 +106,9 @@ def _real_signups(folder: Path, n: int = 6000) -> None:
     rng = np.random.default_rng(7)
     sample = postcodes.sample(n, random_state=7).reset_index(drop=True)
     by_postcode = rng.random(n) < 0.3
-    spaced = sample["Postcode"].where(rng.random(n) < 0.5, sample["Postcode"].str.replace(" ", "").str.lower())
+    spaced = sample["Postcode"].where(
+        rng.random(n) < 0.5, sample["Postcode"].str.replace(" ", "").str.lower()
+    )
     pd.DataFrame(
         {
             "user_id": [f"U{i:05d}" for i in range(n)],
@@ -112,7 +116,9 @@ def _real_signups(folder: Path, n: int = 6000) -> None:
             "latitude": sample["LAT"].where(~by_postcode).round(6),
             "longitude": sample["LONG"].where(~by_postcode).round(6),
             "postcode": spaced.where(by_postcode, ""),
-            "origin": rng.choice(["England", "Pakistani", "Polish", "Hindu Indian", "", "Not Found"], n),
+            "origin": rng.choice(
+                ["England", "Pakistani", "Polish", "Hindu Indian", "", "Not Found"], n
+            ),
         }
     ).to_csv(folder / "signups.csv", index=False)
 
@@ -190,7 +196,9 @@ def test_real_ward_residents_equal_direct_sum_where_oas_nest(tmp_path: Path) -> 
     oas = gpd.read_file(REALDATA / "boundaries" / "wm_oa_2011.geojson").to_crs(27700)
     oas["geometry"] = shapely.make_valid(oas.geometry.values)
     wards = gpd.read_file(REALDATA / "boundaries" / "wm_wards_2013.geojson").to_crs(27700)
-    pieces = gpd.overlay(oas[["OA11CD", "geometry"]], wards[["WD13CD", "geometry"]], keep_geom_type=True)
+    pieces = gpd.overlay(
+        oas[["OA11CD", "geometry"]], wards[["WD13CD", "geometry"]], keep_geom_type=True
+    )
     pieces["share"] = pieces.area / pieces["OA11CD"].map(oas.set_index("OA11CD").area)
     best = pieces.sort_values("share").drop_duplicates("OA11CD", keep="last")
     nested = best[best["share"] > 0.9999]
@@ -201,11 +209,16 @@ def test_real_ward_residents_equal_direct_sum_where_oas_nest(tmp_path: Path) -> 
     result = run(_real_config(tmp_path, str(tmp_path / "nested.csv")))
     groups = [c for c in census.columns if c not in {"OA", "Persons", "LSOA", "MSOA", "LAD", "RGN"}]
     direct = (
-        census.assign(total=census[groups].sum(axis=1), ward=census["OA"].map(nested.set_index("OA11CD")["WD13CD"]))
+        census.assign(
+            total=census[groups].sum(axis=1),
+            ward=census["OA"].map(nested.set_index("OA11CD")["WD13CD"]),
+        )
         .groupby("ward")["total"]
         .sum()
     )
-    engine = pd.read_parquet(result.out_dir / "cells.parquet").groupby("area_code")["residents"].sum()
+    engine = (
+        pd.read_parquet(result.out_dir / "cells.parquet").groupby("area_code")["residents"].sum()
+    )
     engine = engine.reindex(direct.index)
     assert len(direct) > 100
     # each OA has at most 0.01% of its surface outside its ward
