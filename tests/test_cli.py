@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import duckdb
 import pytest
 from tiny import write_world
 from typer.testing import CliRunner
 
 from targeting import __version__
 from targeting.cli import app
+from targeting.config import load_config
 
 runner = CliRunner()
 
@@ -68,3 +71,44 @@ def test_validate_writes_report(tmp_path: Path) -> None:
     assert result.exit_code == 0
     assert (tmp_path / "check" / "validation.json").is_file()
     assert (tmp_path / "check" / "rejects" / "signups.csv").is_file()
+
+
+def test_demo_runs_end_to_end_and_tells_the_story(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["--quiet", "demo", "--out", str(tmp_path / "demo")])
+    assert result.exit_code == 0, result.stderr
+    out = tmp_path / "demo" / "output"
+    assert result.stdout.strip() == str(out.resolve())
+    for name in ("cells.parquet", "manifest.json", "targeting.duckdb", "rejects/signups.csv"):
+        assert (out / name).is_file(), name
+    with duckdb.connect(str(out / "targeting.duckdb"), read_only=True) as con:
+        lowest = con.execute(
+            "SELECT area_name FROM areas ORDER BY registered / residents LIMIT 3"
+        ).fetchall()
+        shares = dict(
+            con.execute(
+                """SELECT origin, sum(registered) / (SELECT sum(registered) FROM cell_origins)
+                   FROM cell_origins WHERE origin IN ('Pakistani', 'Bangladeshi') GROUP BY origin"""
+            ).fetchall()
+        )
+        res = dict(
+            con.execute(
+                """SELECT origin, sum(residents) / (SELECT sum(residents) FROM cell_origins)
+                   FROM cell_origins WHERE origin IN ('Pakistani', 'Bangladeshi') GROUP BY origin"""
+            ).fetchall()
+        )
+    assert ("Tyburn",) in lowest
+    assert res["Pakistani"] == pytest.approx(0.0485, abs=0.0002)
+    assert shares["Pakistani"] == pytest.approx(0.0324, abs=0.001)
+    assert res["Bangladeshi"] == pytest.approx(0.0136, abs=0.0002)
+    assert shares["Bangladeshi"] == pytest.approx(0.0078, abs=0.0005)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["inputs"]["signups"]["rows_read"] == 53_408
+    assert manifest["inputs"]["schemes"]["rows_used"] == 653
+    assert manifest["inputs"]["signups"]["watch_role_counts"]["coordinator"] <= 1_146
+
+
+@pytest.mark.parametrize("name", ["nhw_week", "weekly_tasking"])
+def test_shipped_pipelines_are_valid_configs(name: str) -> None:
+    config = load_config(Path(__file__).resolve().parents[1] / "pipelines" / f"{name}.toml")
+    assert config.inputs.areas.name == "areas.geojson"
+    assert config.output.dir.name == name
