@@ -308,7 +308,7 @@ def _write_areas(out: Path, city: _City) -> None:
     npu = {
         ward: (f"NPU{i:02d}", n) for i, (n, wards) in enumerate(_NPUS.items(), 1) for ward in wards
     }
-    rows = [(code, name, *npu[name]) for code, name, *_ in _WARDS]
+    rows = [(r["area_code"], r["area_name"], *npu[r["area_name"]]) for r in _WARD_ROWS]
     columns = ["area_code", "area_name", "parent_code", "parent_name"]
     wards = gpd.GeoDataFrame(rows, columns=columns, geometry=city.ward_geoms, crs=27700)
     _write_geo(wards.to_crs(4326), out / "areas.geojson", "GeoJSON")
@@ -394,7 +394,7 @@ def _postcodes(rng: np.random.Generator, city: _City) -> tuple[np.ndarray, np.nd
         units_of.append(rng.choice(unit.size, size=n, replace=False))
         oas.append(sel[_choose(rng, city.oa_total[sel].astype(float), n)])
     ward, unit, oa = np.concatenate(wards), np.concatenate(units_of), np.concatenate(oas)
-    district = np.array([w[4] + " " for w in _WARDS])
+    district = np.array([r["postcode_district"] + " " for r in _WARD_ROWS])
     order = np.lexsort((unit, np.argsort(np.argsort(district))[ward]))
     x, y = city.points_in(rng, oa[order])
     return _cat(district[ward[order]], units[unit[order]]), x, y

@@ -86,7 +86,7 @@ def census_category_of(population_origins: Sequence[str]) -> tuple[str | None, d
             for name in (code, label, *aliases.split("|")):
                 if name:
                     lookup.setdefault(normalise_name(name), code)
-        found = {}
+        found: dict[str, str] = {}
         for pop in population_origins:
             code = lookup.get(normalise_name(pop))
             if code is not None:
