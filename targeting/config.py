@@ -204,7 +204,9 @@ class _Reader:
         for key in sorted(set(section) - allowed):
             name = f"{prefix}.{key}" if prefix else key
             self.add(
-                name, "is not a known setting", f"remove it or use one of: {', '.join(sorted(allowed))}"
+                name,
+                "is not a known setting",
+                f"remove it or use one of: {', '.join(sorted(allowed))}",
             )
 
     def path_value(self, section: Mapping[str, Any], key: str, prefix: str) -> Path | None:
@@ -212,12 +214,16 @@ class _Reader:
         if value is None:
             return None
         if not isinstance(value, str) or not value:
-            self.add(f"{prefix}.{key}", f"must be a file path string, got {value!r}", 'e.g. "file.csv"')
+            self.add(
+                f"{prefix}.{key}", f"must be a file path string, got {value!r}", 'e.g. "file.csv"'
+            )
             return None
         p = Path(value).expanduser()
         return p if p.is_absolute() else (self.path.parent / p)
 
-    def typed(self, section: Mapping[str, Any], key: str, kind: type, default: Any, prefix: str) -> Any:
+    def typed(
+        self, section: Mapping[str, Any], key: str, kind: type, default: Any, prefix: str
+    ) -> Any:
         if key not in section:
             return default
         value = section[key]
@@ -238,11 +244,15 @@ def load_config(path: Path | str) -> Config:
     """Read and check a run's TOML config; raise one `ConfigError` listing every problem."""
     path = Path(path).resolve()
     if not path.is_file():
-        raise ConfigError(path, [Problem(str(path), "file not found", "check the path to the config")])
+        raise ConfigError(
+            path, [Problem(str(path), "file not found", "check the path to the config")]
+        )
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(path, [Problem(str(path), f"is not valid TOML ({exc})", "fix the syntax")]) from exc
+        raise ConfigError(
+            path, [Problem(str(path), f"is not valid TOML ({exc})", "fix the syntax")]
+        ) from exc
     return config_from_dict(raw, path=path)
 
 
@@ -278,7 +288,9 @@ def config_from_dict(raw: Mapping[str, Any], *, path: Path) -> Config:
     r.unknown(grid_t, {"resolution"}, "grid")
     resolution = r.typed(grid_t, "resolution", int, 9, "grid")
     if not 0 <= resolution <= 15:
-        r.add("grid.resolution", f"must be an H3 resolution 0-15, got {resolution}", "use 8, 9 or 10")
+        r.add(
+            "grid.resolution", f"must be an H3 resolution 0-15, got {resolution}", "use 8, 9 or 10"
+        )
         resolution = 9
 
     run_t = r.table(raw, "run")
@@ -309,7 +321,9 @@ def config_from_dict(raw: Mapping[str, Any], *, path: Path) -> Config:
             if key in w_raw:
                 v = r.typed(w_raw, key, float, DEFAULT_WEIGHTS[key], "scoring.weights")
                 if v < 0:
-                    r.add(f"scoring.weights.{key}", "must not be negative", "use 0 to switch it off")
+                    r.add(
+                        f"scoring.weights.{key}", "must not be negative", "use 0 to switch it off"
+                    )
                 weights[key] = max(float(v), 0.0)
 
     out_t = r.table(raw, "output")
@@ -334,7 +348,9 @@ def config_from_dict(raw: Mapping[str, Any], *, path: Path) -> Config:
     r.unknown(crimes_t, {"sac_types"}, "crimes")
     sac = crimes_t.get("sac_types", list(DEFAULT_SAC_TYPES))
     if not isinstance(sac, list) or not all(isinstance(s, str) for s in sac):
-        r.add("crimes.sac_types", "must be a list of police.uk crime types", '["Burglary", "Robbery"]')
+        r.add(
+            "crimes.sac_types", "must be a list of police.uk crime types", '["Burglary", "Robbery"]'
+        )
         sac = list(DEFAULT_SAC_TYPES)
 
     schemes_t = r.table(raw, "schemes")
@@ -359,11 +375,19 @@ def config_from_dict(raw: Mapping[str, Any], *, path: Path) -> Config:
                 if isinstance(name, list) and all(isinstance(n, str) for n in name):
                     clean[canon] = tuple(name)
                 else:
-                    r.add(f"columns.{input_name}.origins", "must be a list of column names", '["A", "B"]')
+                    r.add(
+                        f"columns.{input_name}.origins",
+                        "must be a list of column names",
+                        '["A", "B"]',
+                    )
             elif isinstance(name, str) and name:
                 clean[canon] = name
             elif canon in CANONICAL_COLUMNS[input_name]:
-                r.add(f"columns.{input_name}.{canon}", f"must be a column name, got {name!r}", '"Name"')
+                r.add(
+                    f"columns.{input_name}.{canon}",
+                    f"must be a column name, got {name!r}",
+                    '"Name"',
+                )
         columns[input_name] = MappingProxyType(clean)
 
     if r.problems:

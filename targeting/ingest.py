@@ -157,10 +157,20 @@ def _columns(frame: pd.DataFrame, input_name: str, config: Config) -> dict[str, 
 
 
 def _require(
-    cols: Mapping[str, str | None], required: Sequence[str], path: Path, input_name: str
+    cols: Mapping[str, str | None],
+    required: Sequence[str],
+    path: Path,
+    input_name: str,
+    mapping: Mapping[str, object] | None = None,
 ) -> None:
+    def expected(c: str) -> str:
+        mapped = (mapping or {}).get(c)
+        if isinstance(mapped, str):
+            return f"'{mapped}', as mapped in [columns.{input_name}]"
+        return " or ".join((c, *ALIASES[input_name][c][:3]))
+
     problems = [
-        missing_column_problem(path, c, input_name, " or ".join((c, *ALIASES[input_name][c][:3])))
+        missing_column_problem(path, c, input_name, expected(c))
         for c in required
         if cols.get(c) is None
     ]
@@ -204,7 +214,7 @@ def read_areas(config: Config) -> tuple[gpd.GeoDataFrame, InputSummary]:
     path = config.inputs.areas
     frame, repaired = read_vector(path, input_name="areas")
     cols = _columns(frame, "areas", config)
-    _require(cols, ["area_code"], path, "areas")
+    _require(cols, ["area_code"], path, "areas", config.columns_for("areas"))
     code = frame[cols["area_code"]].astype(str).str.strip()
     reasons = np.full(len(frame), "", dtype=object)
     geoms = frame.geometry.values
@@ -253,7 +263,7 @@ def read_small_areas(config: Config) -> tuple[gpd.GeoDataFrame | None, InputSumm
         return None, None
     frame, repaired = read_vector(path, input_name="small_areas")
     cols = _columns(frame, "small_areas", config)
-    _require(cols, ["area_code"], path, "small_areas")
+    _require(cols, ["area_code"], path, "small_areas", config.columns_for("small_areas"))
     code = frame[cols["area_code"]].astype(str).str.strip()
     households = (
         parse_numbers(frame[cols["households"]].astype(str))
@@ -261,7 +271,11 @@ def read_small_areas(config: Config) -> tuple[gpd.GeoDataFrame | None, InputSumm
         else np.full(len(frame), np.nan)
     )
     reasons = np.full(len(frame), "", dtype=object)
-    _first_reason(reasons, code.eq("").to_numpy(), "missing area_code")
+    _first_reason(
+        reasons,
+        code.eq("").to_numpy() | frame[cols["area_code"]].isna().to_numpy(),
+        "missing area_code",
+    )
     _first_reason(
         reasons, ~_polygonal(np.asarray(frame.geometry.values)), "missing or non-polygon geometry"
     )
@@ -285,7 +299,17 @@ def read_small_areas(config: Config) -> tuple[gpd.GeoDataFrame | None, InputSumm
 
 
 # columns that describe a row rather than count an origin: dates, years, codes, names, ids
-_NOT_ORIGIN = re.compile(r"(date|year)|(code|cd|nm|name|_id)$|^(id|rgn|region|lad|lsoa|msoa|oa)$", re.I)
+_NOT_ORIGIN = re.compile(
+    r"(date|year)|(code|cd|nm|name|_id)$|^(id|rgn|region|lad|lsoa|msoa|oa)$", re.I
+)
+
+
+def _mostly_numeric(values: pd.Series) -> bool:
+    """A count column: at least half its non-blank values are numbers (a stray bad cell rejects
+    its row rather than hiding the whole origin); text columns (codes, names) have none."""
+    text = values.astype(str).str.strip()
+    text = text[text != ""]
+    return len(text) > 0 and bool(np.isfinite(parse_numbers(text)).mean() >= 0.5)
 
 
 def _age_fraction(band: str, min_age: int) -> float:
@@ -325,7 +349,7 @@ def read_population(
     path = config.inputs.population
     frame = read_table(path, input_name="population")
     cols = _columns(frame, "population", config)
-    _require(cols, ["area_code"], path, "population")
+    _require(cols, ["area_code"], path, "population", config.columns_for("population"))
     mapping = config.columns_for("population")
     is_long = (
         cols["origin"] is not None and cols["residents"] is not None and "origins" not in mapping
@@ -400,8 +424,7 @@ def read_population(
                 c for c in frame.columns
                 if c not in (cols["area_code"], total_col)
                 and not _NOT_ORIGIN.search(c)
-                and not np.isnan(parse_numbers(frame[c][frame[c].astype(str).str.strip() != ""])).any()
-                and (frame[c].astype(str).str.strip() != "").any()
+                and _mostly_numeric(frame[c])
             ]  # fmt: skip
         if not origin_cols:
             raise InputError(
@@ -419,6 +442,8 @@ def read_population(
             np.array([f"non-numeric count in column {c}" for c in first_bad], dtype=object),
         )
         _first_reason(reasons, (values < 0).any(axis=1), "negative count")
+        # a repeated area row would count its residents twice (like a repeated long row)
+        _first_reason(reasons, codes.duplicated().to_numpy(), "duplicate area_code and origin")
         parts = np.nansum(values, axis=1)
         tol = config.population.total_tolerance
         if total_col:
@@ -464,15 +489,20 @@ def read_population(
 
 
 def _parse_dates(values: pd.Series) -> pd.Series:
-    """Dates as users write them: ISO first, then UK day-first; NaT where unparseable."""
+    """Dates as users write them: ISO first, then UK day-first; NaT where unparseable.
+
+    Times with a zone are converted to UTC and the zone dropped, so one file may mix them with
+    times without a zone (read as UTC).
+    """
     text = values.astype(str).str.strip()
-    iso = pd.to_datetime(text, errors="coerce", format="ISO8601")
+    iso = pd.to_datetime(text, errors="coerce", format="ISO8601", utc=True)
     rest = iso.isna() & text.ne("")
     if rest.any():
         iso = iso.where(
-            ~rest, pd.to_datetime(text[rest], errors="coerce", dayfirst=True, format="mixed")
+            ~rest,
+            pd.to_datetime(text[rest], errors="coerce", dayfirst=True, format="mixed", utc=True),
         )
-    return iso
+    return iso.dt.tz_convert(None)
 
 
 def _coords(
@@ -481,8 +511,7 @@ def _coords(
     """Latitude, longitude, 'has any value' and 'valid WGS84' per row."""
     n = len(frame)
     if lat_col is None or lon_col is None:
-        empty = np.full(n, np.nan)
-        return empty, empty, np.zeros(n, bool), np.zeros(n, bool)
+        return np.full(n, np.nan), np.full(n, np.nan), np.zeros(n, bool), np.zeros(n, bool)
     lat_text = frame[lat_col].astype(str).str.strip()
     lon_text = frame[lon_col].astype(str).str.strip()
     given = (lat_text.ne("") | lon_text.ne("")).to_numpy()
@@ -503,7 +532,13 @@ def read_postcodes(config: Config) -> tuple[pd.DataFrame | None, InputSummary | 
         return None, None
     frame = read_table(path, input_name="postcodes")
     cols = _columns(frame, "postcodes", config)
-    _require(cols, ["postcode", "latitude", "longitude"], path, "postcodes")
+    _require(
+        cols,
+        ["postcode", "latitude", "longitude"],
+        path,
+        "postcodes",
+        config.columns_for("postcodes"),
+    )
     key = normalise_postcode(frame[cols["postcode"]])
     lat, lon, _, valid = _coords(frame, cols["latitude"], cols["longitude"])
     reasons = np.full(len(frame), "", dtype=object)
@@ -532,7 +567,7 @@ def read_signups(
     path = config.inputs.signups
     frame = read_table(path, input_name="signups")
     cols = _columns(frame, "signups", config)
-    _require(cols, ["user_id", "joined"], path, "signups")
+    _require(cols, ["user_id", "joined"], path, "signups", config.columns_for("signups"))
     kinds = {
         "latitude,longitude": cols["latitude"] and cols["longitude"],
         "easting,northing": cols["easting"] and cols["northing"],
@@ -648,7 +683,7 @@ def read_crimes(
     if not config.inputs.crimes:
         return None, None
     files = expand_globs(config.inputs.crimes, input_name="crimes")
-    frames, problems = [], []
+    frames, raws, problems, bad_files = [], [], [], []
     for f in files:
         part = read_table(f, input_name="crimes")
         cols = _columns(part, "crimes", config)
@@ -657,17 +692,18 @@ def read_crimes(
             missing_column_problem(f, c, "crimes", ALIASES["crimes"][c][0]) for c in missing
         ]
         if missing:
+            bad_files.append(f)
             continue
-        rename = {v: k for k, v in cols.items() if v is not None}
-        canon = part.rename(columns=rename)
-        if "crime_id" not in canon:
-            canon["crime_id"] = ""
-        canon.insert(0, "file", f.name)
-        canon.insert(1, "row", np.arange(2, len(part) + 2))
-        frames.append(canon)
+        # canonical columns to work on; rejects keep the columns as read, after file and row
+        frames.append(pd.DataFrame({k: part[v] if v else "" for k, v in cols.items()}))
+        raw = part.copy()
+        raw.insert(0, "file", f.name)
+        raw.insert(1, "row", np.arange(2, len(part) + 2))
+        raws.append(raw)
     if problems:
-        raise InputError("crimes", files[0], problems)
+        raise InputError("crimes", bad_files[0], problems)
     frame = pd.concat(frames, ignore_index=True)
+    raw = pd.concat(raws, ignore_index=True).fillna("")
     reasons = np.full(len(frame), "", dtype=object)
     lat, lon, given, valid = _coords(frame, "latitude", "longitude")
     _first_reason(reasons, ~given, "no coordinates")
@@ -685,7 +721,7 @@ def read_crimes(
     area_idx = np.full(len(frame), -1)
     area_idx[placed] = points_to_areas(lon[placed], lat[placed], areas)
     _first_reason(reasons, placed & (area_idx < 0), "outside areas")
-    ok, rejects = _split(frame, reasons)
+    ok, rejects = _split(raw, reasons)
     known_types = set(crime_types["crime_type"])
     unknown = sorted(set(ctype[ok]) - known_types)
     warnings = (
@@ -721,7 +757,7 @@ def read_ratings(
         return None, None
     frame = read_table(path, input_name="ratings")
     cols = _columns(frame, "ratings", config)
-    _require(cols, ["rated_at", "rating"], path, "ratings")
+    _require(cols, ["rated_at", "rating"], path, "ratings", config.columns_for("ratings"))
     if not (cols["latitude"] and cols["longitude"]) and not cols["user_id"]:
         raise InputError(
             "ratings", path,
@@ -774,7 +810,7 @@ def read_schemes(
         return None, None
     frame, repaired = read_vector(path, input_name="schemes")
     cols = _columns(frame, "schemes", config)
-    _require(cols, ["scheme_id", "households"], path, "schemes")
+    _require(cols, ["scheme_id", "households"], path, "schemes", config.columns_for("schemes"))
     sid = frame[cols["scheme_id"]].astype(str).str.strip()
     households = parse_numbers(frame[cols["households"]].astype(str))
     members = (
@@ -785,7 +821,11 @@ def read_schemes(
     geoms = np.asarray(frame.geometry.values)
     types = shapely.get_type_id(geoms)
     reasons = np.full(len(frame), "", dtype=object)
-    _first_reason(reasons, sid.eq("").to_numpy(), "missing scheme_id")
+    _first_reason(
+        reasons,
+        sid.eq("").to_numpy() | frame[cols["scheme_id"]].isna().to_numpy(),
+        "missing scheme_id",
+    )
     _first_reason(reasons, sid.duplicated().to_numpy(), "duplicate scheme_id")
     _first_reason(
         reasons, np.isnan(households) | (households < 0), "households not a non-negative number"

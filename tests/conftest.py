@@ -1,0 +1,106 @@
+"""Shared fixtures for the config, io and ingest tests: two wards side by side and config builders.
+
+The wards are laid out in British National Grid metres so easting/northing answers are known by
+hand: ward A (E05000001) is x 400000-401000, ward B (E05000002) is x 401000-402000, both
+y 286000-287000. The WGS84 points below are the centres of the wards (and a point far outside).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+import pyproj
+import pytest
+from shapely.geometry import box
+
+from targeting.config import Config, config_from_dict
+from targeting.ingest import InputSummary
+
+BNG = "EPSG:27700"
+WGS84 = "EPSG:4326"
+CODE_A, CODE_B = "E05000001", "E05000002"
+WARD_A_BNG = box(400000, 286000, 401000, 287000)
+WARD_B_BNG = box(401000, 286000, 402000, 287000)
+
+_TO_WGS84 = pyproj.Transformer.from_crs(BNG, WGS84, always_xy=True)
+A_LON, A_LAT = _TO_WGS84.transform(400500, 286500)
+B_LON, B_LAT = _TO_WGS84.transform(401500, 286500)
+FAR_LAT, FAR_LON = 53.5, -1.0  # Yorkshire: outside both wards
+
+
+def wards_frame() -> gpd.GeoDataFrame:
+    """The two wards with ONS-style column names, in WGS84."""
+    return gpd.GeoDataFrame(
+        {"WD13CD": [CODE_A, CODE_B], "WD13NM": ["Alpha", "Tyburn"], "LAD_CD": ["L1", "L1"]},
+        geometry=[WARD_A_BNG, WARD_B_BNG],
+        crs=BNG,
+    ).to_crs(WGS84)
+
+
+@pytest.fixture
+def areas() -> gpd.GeoDataFrame:
+    """The wards as `read_areas` returns them (canonical columns, WGS84)."""
+    w = wards_frame()
+    return gpd.GeoDataFrame(
+        {
+            "area_code": w["WD13CD"],
+            "area_name": w["WD13NM"],
+            "parent_code": w["LAD_CD"],
+            "parent_name": None,
+        },
+        geometry=w.geometry,
+        crs=WGS84,
+    )
+
+
+def build_config(folder: Path, inputs: dict[str, Any] | None = None, **sections: Any) -> Config:
+    """A config for `folder/run.toml` with the three required inputs and any extra sections."""
+    raw: dict[str, Any] = {
+        "inputs": {
+            "areas": "areas.geojson",
+            "population": "population.csv",
+            "signups": "signups.csv",
+            **(inputs or {}),
+        },
+        **sections,
+    }
+    return config_from_dict(raw, path=folder / "run.toml")
+
+
+@pytest.fixture
+def make_config(tmp_path: Path) -> Callable[..., Config]:
+    """`make_config(inputs={...}, run={...})` -> a `Config` rooted in `tmp_path`."""
+
+    def make(inputs: dict[str, Any] | None = None, **sections: Any) -> Config:
+        return build_config(tmp_path, inputs, **sections)
+
+    return make
+
+
+def write_text(path: Path, text: str, encoding: str = "utf-8") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def assert_accounting(summary: InputSummary) -> None:
+    """Every row read is either used or rejected, and every reject has a reason."""
+    assert summary.rows_used + summary.rows_rejected == summary.rows_read
+    if summary.rows_rejected:
+        assert (summary.rejects["reason"].astype(str) != "").all()
+
+
+def reasons_by(summary: InputSummary, column: str) -> dict[str, str]:
+    """Reject reason keyed by a column's value as read."""
+    rej = summary.rejects
+    return dict(zip(rej[column].astype(str), rej["reason"], strict=True))
