@@ -37,7 +37,6 @@ from shapely.geometry import LineString, Point, Polygon, box
 
 from targeting.errors import InputError
 from targeting.ingest import (
-    _age_fraction,
     read_areas,
     read_crimes,
     read_population,
@@ -47,6 +46,7 @@ from targeting.ingest import (
     read_signups,
     read_small_areas,
 )
+from targeting.ingest.population import _age_fraction
 from targeting.origins import REFERENCE_DIR
 
 AS_OF = dt.date(2018, 10, 31)

@@ -1,0 +1,212 @@
+"""Polygon inputs: the areas to rank, census small areas, Watch schemes, and the raster check."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from targeting.config import Config
+from targeting.errors import InputError, Problem
+from targeting.ingest.common import (
+    InputSummary,
+    all_rejected,
+    columns_of,
+    first_reason,
+    polygonal,
+    require_columns,
+    vector_rejects,
+)
+from targeting.io import (
+    parse_numbers,
+    read_vector,
+)
+
+
+def read_areas(config: Config) -> tuple[gpd.GeoDataFrame, InputSummary]:
+    """The areas to rank: `area_code, area_name, parent_code, parent_name, geometry` in WGS84."""
+    path = config.inputs.areas
+    frame, repaired = read_vector(path, input_name="areas")
+    cols = columns_of(frame, "areas", config)
+    require_columns(cols, ["area_code"], path, "areas", config.columns_for("areas"))
+    code = frame[cols["area_code"]].astype(str).str.strip()
+    reasons = np.full(len(frame), "", dtype=object)
+    geoms = frame.geometry.values
+    first_reason(
+        reasons,
+        code.eq("").to_numpy() | frame[cols["area_code"]].isna().to_numpy(),
+        "missing area_code",
+    )
+    first_reason(reasons, ~polygonal(np.asarray(geoms)), "missing or non-polygon geometry")
+    first_reason(reasons, code.duplicated().to_numpy(), "duplicate area_code")
+    ok = reasons == ""
+    rejects = vector_rejects(frame, reasons)
+    if not ok.any():
+        raise all_rejected("areas", path, rejects, "check the area codes and geometry")
+    out = gpd.GeoDataFrame(
+        {
+            "area_code": code[ok].to_numpy(),
+            "area_name": (
+                frame.loc[ok, cols["area_name"]].astype(str).to_numpy()
+                if cols["area_name"]
+                else code[ok].to_numpy()
+            ),
+            "parent_code": frame.loc[ok, cols["parent_code"]].astype(str).to_numpy()
+            if cols["parent_code"]
+            else None,
+            "parent_name": frame.loc[ok, cols["parent_name"]].astype(str).to_numpy()
+            if cols["parent_name"]
+            else None,
+        },
+        geometry=np.asarray(geoms)[ok],
+        crs=frame.crs,
+    )
+    warnings = []
+    if repaired:
+        warnings.append(f"{repaired} invalid area polygon(s) repaired with make_valid")
+    if not cols["area_name"]:
+        warnings.append("areas have no name column; area codes are used as names")
+    summary = InputSummary("areas", (path,), len(frame), int(ok.sum()), rejects, tuple(warnings))
+    return out, summary
+
+
+def read_small_areas(config: Config) -> tuple[gpd.GeoDataFrame | None, InputSummary | None]:
+    """Census small areas: `area_code, households, geometry` in WGS84 (None if not configured)."""
+    path = config.inputs.small_areas
+    if path is None:
+        return None, None
+    frame, repaired = read_vector(path, input_name="small_areas")
+    cols = columns_of(frame, "small_areas", config)
+    require_columns(cols, ["area_code"], path, "small_areas", config.columns_for("small_areas"))
+    code = frame[cols["area_code"]].astype(str).str.strip()
+    households = (
+        parse_numbers(frame[cols["households"]].astype(str))
+        if cols["households"]
+        else np.full(len(frame), np.nan)
+    )
+    reasons = np.full(len(frame), "", dtype=object)
+    first_reason(
+        reasons,
+        code.eq("").to_numpy() | frame[cols["area_code"]].isna().to_numpy(),
+        "missing area_code",
+    )
+    first_reason(
+        reasons, ~polygonal(np.asarray(frame.geometry.values)), "missing or non-polygon geometry"
+    )
+    first_reason(reasons, code.duplicated().to_numpy(), "duplicate area_code")
+    first_reason(reasons, households < 0, "negative households")
+    ok = reasons == ""
+    rejects = vector_rejects(frame, reasons)
+    if not ok.any():
+        raise all_rejected("small_areas", path, rejects, "check the codes and geometry")
+    out = gpd.GeoDataFrame(
+        {"area_code": code[ok].to_numpy(), "households": households[ok]},
+        geometry=np.asarray(frame.geometry.values)[ok],
+        crs=frame.crs,
+    )
+    warnings = (
+        [f"{repaired} invalid small-area polygon(s) repaired with make_valid"] if repaired else []
+    )
+    return out, InputSummary(
+        "small_areas", (path,), len(frame), int(ok.sum()), rejects, tuple(warnings)
+    )
+
+
+# columns that describe a row rather than count an origin: dates, years, codes, names, ids
+def read_schemes(
+    config: Config, *, areas: gpd.GeoDataFrame
+) -> tuple[gpd.GeoDataFrame | None, InputSummary | None]:
+    """Watch schemes: `scheme_id, scheme_name, scheme_type, households, members, geometry` (points kept)."""
+    path = config.inputs.schemes
+    if path is None:
+        return None, None
+    frame, repaired = read_vector(path, input_name="schemes")
+    cols = columns_of(frame, "schemes", config)
+    require_columns(
+        cols, ["scheme_id", "households"], path, "schemes", config.columns_for("schemes")
+    )
+    sid = frame[cols["scheme_id"]].astype(str).str.strip()
+    households = parse_numbers(frame[cols["households"]].astype(str))
+    members = (
+        parse_numbers(frame[cols["members"]].astype(str))
+        if cols["members"]
+        else np.full(len(frame), np.nan)
+    )
+    geoms = np.asarray(frame.geometry.values)
+    types = shapely.get_type_id(geoms)
+    reasons = np.full(len(frame), "", dtype=object)
+    first_reason(
+        reasons,
+        sid.eq("").to_numpy() | frame[cols["scheme_id"]].isna().to_numpy(),
+        "missing scheme_id",
+    )
+    first_reason(reasons, sid.duplicated().to_numpy(), "duplicate scheme_id")
+    first_reason(
+        reasons, np.isnan(households) | (households < 0), "households not a non-negative number"
+    )
+    first_reason(
+        reasons,
+        shapely.is_missing(geoms) | shapely.is_empty(geoms) | ~np.isin(types, [0, 3, 4, 6]),
+        "missing or unsupported geometry",
+    )
+    candidates = reasons == ""
+    tree = shapely.STRtree(areas.geometry.values)
+    inside = np.zeros(len(frame), bool)
+    hit, _ = tree.query(geoms[candidates], predicate="intersects")
+    inside[np.flatnonzero(candidates)[np.unique(hit)]] = True
+    first_reason(reasons, ~inside, "outside areas")
+    ok = reasons == ""
+    rejects = vector_rejects(frame, reasons)
+    out = gpd.GeoDataFrame(
+        {
+            "scheme_id": sid[ok].to_numpy(),
+            "scheme_name": frame.loc[ok, cols["scheme_name"]].astype(str).to_numpy()
+            if cols["scheme_name"]
+            else sid[ok].to_numpy(),
+            "scheme_type": frame.loc[ok, cols["scheme_type"]].astype(str).str.lower().to_numpy()
+            if cols["scheme_type"]
+            else "neighbourhood",
+            "households": households[ok],
+            "members": members[ok],
+        },
+        geometry=geoms[ok],
+        crs=frame.crs,
+    )
+    warnings = (
+        [f"{repaired} invalid scheme polygon(s) repaired with make_valid"] if repaired else []
+    )
+    return out, InputSummary(
+        "schemes", (path,), len(frame), int(ok.sum()), rejects, tuple(warnings)
+    )
+
+
+def check_raster(config: Config) -> InputSummary | None:
+    """Open the dasymetric raster once, so a bad file stops the run before any work."""
+    path = config.inputs.population_raster
+    if path is None:
+        return None
+    import rasterio
+
+    if not path.is_file() or path.stat().st_size == 0:
+        raise InputError(
+            "population_raster",
+            path,
+            [Problem(str(path), "missing or empty", "check inputs.population_raster")],
+        )
+    try:
+        with rasterio.open(path) as src:
+            if src.crs is None:
+                raise InputError(
+                    "population_raster",
+                    path,
+                    [Problem(str(path), "declares no CRS", "save the GeoTIFF with its CRS")],
+                )
+            rows = src.width * src.height
+    except rasterio.errors.RasterioError as exc:
+        raise InputError(
+            "population_raster",
+            path,
+            [Problem(str(path), f"cannot be read ({exc})", "save it as a GeoTIFF")],
+        ) from exc
+    return InputSummary("population_raster", (path,), rows, rows, pd.DataFrame(columns=["reason"]))
