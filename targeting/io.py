@@ -80,9 +80,7 @@ def read_table(path: Path, *, input_name: str) -> pd.DataFrame:
     suffix = path.suffix.lower()
     try:
         if suffix in {".parquet", ".pq"}:
-            frame = pd.read_parquet(path)
-            frame = frame.astype(object).where(frame.notna(), "")
-            frame = frame.map(lambda v: v if isinstance(v, str) else str(v))
+            frame = pd.read_parquet(path).astype("string").fillna("")
         else:
             frame = _read_csv_text(path)
     except InputError:

@@ -48,6 +48,7 @@ from targeting.store import (
     STORE_NAME,
     atomic_output_dir,
     fsync_tree,
+    inputs_markdown,
     write_manifest,
     write_rejects,
     write_store,
@@ -347,6 +348,7 @@ def _manifest_base(config: Config, data: Ingested) -> dict[str, Any]:
         "config_path": str(config.path),
         "config": config.to_dict(),
         "as_of": data.as_of.isoformat(),
+        "as_of_source": "config" if config.run.as_of else "latest joined date",
         "protective_marking": config.output.protective_marking,
         "inputs": {s.name: s.to_manifest() for s in data.summaries},
         "origins": {
@@ -432,6 +434,7 @@ def validate(
         (tmp / "validation.json").write_text(
             json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8"
         )
+        (tmp / "validation.md").write_text(inputs_markdown(report), encoding="utf-8")
     return RunResult(target.resolve(), report)
 
 

@@ -138,3 +138,24 @@ def fsync_tree(folder: Path) -> None:
                 os.fsync(fd)
             finally:
                 os.close(fd)
+
+
+def inputs_markdown(manifest: Mapping[str, Any]) -> str:
+    """A short readable report of what each input gave: rows read/used/rejected, reasons, warnings."""
+    lines = [
+        f"# Input check ({manifest.get('protective_marking', '')})",
+        "",
+        f"Config: `{manifest.get('config_path', '')}`; as of {manifest.get('as_of', '')}.",
+        "",
+        "| input | read | used | rejected | reasons |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for name, info in manifest["inputs"].items():
+        reasons = "; ".join(f"{r} ({n:,})" for r, n in info["reject_reasons"].items())
+        lines.append(
+            f"| {name} | {info['rows_read']:,} | {info['rows_used']:,} | "
+            f"{info['rows_rejected']:,} | {reasons} |"
+        )
+    warnings = manifest.get("warnings", [])
+    lines += ["", "## Warnings", ""] + ([f"- {w}" for w in warnings] or ["None."])
+    return "\n".join(lines) + "\n"

@@ -1068,3 +1068,29 @@ def test_schemes_missing_households_column_is_fatal(
 
 def test_schemes_not_configured(tmp_path: Path, areas: gpd.GeoDataFrame) -> None:
     assert read_schemes(build_config(tmp_path), areas=areas) == (None, None)
+
+
+def test_nomis_bulk_wide_table_total_subtotals_and_decorated_names(tmp_path: Path) -> None:
+    text = (
+        "date,geography,geography code,"
+        "Ethnic Group: All categories: Ethnic group; measures: Value,"
+        "Ethnic Group: White; measures: Value,"
+        "Ethnic Group: White: English/Welsh/Scottish/Northern Irish/British; measures: Value,"
+        "Ethnic Group: White: Irish; measures: Value,"
+        "Ethnic Group: Asian/Asian British: Pakistani; measures: Value\n"
+        f"2011,Ward A,{CODE_A},100,70,60,10,30\n"
+        f"2011,Ward B,{CODE_B},50,45,40,5,5\n"
+    )
+    pop, summary = read_pop(tmp_path, text, areas=WIDE_CODES)
+    # the total is recognised; the "White" subtotal is not an origin (it would count twice)
+    assert summary.details["total_column"].startswith("Ethnic Group: All categories")
+    assert pop.origins == (
+        "Asian/Asian British: Pakistani",
+        "White: English/Welsh/Scottish/Northern Irish/British",
+        "White: Irish",
+    )
+    assert pop.table["residents"].sum() == 150
+    assert any(
+        "subtotal columns not counted" in w and "White; measures" in w for w in summary.warnings
+    )
+    assert summary.rows_rejected == 0

@@ -90,3 +90,16 @@ def test_user_map_read(tmp_path: Path) -> None:
     path = tmp_path / "map.csv"
     path.write_text("origin,population_origin\nPolish, OtherWhite\n", encoding="utf-8")
     assert read_origin_map(path) == {"Polish": "OtherWhite"}
+
+
+def test_default_map_to_nomis_labels() -> None:
+    nomis = [
+        "White: English/Welsh/Scottish/Northern Irish/British",
+        "White: Irish",
+        "Asian/Asian British: Pakistani",
+    ]
+    scheme, mapping = default_origin_map(nomis)
+    assert scheme == "census2011"
+    assert mapping["England"] == nomis[0]
+    assert mapping["Ireland"] == nomis[1]
+    assert mapping["Pakistani"] == nomis[2]

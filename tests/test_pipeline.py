@@ -93,6 +93,9 @@ def test_validate_writes_report_without_touching_outputs(tmp_path: Path) -> None
     config = write_world(tmp_path)
     result = validate(config)
     assert (result.out_dir / "validation.json").is_file()
+    report = (result.out_dir / "validation.md").read_text()
+    assert "| signups | 7 | 4 | 3 |" in report
+    assert "Persons above the sum" in report
     assert (result.out_dir / "rejects" / "signups.csv").is_file()
     assert not (tmp_path / "out" / "cells.parquet").exists()
 

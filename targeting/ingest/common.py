@@ -95,6 +95,8 @@ PATTERNS = {
     ("areas", "area_name"): (r"WD\d\dNM", r"(LAD|LSOA|MSOA|OA|CTY|PCON)\d\dNM"),
     ("areas", "parent_code"): (r"LAD\d\dCD",),
     ("areas", "parent_name"): (r"LAD\d\dNM",),
+    # Nomis bulk downloads: "Ethnic Group: All categories: Ethnic group; measures: Value"
+    ("population", "total"): (r".*\ball (usual residents|persons|categories)\b.*",),
 }
 
 

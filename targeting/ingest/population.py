@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,27 @@ from targeting.io import (
 _NOT_ORIGIN = re.compile(
     r"(date|year)|(code|cd|nm|name|_id)$|^(id|rgn|region|lad|lsoa|msoa|oa)$", re.I
 )
+
+
+def _subtotals(columns: list[str]) -> set[str]:
+    """Columns that add up others, as Nomis tables carry: "White" beside "White: Irish", or "Total"."""
+    names = {c: _origin_names([c])[0] for c in columns}
+    out = {c for c, n in names.items() if re.search(r"\btotal\b", n, re.I)}
+    for c, n in names.items():
+        if any(o != n and o.startswith(n + ":") for o in names.values()):
+            out.add(c)
+    return out
+
+
+def _origin_names(columns: list[str]) -> list[str]:
+    """Origin names without Nomis decoration ("; measures: Value") or a prefix shared by all."""
+    names = [re.sub(r";\s*measures:.*$", "", c).strip() for c in columns]
+    if len(names) > 1:
+        # a character prefix is wanted here, not path components
+        prefix = os.path.commonprefix(names)  # noqa: RUF071
+        prefix = prefix[: prefix.rfind(": ") + 2] if ": " in prefix else ""
+        names = [n[len(prefix) :] or n for n in names]
+    return names
 
 
 def _mostly_numeric(values: pd.Series) -> bool:
@@ -145,12 +167,18 @@ def read_population(
                 )  # fmt: skip
             origin_cols = list(explicit)
         else:
-            origin_cols = [
+            candidates = [
                 c for c in frame.columns
                 if c not in (cols["area_code"], total_col)
                 and not _NOT_ORIGIN.search(c)
                 and _mostly_numeric(frame[c])
             ]  # fmt: skip
+            subtotals = _subtotals(candidates)
+            origin_cols = [c for c in candidates if c not in subtotals]
+            if subtotals:
+                warnings.append(
+                    f"subtotal columns not counted as origins: {', '.join(sorted(subtotals))}"
+                )
         if not origin_cols:
             raise InputError(
                 "population", path,
@@ -196,10 +224,10 @@ def read_population(
                 warnings.append(
                     f"{int(over.sum())} row(s) have origins above {total_col} within the tolerance"
                 )
-        details["detected_origins"] = origin_cols
+        details["detected_origins"] = _origin_names(origin_cols)
         details["total_column"] = total_col
         ok, rejects = split_rejects(frame, reasons)
-        wide = pd.DataFrame(values[ok], columns=origin_cols)
+        wide = pd.DataFrame(values[ok], columns=_origin_names(origin_cols))
         wide.insert(0, "area_code", codes[ok].to_numpy())
         long = wide.melt(id_vars="area_code", var_name="origin", value_name="residents")
     if not ok.any():
