@@ -742,7 +742,7 @@ def test_signups_all_rejected_is_fatal(tmp_path: Path, areas: gpd.GeoDataFrame) 
         "no usable rows:",
         "outside areas (1 rows)",
         "no location (1 rows)",
-        "check the location columns and their CRS",
+        "coordinates are usually swapped or in another CRS",
     )
 
 

@@ -9,10 +9,12 @@ import shapely
 
 from targeting.config import Config
 from targeting.errors import InputError, Problem
+from targeting.grid import equal_area_crs
 from targeting.ingest.common import (
     InputSummary,
     all_rejected,
     columns_of,
+    duplicated_among_valid,
     first_reason,
     polygonal,
     require_columns,
@@ -39,7 +41,7 @@ def read_areas(config: Config) -> tuple[gpd.GeoDataFrame, InputSummary]:
         "missing area_code",
     )
     first_reason(reasons, ~polygonal(np.asarray(geoms)), "missing or non-polygon geometry")
-    first_reason(reasons, code.duplicated().to_numpy(), "duplicate area_code")
+    first_reason(reasons, duplicated_among_valid(code, reasons), "duplicate area_code")
     ok = reasons == ""
     rejects = vector_rejects(frame, reasons)
     if not ok.any():
@@ -94,7 +96,7 @@ def read_small_areas(config: Config) -> tuple[gpd.GeoDataFrame | None, InputSumm
     first_reason(
         reasons, ~polygonal(np.asarray(frame.geometry.values)), "missing or non-polygon geometry"
     )
-    first_reason(reasons, code.duplicated().to_numpy(), "duplicate area_code")
+    first_reason(reasons, duplicated_among_valid(code, reasons), "duplicate area_code")
     first_reason(reasons, households < 0, "negative households")
     ok = reasons == ""
     rejects = vector_rejects(frame, reasons)
@@ -113,7 +115,6 @@ def read_small_areas(config: Config) -> tuple[gpd.GeoDataFrame | None, InputSumm
     )
 
 
-# columns that describe a row rather than count an origin: dates, years, codes, names, ids
 def read_schemes(
     config: Config, *, areas: gpd.GeoDataFrame
 ) -> tuple[gpd.GeoDataFrame | None, InputSummary | None]:
@@ -141,7 +142,6 @@ def read_schemes(
         sid.eq("").to_numpy() | frame[cols["scheme_id"]].isna().to_numpy(),
         "missing scheme_id",
     )
-    first_reason(reasons, sid.duplicated().to_numpy(), "duplicate scheme_id")
     first_reason(
         reasons, np.isnan(households) | (households < 0), "households not a non-negative number"
     )
@@ -151,11 +151,17 @@ def read_schemes(
         "missing or unsupported geometry",
     )
     candidates = reasons == ""
-    tree = shapely.STRtree(areas.geometry.values)
+    # a point scheme covers a circle, so it counts as inside when its circle reaches an area
+    crs = equal_area_crs(areas)
+    shapes = gpd.GeoSeries(geoms[candidates], crs=frame.crs).to_crs(crs).to_numpy()
+    is_point = np.isin(shapely.get_type_id(shapes), [0, 4])
+    shapes[is_point] = shapely.buffer(shapes[is_point], config.schemes.point_radius_m)
+    tree = shapely.STRtree(areas.to_crs(crs).geometry.values)
     inside = np.zeros(len(frame), bool)
-    hit, _ = tree.query(geoms[candidates], predicate="intersects")
+    hit, _ = tree.query(shapes, predicate="intersects")
     inside[np.flatnonzero(candidates)[np.unique(hit)]] = True
     first_reason(reasons, ~inside, "outside areas")
+    first_reason(reasons, duplicated_among_valid(sid, reasons), "duplicate scheme_id")
     ok = reasons == ""
     rejects = vector_rejects(frame, reasons)
     out = gpd.GeoDataFrame(

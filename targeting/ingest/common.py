@@ -176,6 +176,18 @@ def first_reason(reasons: np.ndarray, mask: np.ndarray, reason: str | np.ndarray
     reasons[target] = reason if isinstance(reason, str) else reason[target]
 
 
+def duplicated_among_valid(values: pd.Series | pd.DataFrame, reasons: np.ndarray) -> np.ndarray:
+    """Later copies of a value among rows not yet rejected.
+
+    A copy whose first occurrence was rejected for another reason is not a duplicate: it is the
+    only usable row with that value.
+    """
+    valid = reasons == ""
+    out = np.zeros(len(reasons), dtype=bool)
+    out[valid] = values[valid].duplicated().to_numpy()
+    return out
+
+
 def split_rejects(frame: pd.DataFrame, reasons: np.ndarray) -> tuple[np.ndarray, pd.DataFrame]:
     bad = reasons != ""
     rejects = frame.loc[bad].copy()

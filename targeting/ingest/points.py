@@ -22,6 +22,7 @@ from targeting.ingest.common import (
     all_rejected,
     columns_of,
     coords,
+    duplicated_among_valid,
     first_reason,
     parse_dates,
     require_columns,
@@ -59,7 +60,7 @@ def read_postcodes(config: Config) -> tuple[pd.DataFrame | None, InputSummary | 
     reasons = np.full(len(frame), "", dtype=object)
     first_reason(reasons, key.eq("").to_numpy(), "missing postcode")
     first_reason(reasons, ~valid, "invalid coordinates")
-    first_reason(reasons, key.duplicated().to_numpy(), "duplicate postcode")
+    first_reason(reasons, duplicated_among_valid(key, reasons), "duplicate postcode")
     ok, rejects = split_rejects(frame, reasons)
     out = pd.DataFrame({"key": key[ok].to_numpy(), "latitude": lat[ok], "longitude": lon[ok]})
     return out, InputSummary("postcodes", (path,), len(frame), int(ok.sum()), rejects)
@@ -103,7 +104,6 @@ def read_signups(
     first_reason(
         reasons, (joined.dt.date > as_of).fillna(False).to_numpy(dtype=bool), "joined after as_of"
     )
-    first_reason(reasons, user.duplicated().to_numpy(), "duplicate user_id")
     status = (
         frame[cols["status"]].astype(str).str.strip().str.lower().replace("", "active")
         if cols["status"]
@@ -158,9 +158,16 @@ def read_signups(
     area_idx = np.full(n, -1)
     area_idx[placed] = points_to_areas(lon[placed], lat[placed], areas)
     first_reason(reasons, placed & (area_idx < 0), "outside areas")
+    first_reason(reasons, duplicated_among_valid(user, reasons), "duplicate user_id")
     ok, rejects = split_rejects(frame, reasons)
     if not ok.any():
-        raise all_rejected("signups", path, rejects, "check the location columns and their CRS")
+        raise all_rejected(
+            "signups",
+            path,
+            rejects,
+            "correct the rows for the reasons listed; when most are 'outside areas', the "
+            "coordinates are usually swapped or in another CRS",
+        )
     label = (
         frame[cols["origin"]].astype(str).str.strip()
         if cols["origin"]
@@ -231,11 +238,14 @@ def read_crimes(
     ctype = frame["crime_type"].astype(str).str.strip()
     first_reason(reasons, ctype.eq("").to_numpy(), "missing crime type")
     cid = frame["crime_id"].astype(str).str.strip()
-    first_reason(reasons, (cid.ne("") & cid.duplicated()).to_numpy(), "duplicate Crime ID")
     placed = reasons == ""
     area_idx = np.full(len(frame), -1)
     area_idx[placed] = points_to_areas(lon[placed], lat[placed], areas)
     first_reason(reasons, placed & (area_idx < 0), "outside areas")
+    # a blank Crime ID (anti-social behaviour) is never a duplicate
+    first_reason(
+        reasons, cid.ne("").to_numpy() & duplicated_among_valid(cid, reasons), "duplicate Crime ID"
+    )
     ok, rejects = split_rejects(raw, reasons)
     known_types = set(crime_types["crime_type"])
     unknown = sorted(set(ctype[ok]) - known_types)

@@ -16,6 +16,7 @@ from targeting.ingest.common import (
     InputSummary,
     all_rejected,
     columns_of,
+    duplicated_among_valid,
     first_reason,
     require_columns,
     split_rejects,
@@ -31,10 +32,15 @@ _NOT_ORIGIN = re.compile(
 )
 
 
+def _is_total(name: str) -> bool:
+    """An origin label that is really a total ("Total", "All usual residents", "All categories")."""
+    return bool(re.search(r"\btotal\b|\ball (usual residents|persons|categories)\b", name, re.I))
+
+
 def _subtotals(columns: list[str]) -> set[str]:
     """Columns that add up others, as Nomis tables carry: "White" beside "White: Irish", or "Total"."""
     names = {c: _origin_names([c])[0] for c in columns}
-    out = {c for c, n in names.items() if re.search(r"\btotal\b", n, re.I)}
+    out = {c for c, n in names.items() if _is_total(n)}
     for c, n in names.items():
         if any(o != n and o.startswith(n + ":") for o in names.values()):
             out.add(c)
@@ -143,10 +149,16 @@ def read_population(
             factor = bands.map(fractions).to_numpy(dtype=float)
             first_reason(reasons, np.isnan(factor), "unparseable age_band")
             details["base"] = f"residents aged {config.population.min_age} and over"
+        # a total row beside its parts would count every resident twice
+        first_reason(
+            reasons, origin.map(_is_total).to_numpy(dtype=bool), "origin is a total, not an origin"
+        )
         key = pd.DataFrame(
             {"a": codes, "o": origin, "b": frame[cols["age_band"]] if cols["age_band"] else ""}
         )
-        first_reason(reasons, key.duplicated().to_numpy(), "duplicate area_code and origin")
+        first_reason(
+            reasons, duplicated_among_valid(key, reasons), "duplicate area_code and origin"
+        )
         ok, rejects = split_rejects(frame, reasons)
         long = pd.DataFrame(
             {
@@ -195,8 +207,6 @@ def read_population(
             np.array([f"non-numeric count in column {c}" for c in first_bad], dtype=object),
         )
         first_reason(reasons, np.asarray((values < 0).any(axis=1)), "negative count")
-        # a repeated area row would count its residents twice (like a repeated long row)
-        first_reason(reasons, codes.duplicated().to_numpy(), "duplicate area_code and origin")
         parts = np.nansum(values, axis=1)
         tol = config.population.total_tolerance
         if total_col:
@@ -224,6 +234,10 @@ def read_population(
                 warnings.append(
                     f"{int(over.sum())} row(s) have origins above {total_col} within the tolerance"
                 )
+        # a repeated area row would count its residents twice (like a repeated long row)
+        first_reason(
+            reasons, duplicated_among_valid(codes, reasons), "duplicate area_code and origin"
+        )
         details["detected_origins"] = _origin_names(origin_cols)
         details["total_column"] = total_col
         ok, rejects = split_rejects(frame, reasons)
