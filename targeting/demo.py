@@ -43,6 +43,8 @@ import pyogrio
 import shapely
 from pyproj import Transformer
 
+from targeting.reference import DEMO_DIR
+
 __all__ = ["write_demo_inputs"]
 
 _POP = 2_200_000  # residents of the synthetic city
@@ -63,11 +65,10 @@ _FORCE = "West Midlands Police"
 # Asian, Black, White British concentration 0-1, WMNow uptake factor, crime factor), its NPU and
 # whether its message ratings run lower; per origin, residents, known-origin sign-ups (blank = the
 # remainder) and affinity to the ward scores (South Asian, Black, White British, city centre).
-_DEMO_DIR = Path(__file__).resolve().parent.parent / "reference_data" / "demo"
 
 
 def _read_rows(name: str) -> list[dict[str, str]]:
-    with (_DEMO_DIR / name).open(encoding="utf-8", newline="") as fh:
+    with (DEMO_DIR / name).open(encoding="utf-8", newline="") as fh:
         return list(csv.DictReader(fh))
 
 

@@ -10,6 +10,9 @@ projection centred on the areas, so surface shares are true shares.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
 import geopandas as gpd
 import h3
 import numpy as np
@@ -17,7 +20,10 @@ import pandas as pd
 import pyproj
 import shapely
 
-from targeting.io import WGS84
+from targeting.io import WGS84, polygonal_part
+
+# pieces smaller than this are floating-point noise where a cell edge runs along an area edge
+MIN_FRAGMENT_M2 = 0.01
 
 
 def equal_area_crs(areas: gpd.GeoDataFrame) -> pyproj.CRS:
@@ -102,11 +108,11 @@ def areas_to_fragments(
             hits = shapely.intersects(geom_proj, edge_polys)
             edge_cells, edge_polys = edge_cells[hits], edge_polys[hits]
             edge_polys = shapely.intersection(edge_polys, geom_proj)
-            edge_polys = np.array([_polygons_only(g) for g in edge_polys], dtype=object)
+            edge_polys = np.array([polygonal_part(g) for g in edge_polys], dtype=object)
         cells = np.concatenate([full_cells, edge_cells])
         polys = np.concatenate([full_polys, edge_polys])
         area = shapely.area(polys) if len(polys) else np.array([])
-        keep = area > 0
+        keep = area > MIN_FRAGMENT_M2
         frames.append(
             pd.DataFrame(
                 {
@@ -126,23 +132,16 @@ def _rep_latlng(geom: shapely.Geometry) -> tuple[float, float]:
     return point.y, point.x
 
 
-def _polygons_only(geom: shapely.Geometry) -> shapely.Geometry:
-    if isinstance(geom, shapely.Polygon | shapely.MultiPolygon):
-        return geom
-    parts = [g for g in shapely.get_parts(geom) if isinstance(g, shapely.Polygon)]
-    return shapely.MultiPolygon(parts) if parts else shapely.Polygon()
-
-
 def overlay_weights(
     sources: gpd.GeoSeries,
     fragments: gpd.GeoDataFrame,
     *,
-    raster_weights: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    raster_weights: RasterWeights | None = None,
 ) -> pd.DataFrame:
     """Share of each source polygon that falls in each fragment: `source, fragment, weight`.
 
     `sources` and `fragments` share an equal-area CRS. Weights are surface shares, or, when
-    `raster_weights` (x, y, value of raster cell centres in the same CRS) is given, raster mass
+    `raster_weights` (raster cell centres in the same CRS) is given, raster mass
     shares, falling back to surface shares for sources no raster cell centre falls in. A source's
     weights sum to at most 1; the rest lies outside every area. Overlapping areas would count a
     piece twice, so a source whose weights exceed 1 is scaled back to 1. A source with no surface
@@ -189,11 +188,11 @@ def _raster_shares(
     pairs: pd.DataFrame,
     pieces: np.ndarray,
     src_geoms: np.ndarray,
-    raster_weights: tuple[np.ndarray, np.ndarray, np.ndarray],
+    raster_weights: RasterWeights,
 ) -> pd.DataFrame:
     """Replace surface shares by raster-mass shares where the raster has mass in the source."""
-    x, y, value = raster_weights
-    points = shapely.points(x, y)
+    value = raster_weights.value
+    points = shapely.points(raster_weights.x, raster_weights.y)
     piece_tree = shapely.STRtree(pieces)
     pt, pc = piece_tree.query(points, predicate="within")
     piece_mass = np.bincount(pc, weights=value[pt], minlength=len(pieces))
@@ -230,15 +229,260 @@ def allocate_to_fragments(
     return allocated, unallocated
 
 
-def raster_to_points(path: str, *, crs: pyproj.CRS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Centres of a raster's positive cells in `crs`, with their values (weights)."""
+@dataclass(frozen=True)
+class RasterWeights:
+    """Centres of a raster's positive cells in the grid's CRS, with their weights."""
+
+    x: np.ndarray
+    y: np.ndarray
+    value: np.ndarray
+    negative_cells: int  # cells below zero, read as zero (weights must not be negative)
+
+
+def raster_to_points(
+    path: Path, *, crs: pyproj.CRS, bounds: tuple[float, float, float, float]
+) -> RasterWeights:
+    """The raster's positive cells within `bounds` (WGS84 min lon, min lat, max lon, max lat).
+
+    Only the window covering the areas is read, so a national raster does not have to fit in
+    memory for a force's run.
+    """
     import rasterio
+    from rasterio.windows import from_bounds
 
     with rasterio.open(path) as src:
-        band = src.read(1, masked=True).astype(float)
-        rows, cols = np.nonzero(np.ma.filled(band, 0.0) > 0)
-        values = np.asarray(band[rows, cols], dtype=float)
-        xs, ys = rasterio.transform.xy(src.transform, rows, cols, offset="center")
+        to_src = pyproj.Transformer.from_crs(WGS84, src.crs, always_xy=True)
+        left, bottom, right, top = to_src.transform_bounds(*bounds)
+        window = from_bounds(left, bottom, right, top, transform=src.transform)
+        window = (
+            window.round_offsets()
+            .round_lengths()
+            .intersection(rasterio.windows.Window(0, 0, src.width, src.height))
+        )
+        band = src.read(1, window=window, masked=True).astype(float)
+        filled = np.ma.filled(band, 0.0)
+        rows, cols = np.nonzero(filled > 0)
+        xs, ys = rasterio.transform.xy(src.window_transform(window), rows, cols, offset="center")
         transformer = pyproj.Transformer.from_crs(src.crs, crs, always_xy=True)
         x, y = transformer.transform(np.asarray(xs, dtype=float), np.asarray(ys, dtype=float))
-    return np.asarray(x), np.asarray(y), values
+    return RasterWeights(np.asarray(x), np.asarray(y), filled[rows, cols], int((filled < 0).sum()))
+
+
+def points_to_fragments(
+    lat: np.ndarray,
+    lon: np.ndarray,
+    area_code: np.ndarray,
+    fragments: gpd.GeoDataFrame,
+    *,
+    resolution: int,
+) -> np.ndarray:
+    """Position of the fragment holding each point, given the area each point lies in.
+
+    A point goes to the fragment of its own area in its own H3 cell. Where that cell has no
+    fragment of the area (a point a hair inside an area whose piece of the cell was too thin to
+    keep), it goes to the nearest fragment of its area, so every count sits in a real fragment.
+    """
+    cells = points_to_cells(lat, lon, resolution=resolution)
+    lookup = pd.Series(
+        np.arange(len(fragments)),
+        index=pd.MultiIndex.from_arrays([fragments["cell"], fragments["area_code"]]),
+    )
+    found = lookup.reindex(pd.MultiIndex.from_arrays([cells, area_code])).to_numpy(dtype=float)
+    missing = np.flatnonzero(np.isnan(found))
+    if len(missing):
+        to_proj = pyproj.Transformer.from_crs(WGS84, fragments.crs, always_xy=True)
+        x, y = to_proj.transform(lon[missing], lat[missing])
+        points = shapely.points(x, y)
+        geoms = fragments.geometry.values
+        edge = h3.average_hexagon_edge_length(resolution, unit="m")
+        p_idx, f_idx = shapely.STRtree(geoms).query(points, predicate="dwithin", distance=2 * edge)
+        same = fragments["area_code"].to_numpy()[f_idx] == area_code[missing][p_idx]
+        p_idx, f_idx = p_idx[same], f_idx[same]
+        dist = shapely.distance(points[p_idx], geoms[f_idx])
+        nearest = (
+            pd.DataFrame({"p": p_idx, "f": f_idx, "d": dist})
+            .sort_values(["p", "d", "f"])
+            .drop_duplicates("p")
+        )
+        found[missing[nearest["p"].to_numpy()]] = nearest["f"].to_numpy()
+    if np.isnan(found).any():
+        raise ValueError("a point lies in an area that has no fragment near it")
+    return found.astype(np.int64)
+
+
+def own_area_pairs(
+    areas: gpd.GeoDataFrame, fragments: gpd.GeoDataFrame, *, raster: RasterWeights | None
+) -> pd.DataFrame:
+    """Weights that spread counts keyed by area over that area's own fragments (summing to 1)."""
+    pairs = overlay_weights(areas.to_crs(fragments.crs).geometry, fragments, raster_weights=raster)
+    own = fragments["area_code"].to_numpy()[pairs["fragment"].to_numpy()]
+    pairs = pairs[own == areas["area_code"].to_numpy()[pairs["source"].to_numpy()]].copy()
+    pairs["weight"] = pairs["weight"] / pairs.groupby("source")["weight"].transform("sum")
+    return pairs.reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Every count on the cell x area fragment grid, and what fell outside every area."""
+
+    cells: pd.DataFrame  # one row per fragment: `cell, area_code`, counts, `area_m2`
+    cell_origins: pd.DataFrame  # cell, area_code, origin, residents, registered
+    unallocated: dict[str, float]
+    crs: str
+    warnings: tuple[str, ...]
+
+
+def _per_fragment(n: int, index: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    return np.bincount(index, weights=weights, minlength=n)
+
+
+def build_grid(
+    *,
+    areas: gpd.GeoDataFrame,
+    small_areas: gpd.GeoDataFrame | None,
+    population: pd.DataFrame,
+    population_keyed_by: str,
+    signups: pd.DataFrame,
+    crimes: pd.DataFrame | None,
+    ratings: pd.DataFrame | None,
+    schemes: gpd.GeoDataFrame | None,
+    resolution: int,
+    raster_path: Path | None,
+    point_radius_m: float,
+) -> Grid:
+    """Put every input's counts on the fragments of the areas.
+
+    Census residents and small-area households go by surface (or raster) shares, Watch-scheme
+    households by surface shares of the scheme (a point scheme covers a circle of
+    `point_radius_m`), and sign-ups (not deleted), crimes and ratings by the point's fragment.
+    Inputs that are absent leave their columns null rather than zero.
+    """
+    crs = equal_area_crs(areas)
+    fragments = areas_to_fragments(areas, resolution=resolution, crs=crs)
+    n = len(fragments)
+    cells = pd.DataFrame(fragments[["cell", "area_code", "area_m2"]])
+    unallocated: dict[str, float] = {}
+    warnings: list[str] = []
+
+    raster = None
+    if raster_path is not None:
+        raster = raster_to_points(raster_path, crs=crs, bounds=tuple(areas.total_bounds))
+        if raster.negative_cells:
+            warnings.append(f"population_raster: {raster.negative_cells} negative cells read as 0")
+    small_pairs = (
+        overlay_weights(small_areas.to_crs(crs).geometry, fragments, raster_weights=raster)
+        if small_areas is not None
+        else None
+    )
+    if population_keyed_by == "small_areas" and small_areas is not None and small_pairs is not None:
+        sources, pairs = small_areas, small_pairs
+    else:
+        sources, pairs = areas, own_area_pairs(areas, fragments, raster=raster)
+    position = pd.Series(np.arange(len(sources)), index=sources["area_code"].to_numpy())
+    values = pd.DataFrame(
+        {
+            "source": population["area_code"].map(position).to_numpy(),
+            "origin": population["origin"].to_numpy(),
+            "residents": population["residents"].to_numpy(dtype=float),
+        }
+    )
+    by_origin, left = allocate_to_fragments(pairs, values)
+    unallocated["residents"] = float(left["residents"])
+    cells["residents"] = _per_fragment(
+        n, by_origin["fragment"].to_numpy(), by_origin["residents"].to_numpy()
+    )
+
+    cells["households"] = np.nan
+    if (
+        small_areas is not None
+        and small_pairs is not None
+        and small_areas["households"].notna().any()
+    ):
+        hh = pd.DataFrame(
+            {
+                "source": np.arange(len(small_areas)),
+                "households": small_areas["households"].fillna(0).to_numpy(float),
+            }
+        )
+        alloc, hh_left = allocate_to_fragments(small_pairs, hh)
+        cells["households"] = _per_fragment(
+            n, alloc["fragment"].to_numpy(), alloc["households"].to_numpy()
+        )
+        unallocated["households"] = float(hh_left["households"])
+
+    cells["watch_households"] = np.nan
+    cells["watch_scheme_members"] = np.nan
+    if schemes is not None:
+        geoms = schemes.to_crs(crs).geometry.values
+        is_point = np.isin(shapely.get_type_id(geoms), [0, 4])
+        geoms = np.where(is_point, shapely.buffer(geoms, point_radius_m), geoms)
+        s_pairs = overlay_weights(gpd.GeoSeries(geoms, crs=crs), fragments)
+        sv = pd.DataFrame(
+            {
+                "source": np.arange(len(geoms)),
+                "watch_households": schemes["households"].to_numpy(float),
+                "watch_scheme_members": schemes["members"].fillna(0).to_numpy(float),
+            }
+        )
+        alloc, s_left = allocate_to_fragments(s_pairs, sv)
+        for col in ("watch_households", "watch_scheme_members"):
+            cells[col] = _per_fragment(n, alloc["fragment"].to_numpy(), alloc[col].to_numpy())
+            unallocated[col] = float(s_left[col])
+
+    def locate(frame: pd.DataFrame) -> np.ndarray:
+        return points_to_fragments(
+            frame["latitude"].to_numpy(),
+            frame["longitude"].to_numpy(),
+            frame["area_code"].to_numpy(),
+            fragments,
+            resolution=resolution,
+        )
+
+    live = signups[signups["status"] != "deleted"]
+    at = locate(live)
+    known = live["origin"].notna().to_numpy()
+    cells["registered"] = _per_fragment(n, at).astype(np.int64)
+    cells["registered_known"] = _per_fragment(n, at[known]).astype(np.int64)
+    in_watch = live["watch_role"].isin(["member", "coordinator", "deputy"]).to_numpy()
+    cells["watch_members"] = _per_fragment(n, at[in_watch]).astype(np.int64)
+
+    for col in ("crimes", "sac_crimes", "asb"):
+        cells[col] = pd.array([pd.NA] * n, dtype="Int64")
+    if crimes is not None:
+        c_at = locate(crimes)
+        is_asb = crimes["is_asb"].to_numpy()
+        cells["crimes"] = _per_fragment(n, c_at[~is_asb]).astype(np.int64)
+        cells["sac_crimes"] = _per_fragment(n, c_at[crimes["is_sac"].to_numpy()]).astype(np.int64)
+        cells["asb"] = _per_fragment(n, c_at[is_asb]).astype(np.int64)
+
+    cells["ratings"] = pd.array([pd.NA] * n, dtype="Int64")
+    cells["mean_rating"] = np.nan
+    if ratings is not None:
+        r_at = locate(ratings)
+        count = _per_fragment(n, r_at)
+        total = _per_fragment(n, r_at, ratings["rating"].to_numpy(dtype=float))
+        cells["ratings"] = count.astype(np.int64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            cells["mean_rating"] = np.where(
+                count > 0, total / np.where(count > 0, count, 1), np.nan
+            )
+
+    registered = (
+        pd.DataFrame({"fragment": at[known], "origin": live["origin"].to_numpy()[known]})
+        .groupby(["fragment", "origin"])
+        .size()
+        .rename("registered")
+        .reset_index()
+    )
+    cell_origins = (
+        by_origin[["fragment", "origin", "residents"]]
+        .merge(registered, on=["fragment", "origin"], how="outer")
+        .fillna({"residents": 0.0, "registered": 0})
+        .astype({"registered": "int64"})
+        .join(cells[["cell", "area_code"]], on="fragment")
+    )
+    cell_origins = cell_origins.sort_values(["cell", "area_code", "origin"], kind="stable")[
+        ["cell", "area_code", "origin", "residents", "registered"]
+    ].reset_index(drop=True)
+    cells = cells.sort_values(["cell", "area_code"], kind="stable").reset_index(drop=True)
+    return Grid(cells, cell_origins, unallocated, crs.srs, tuple(warnings))

@@ -10,15 +10,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from targeting.errors import InputError, Problem
+from targeting.ingest.common import (
+    InputSummary,
+    duplicated_among_valid,
+    first_reason,
+    split_rejects,
+)
 from targeting.io import normalise_name, read_table
+from targeting.reference import read_reference
 
-REFERENCE_DIR = Path(__file__).resolve().parent.parent / "reference_data"
 UNKNOWN_LABELS = frozenset({"", "notfound", "unknown", "unclassified", "none", "nan"})
 
 
@@ -32,23 +38,24 @@ class OriginMapping:
     census_scheme: str | None  # which census vintage the default map matched, if used
 
 
-@cache
-def _reference(name: str) -> pd.DataFrame:
-    return pd.read_csv(REFERENCE_DIR / name, dtype=str, keep_default_na=False)
-
-
 def read_origin_taxonomy() -> pd.DataFrame:
     """The shipped taxonomy: `origin, group, description` (origins roll up into groups)."""
-    return _reference("origin_taxonomy.csv").copy()
+    return read_reference("origin_taxonomy.csv").copy()
 
 
-def read_origin_map(path: Path) -> dict[str, str]:
-    """A user's `origin, population_origin` CSV as a dict; duplicates or blanks are fatal."""
-    frame = read_table(path, input_name="origins.map")
+def read_origin_map(
+    path: Path, *, population_origins: Sequence[str]
+) -> tuple[dict[str, str], InputSummary]:
+    """A user's `origin, population_origin` CSV, each row checked against the population.
+
+    Rows that cannot be used (blank, repeated, or naming a category the population does not have)
+    go to the rejects, so a typo in the map is visible rather than silently unmapped.
+    """
+    frame = read_table(path, input_name="origins_map")
     missing = [c for c in ("origin", "population_origin") if c not in frame.columns]
     if missing:
         raise InputError(
-            "origins.map",
+            "origins_map",
             path,
             [
                 Problem(
@@ -59,16 +66,21 @@ def read_origin_map(path: Path) -> dict[str, str]:
                 for c in missing
             ],
         )
-    problems = [
-        Problem(f"{path} row {i + 2}", f"origin {o!r} is mapped more than once", "keep one row")
-        for i, o in enumerate(frame["origin"])
-        if frame["origin"].iloc[:i].eq(o).any()
-    ]
-    if problems:
-        raise InputError("origins.map", path, problems)
-    return dict(
-        zip(frame["origin"].str.strip(), frame["population_origin"].str.strip(), strict=True)
+    origin = frame["origin"].astype(str).str.strip()
+    target = frame["population_origin"].astype(str).str.strip()
+    reasons = np.full(len(frame), "", dtype=object)
+    first_reason(
+        reasons, (origin.eq("") | target.eq("")).to_numpy(), "blank origin or population_origin"
     )
+    first_reason(
+        reasons,
+        ~target.isin(set(population_origins)).to_numpy(),
+        "population_origin not in the population",
+    )
+    first_reason(reasons, duplicated_among_valid(origin, reasons), "origin mapped more than once")
+    ok, rejects = split_rejects(frame, reasons)
+    mapping = dict(zip(origin[ok], target[ok], strict=True))
+    return mapping, InputSummary("origins_map", (path,), len(frame), int(ok.sum()), rejects)
 
 
 def census_category_of(population_origins: Sequence[str]) -> tuple[str | None, dict[str, str]]:
@@ -76,7 +88,7 @@ def census_category_of(population_origins: Sequence[str]) -> tuple[str | None, d
 
     The scheme is the one whose categories (by code, label or alias) match most of the names.
     """
-    cats = _reference("census_categories.csv")
+    cats = read_reference("census_categories.csv")
     best: tuple[str | None, dict[str, str]] = (None, {})
     for scheme, rows in cats.groupby("scheme", sort=True):
         lookup: dict[str, str] = {}
@@ -101,7 +113,7 @@ def default_origin_map(population_origins: Sequence[str]) -> tuple[str | None, d
     scheme, code_to_pop = census_category_of(population_origins)
     if scheme is None:
         return None, {}
-    cats = _reference("census_categories.csv")
+    cats = read_reference("census_categories.csv")
     broad = dict(
         zip(
             cats.loc[cats["scheme"] == scheme, "category"],
@@ -109,7 +121,7 @@ def default_origin_map(population_origins: Sequence[str]) -> tuple[str | None, d
             strict=True,
         )
     )
-    table = _reference("origins_to_census.csv")
+    table = read_reference("origins_to_census.csv")
     mapping: dict[str, str] = {}
     for origin, code in zip(table["origin"], table[scheme], strict=True):
         target = code_to_pop.get(code)
@@ -133,14 +145,14 @@ def map_origins(
     clean = labels.fillna("").astype(str).str.strip()
     pop_by_norm = {normalise_name(p): p for p in population_origins}
     scheme, default = default_origin_map(population_origins)
-    user = {k: v for k, v in (user_map or {}).items() if v in set(population_origins)}
+    user = {normalise_name(k): v for k, v in (user_map or {}).items()}
     distinct = pd.unique(clean)
     to_pop: dict[str, str] = {}
     for label in distinct:
         norm = normalise_name(label)
         if norm in UNKNOWN_LABELS:
             continue
-        target = pop_by_norm.get(norm) or user.get(label) or default.get(label)
+        target = pop_by_norm.get(norm) or user.get(norm) or default.get(label)
         if target is None:
             target = next((v for k, v in default.items() if normalise_name(k) == norm), None)
         if target is not None:

@@ -45,16 +45,25 @@ _VERSIONED = (
 
 
 @contextlib.contextmanager
-def atomic_output_dir(target: Path) -> Iterator[Path]:
+def atomic_output_dir(target: Path, *, marker: str) -> Iterator[Path]:
     """Yield a fresh temporary folder; on success it replaces `target`, on error it is removed.
 
-    The previous output is renamed to `<target>.prev` during the swap and removed after it, and a
-    `.prev` left by a crash between the two renames is restored first.
+    Only an empty folder, or one holding `marker` (the file every output of this kind has), is
+    replaced, so a mistyped output path cannot delete someone's data. The previous output is
+    renamed to `<target>.prev` during the swap and removed after it, and a `.prev` left by a
+    crash between the two renames is restored first.
     """
     target = target.resolve()
     prev = target.with_name(target.name + ".prev")
     if prev.exists() and not target.exists():
         prev.rename(target)
+    if target.is_file() or (
+        target.is_dir() and any(target.iterdir()) and not (target / marker).is_file()
+    ):
+        raise OutputError(
+            f"{target} exists and is not an output folder of this kind (no {marker}); "
+            "choose a new or empty folder"
+        )
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))

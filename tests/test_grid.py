@@ -152,9 +152,8 @@ def test_raster_weights_move_residents_to_where_the_raster_says(tmp_path) -> Non
     crs = equal_area_crs(areas)
     fragments = areas_to_fragments(areas, resolution=9, crs=crs)
     straddle = gpd.GeoSeries([box(400750, 286000, 401250, 287000)], crs=BNG).to_crs(crs)
-    pairs = overlay_weights(
-        straddle, fragments, raster_weights=raster_to_points(str(path), crs=crs)
-    )
+    raster = raster_to_points(path, crs=crs, bounds=tuple(areas.total_bounds))
+    pairs = overlay_weights(straddle, fragments, raster_weights=raster)
     values = pd.DataFrame({"source": [0], "residents": [80.0]})
     allocated, left = allocate_to_fragments(pairs, values)
     by_area = (

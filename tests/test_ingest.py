@@ -47,7 +47,7 @@ from targeting.ingest import (
     read_small_areas,
 )
 from targeting.ingest.population import _age_fraction
-from targeting.origins import REFERENCE_DIR
+from targeting.reference import REFERENCE_DIR
 
 AS_OF = dt.date(2018, 10, 31)
 AREA_CODES = {CODE_A, CODE_B}

@@ -79,27 +79,33 @@ def test_taxonomy_rolls_every_origin_into_a_group() -> None:
     assert {"Pakistani", "Bangladeshi", "England", "Polish", "Not Found"} <= set(taxonomy["origin"])
 
 
-def test_user_map_with_duplicate_origin_is_fatal(tmp_path: Path) -> None:
+def test_user_map_rows_that_cannot_be_used_are_rejected(tmp_path: Path) -> None:
     path = tmp_path / "map.csv"
-    path.write_text("origin,population_origin\nPolish,OtherWhite\nPolish,Other\n", encoding="utf-8")
-    with pytest.raises(InputError, match="Polish"):
-        read_origin_map(path)
-
-
-def test_user_map_read(tmp_path: Path) -> None:
-    path = tmp_path / "map.csv"
-    path.write_text("origin,population_origin\nPolish, OtherWhite\n", encoding="utf-8")
-    assert read_origin_map(path) == {"Polish": "OtherWhite"}
-
-
-def test_default_map_to_nomis_labels() -> None:
-    nomis = [
-        "White: English/Welsh/Scottish/Northern Irish/British",
-        "White: Irish",
-        "Asian/Asian British: Pakistani",
+    path.write_text(
+        "origin,population_origin\n"
+        "Polish, OtherWhite\n"
+        "Polish,Other\n"  # the second mapping of Polish
+        "Martian,Martians\n"  # not a category of the population
+        ",Other\n",
+        encoding="utf-8",
+    )
+    mapping, summary = read_origin_map(path, population_origins=WM_2011)
+    assert mapping == {"Polish": "OtherWhite"}
+    assert summary.rejects["reason"].tolist() == [
+        "origin mapped more than once",
+        "population_origin not in the population",
+        "blank origin or population_origin",
     ]
-    scheme, mapping = default_origin_map(nomis)
-    assert scheme == "census2011"
-    assert mapping["England"] == nomis[0]
-    assert mapping["Ireland"] == nomis[1]
-    assert mapping["Pakistani"] == nomis[2]
+    assert summary.rows_used + summary.rows_rejected == summary.rows_read == 4
+
+
+def test_user_map_without_its_columns_is_fatal(tmp_path: Path) -> None:
+    path = tmp_path / "map.csv"
+    path.write_text("label,category\nPolish,OtherWhite\n", encoding="utf-8")
+    with pytest.raises(InputError, match="origin,population_origin"):
+        read_origin_map(path, population_origins=WM_2011)
+
+
+def test_user_map_keys_match_whatever_their_case_and_spacing() -> None:
+    mapped, _ = map_origins(pd.Series(["polish ", "POLISH"]), WM_2011, user_map={"Polish": "Other"})
+    assert mapped.tolist() == ["Other", "Other"]

@@ -9,14 +9,15 @@ import duckdb
 import pandas as pd
 import pytest
 
+from targeting.errors import OutputError
 from targeting.store import atomic_output_dir, write_manifest, write_store
 
 
 def test_success_replaces_previous_output(tmp_path: Path) -> None:
     target = tmp_path / "out"
     target.mkdir()
-    (target / "old.txt").write_text("old")
-    with atomic_output_dir(target) as tmp:
+    (target / "manifest.json").write_text("{}")
+    with atomic_output_dir(target, marker="manifest.json") as tmp:
         assert tmp.parent == tmp_path and tmp != target
         (tmp / "new.txt").write_text("new")
     assert sorted(p.name for p in target.iterdir()) == ["new.txt"]
@@ -26,11 +27,11 @@ def test_success_replaces_previous_output(tmp_path: Path) -> None:
 def test_failure_keeps_previous_output_and_cleans_up(tmp_path: Path) -> None:
     target = tmp_path / "out"
     target.mkdir()
-    (target / "old.txt").write_text("old")
-    with pytest.raises(RuntimeError), atomic_output_dir(target) as tmp:
+    (target / "manifest.json").write_text("{}")
+    with pytest.raises(RuntimeError), atomic_output_dir(target, marker="manifest.json") as tmp:
         (tmp / "half.txt").write_text("half")
         raise RuntimeError("boom")
-    assert sorted(p.name for p in target.iterdir()) == ["old.txt"]
+    assert sorted(p.name for p in target.iterdir()) == ["manifest.json"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
@@ -38,9 +39,21 @@ def test_previous_output_recovered_after_a_crash_between_renames(tmp_path: Path)
     prev = tmp_path / "out.prev"
     prev.mkdir()
     (prev / "old.txt").write_text("old")
-    with pytest.raises(RuntimeError), atomic_output_dir(tmp_path / "out"):
+    with pytest.raises(RuntimeError), atomic_output_dir(tmp_path / "out", marker="old.txt"):
         raise RuntimeError("stop before writing")
     assert (tmp_path / "out" / "old.txt").read_text() == "old"
+
+
+def test_refuses_to_replace_a_folder_that_is_not_an_output(tmp_path: Path) -> None:
+    target = tmp_path / "data"
+    target.mkdir()
+    (target / "wards.geojson").write_text("{}")
+    with pytest.raises(OutputError, match="not an output folder"), atomic_output_dir(
+        target, marker="manifest.json"
+    ):
+        pass
+    assert (target / "wards.geojson").read_text() == "{}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
 
 
 def test_store_tables_are_queryable_with_plain_sql(tmp_path: Path) -> None:
