@@ -38,6 +38,11 @@ class _State:
     quiet = False
 
 
+QuietOption = Annotated[
+    bool, typer.Option("--quiet", "-q", help="No progress or summary on stderr.")
+]
+
+
 def _version(value: bool) -> None:
     if value:
         out.print(f"targeting {__version__}")
@@ -46,9 +51,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main(
-    quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="No progress or summary on stderr.")
-    ] = False,
+    quiet: QuietOption = False,
     version: Annotated[
         bool,
         typer.Option(
@@ -115,6 +118,7 @@ def _summary(result: pipeline.RunResult) -> None:
 @app.command()
 def run(
     config: Annotated[Path, typer.Argument(help="The run's TOML config.", show_default=False)],
+    quiet: QuietOption = False,
 ) -> None:
     """Run the engine: read and check every input, build the grid, write every output.
 
@@ -122,6 +126,7 @@ def run(
 
     Example: targeting run pipelines/nhw_week.toml
     """
+    _State.quiet |= quiet
     with _errors(), _progress(pipeline.RUN_STEPS) as step:
         result = pipeline.run(config, on_step=step)
     _summary(result)
@@ -135,11 +140,13 @@ def validate(
         Path | None,
         typer.Option("--out", help="Folder for the report (default: <output dir>/validation)."),
     ] = None,
+    quiet: QuietOption = False,
 ) -> None:
-    """Read and check every input; write rejects/ and validation.json, compute nothing else.
+    """Read and check every input; write rejects/, validation.json and validation.md only.
 
     Example: targeting validate pipelines/weekly_tasking.toml
     """
+    _State.quiet |= quiet
     with _errors(), _progress(pipeline.INGEST_STEPS) as step:
         result = pipeline.validate(config, out_dir=out_dir, on_step=step)
     _summary(result)
@@ -151,6 +158,7 @@ def demo(
     out_dir: Annotated[
         Path, typer.Option("--out", help="Folder for the demo inputs and outputs.")
     ] = Path("targeting-demo"),
+    quiet: QuietOption = False,
 ) -> None:
     """Run the whole engine on the built-in demo city (synthetic, West-Midlands-like).
 
@@ -158,6 +166,7 @@ def demo(
 
     Example: targeting demo --out demo
     """
+    _State.quiet |= quiet
     with _errors(), _progress(("demo data", *pipeline.RUN_STEPS)) as step:
         result = pipeline.run_demo(out_dir, on_step=step)
     _summary(result)

@@ -112,3 +112,18 @@ def test_shipped_pipelines_are_valid_configs(name: str) -> None:
     config = load_config(Path(__file__).resolve().parents[1] / "pipelines" / f"{name}.toml")
     assert config.inputs.areas.name == "areas.geojson"
     assert config.output.dir.name == name
+
+
+def test_quiet_works_after_the_command_too(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["run", str(write_world(tmp_path)), "--quiet"])
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == ""
+
+
+def test_output_folder_holding_the_inputs_is_refused(tmp_path: Path) -> None:
+    config = write_world(tmp_path)
+    config.write_text(config.read_text().replace('dir = "out"', 'dir = "."'))
+    result = runner.invoke(app, ["run", str(config)])
+    assert result.exit_code == 4
+    assert "choose a folder of its own" in result.stderr
+    assert (tmp_path / "signups.csv").is_file() and config.is_file()
