@@ -286,7 +286,7 @@ def config_from_dict(raw: Mapping[str, Any], *, path: Path) -> Config:
     r.unknown(origins_t, {"map"}, "origins")
     grid_t = r.table(raw, "grid")
     r.unknown(grid_t, {"resolution"}, "grid")
-    resolution = r.typed(grid_t, "resolution", int, 9, "grid")
+    resolution = r.typed(grid_t, "resolution", int, GridConfig.resolution, "grid")
     if not 0 <= resolution <= 15:
         r.add(
             "grid.resolution", f"must be an H3 resolution 0-15, got {resolution}", "use 8, 9 or 10"
@@ -307,7 +307,7 @@ def config_from_dict(raw: Mapping[str, Any], *, path: Path) -> Config:
     elif as_of is not None and not isinstance(as_of, dt.date):
         r.add("run.as_of", f"must be a date, got {as_of!r}", "write it as 2018-10-31")
         as_of = None
-    seed = r.typed(run_t, "seed", int, 2018, "run")
+    seed = r.typed(run_t, "seed", int, RunConfig.seed, "run")
 
     scoring_t = r.table(raw, "scoring")
     r.unknown(scoring_t, {"weights"}, "scoring")
@@ -328,19 +328,21 @@ def config_from_dict(raw: Mapping[str, Any], *, path: Path) -> Config:
 
     out_t = r.table(raw, "output")
     r.unknown(out_t, {"dir", "protective_marking"}, "output")
-    out_dir = r.path_value(out_t, "dir", "output") or path.parent / "out"
-    marking = r.typed(out_t, "protective_marking", str, "OFFICIAL-SENSITIVE", "output")
+    out_dir = r.path_value(out_t, "dir", "output") or path.parent / OutputConfig.dir
+    marking = r.typed(out_t, "protective_marking", str, OutputConfig.protective_marking, "output")
 
     pop_t = r.table(raw, "population")
     r.unknown(pop_t, {"min_age", "total_tolerance"}, "population")
-    min_age = r.typed(pop_t, "min_age", int, 18, "population")
-    tol = r.typed(pop_t, "total_tolerance", float, 0.01, "population")
+    min_age = r.typed(pop_t, "min_age", int, PopulationConfig.min_age, "population")
+    tol = r.typed(pop_t, "total_tolerance", float, PopulationConfig.total_tolerance, "population")
     if not 0 <= tol < 1:
         r.add("population.total_tolerance", f"must be a fraction in [0, 1), got {tol}", "e.g. 0.01")
 
     priv_t = r.table(raw, "privacy")
     r.unknown(priv_t, {"suppression_threshold"}, "privacy")
-    threshold = r.typed(priv_t, "suppression_threshold", int, 10, "privacy")
+    threshold = r.typed(
+        priv_t, "suppression_threshold", int, PrivacyConfig.suppression_threshold, "privacy"
+    )
     if threshold < 1:
         r.add("privacy.suppression_threshold", "must be at least 1", "the default is 10")
 
@@ -355,7 +357,7 @@ def config_from_dict(raw: Mapping[str, Any], *, path: Path) -> Config:
 
     schemes_t = r.table(raw, "schemes")
     r.unknown(schemes_t, {"point_radius_m"}, "schemes")
-    radius = r.typed(schemes_t, "point_radius_m", float, 200.0, "schemes")
+    radius = r.typed(schemes_t, "point_radius_m", float, SchemesConfig.point_radius_m, "schemes")
     if radius <= 0:
         r.add("schemes.point_radius_m", "must be positive", "e.g. 200")
 
