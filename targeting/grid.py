@@ -287,7 +287,9 @@ def points_to_fragments(
         np.arange(len(fragments)),
         index=pd.MultiIndex.from_arrays([fragments["cell"], fragments["area_code"]]),
     )
-    found = lookup.reindex(pd.MultiIndex.from_arrays([cells, area_code])).to_numpy(dtype=float)
+    found = lookup.reindex(pd.MultiIndex.from_arrays([cells, area_code])).to_numpy(
+        dtype=float, copy=True
+    )
     missing = np.flatnonzero(np.isnan(found))
     if len(missing):
         to_proj = pyproj.Transformer.from_crs(WGS84, fragments.crs, always_xy=True)

@@ -13,12 +13,15 @@ from hypothesis import strategies as st
 from shapely.geometry import box
 
 from targeting.grid import (
+    Grid,
     allocate_to_fragments,
     areas_to_fragments,
     equal_area_crs,
+    build_grid,
     overlay_weights,
     points_to_areas,
     points_to_cells,
+    points_to_fragments,
 )
 
 BNG = "EPSG:27700"
@@ -121,6 +124,12 @@ def test_allocation_preserves_mass(boxes: list[tuple[float, float, float, float,
     allocated, left = _allocate(geoms, residents)
     total = residents.sum()
     assert allocated["residents"].sum() + left == pytest.approx(total, rel=1e-9, abs=1e-9)
+    # what is left outside agrees with the geometry, computed independently in BNG
+    union = box(400000, 286000, 402000, 287000)
+    outside = np.array([1 - g.intersection(union).area / g.area for g in geoms])
+    assert left == pytest.approx(
+        float((outside * residents).sum()), rel=1e-4, abs=1e-4 * max(total, 1)
+    )
     assert left >= -1e-6 * max(total, 1)
     assert (allocated["residents"] >= 0).all()
 
@@ -174,3 +183,136 @@ def test_degenerate_small_area_goes_to_the_fragment_under_it() -> None:
     assert shapely.area(point.values[0]) == 0
     pairs = overlay_weights(point, fragments)
     assert pairs["weight"].sum() == pytest.approx(1.0)
+
+
+def _wgs84_point(x: float, y: float) -> tuple[float, float]:
+    """(lat, lon) of a British National Grid point."""
+    import pyproj
+
+    lon, lat = pyproj.Transformer.from_crs(BNG, "EPSG:4326", always_xy=True).transform(x, y)
+    return lat, lon
+
+
+def test_points_land_in_their_own_fragment() -> None:
+    areas = _areas()
+    fragments = areas_to_fragments(areas, resolution=9, crs=equal_area_crs(areas))
+    lat, lon = _wgs84_point(400500, 286500)
+    idx = points_to_fragments(
+        np.array([lat]), np.array([lon]), np.array(["A"]), fragments, resolution=9
+    )
+    assert fragments["area_code"].iloc[idx[0]] == "A"
+    assert fragments["cell"].iloc[idx[0]] == h3.latlng_to_cell(lat, lon, 9)
+
+
+def test_point_whose_cell_has_no_fragment_of_its_area_goes_to_the_nearest_one() -> None:
+    areas = _areas()
+    fragments = areas_to_fragments(areas, resolution=9, crs=equal_area_crs(areas))
+    lat, lon = _wgs84_point(400990, 286500)  # 10 m inside A, by the edge with B
+    cell = h3.latlng_to_cell(lat, lon, 9)
+    # as if A's piece of this cell had been too thin to keep
+    thin = fragments[~((fragments["cell"] == cell) & (fragments["area_code"] == "A"))]
+    thin = thin.reset_index(drop=True)
+    idx = points_to_fragments(np.array([lat]), np.array([lon]), np.array(["A"]), thin, resolution=9)
+    assert thin["area_code"].iloc[idx[0]] == "A"
+    assert thin["cell"].iloc[idx[0]] in h3.grid_disk(cell, 1)
+
+
+def _grid(**overrides: object) -> Grid:
+    areas = _areas()
+    options: dict[str, object] = {
+        "areas": areas,
+        "small_areas": None,
+        "population": pd.DataFrame(
+            {"area_code": ["A", "B"], "origin": ["X", "X"], "residents": [600.0, 300.0]}
+        ),
+        "population_keyed_by": "areas",
+        "signups": pd.DataFrame(
+            columns=["latitude", "longitude", "area_code", "status", "origin", "watch_role"]
+        ).astype({"latitude": float, "longitude": float}),
+        "crimes": None,
+        "ratings": None,
+        "schemes": None,
+        "resolution": 9,
+        "raster_path": None,
+        "point_radius_m": 200.0,
+    }
+    options.update(overrides)
+    return build_grid(**options)  # type: ignore[arg-type]
+
+
+def _west_residents(grid: Grid, areas: gpd.GeoDataFrame) -> float:
+    """Residents of ward A in fragments wholly west of x = 400400 (BNG)."""
+    crs = equal_area_crs(areas)
+    fragments = areas_to_fragments(areas, resolution=9, crs=crs).to_crs(BNG)
+    west = fragments[(fragments.bounds["maxx"] < 400400) & (fragments["area_code"] == "A")]
+    keys = set(zip(west["cell"], west["area_code"], strict=True))
+    cells = grid.cells
+    mask = [(c, a) in keys for c, a in zip(cells["cell"], cells["area_code"], strict=True)]
+    return float(cells.loc[mask, "residents"].sum())
+
+
+def test_area_keyed_population_follows_the_raster(tmp_path) -> None:
+    rasterio = pytest.importorskip("rasterio")
+    from rasterio.transform import from_origin
+
+    data = np.zeros((10, 10), dtype="float32")
+    data[:, 5:] = 1.0  # all weight in the east half of ward A
+    path = tmp_path / "pop.tif"
+    with rasterio.open(
+        path, "w", driver="GTiff", height=10, width=10, count=1, dtype="float32", crs=BNG,
+        transform=from_origin(400000.0, 287000.0, 100.0, 100.0),
+    ) as dst:  # fmt: skip
+        dst.write(data, 1)
+    areas = _areas()
+    by_surface = _grid()
+    by_raster = _grid(raster_path=path)
+    assert _west_residents(by_surface, areas) > 50
+    assert _west_residents(by_raster, areas) == pytest.approx(0.0, abs=1e-9)
+    # the area figures stay exact either way
+    for grid in (by_surface, by_raster):
+        totals = grid.cells.groupby("area_code")["residents"].sum()
+        assert totals["A"] == pytest.approx(600, rel=1e-12)
+        assert totals["B"] == pytest.approx(300, rel=1e-12)
+        assert grid.unallocated["residents"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_small_area_households_used_when_population_is_keyed_by_areas() -> None:
+    small = gpd.GeoDataFrame(
+        {"area_code": ["S1", "S2"], "households": [100.0, 40.0]},
+        geometry=[box(400000, 286000, 401000, 287000), box(401500, 286500, 402500, 287000)],
+        crs=BNG,
+    ).to_crs("EPSG:4326")
+    grid = _grid(small_areas=small)
+    by_area = grid.cells.groupby("area_code")["households"].sum()
+    assert by_area["A"] == pytest.approx(100, rel=1e-5)
+    assert by_area["B"] == pytest.approx(20, rel=1e-5)  # half of S2 lies east of every area
+    assert grid.unallocated["households"] == pytest.approx(20, rel=1e-5)
+
+
+def test_schemes_ratings_and_absent_inputs() -> None:
+    schemes = gpd.GeoDataFrame(
+        {"households": [80.0, 30.0], "members": [8.0, 3.0]},
+        geometry=[box(400000, 286000, 400500, 287000), shapely.Point(402000, 286500)],
+        crs=BNG,
+    ).to_crs("EPSG:4326")
+    lat, lon = _wgs84_point(400250, 286250)
+    ratings = pd.DataFrame(
+        {
+            "latitude": [lat, lat],
+            "longitude": [lon, lon],
+            "area_code": ["A", "A"],
+            "rating": [4.0, 6.0],
+        }
+    )
+    grid = _grid(schemes=schemes, ratings=ratings, point_radius_m=100.0)
+    by_area = grid.cells.groupby("area_code")["watch_households"].sum()
+    assert by_area["A"] == pytest.approx(80, rel=1e-5)
+    # the point's 100 m circle sits on B's east edge: half of it is outside every area
+    assert by_area["B"] == pytest.approx(15, rel=1e-3)
+    assert grid.unallocated["watch_households"] == pytest.approx(15, rel=1e-3)
+    rated = grid.cells[grid.cells["ratings"].fillna(0) > 0]
+    assert len(rated) == 1
+    assert rated["mean_rating"].iloc[0] == pytest.approx(5.0)
+    assert rated["ratings"].iloc[0] == 2
+    # no crimes input: the crime columns are null, not zero
+    assert grid.cells["crimes"].isna().all() and grid.cells["asb"].isna().all()

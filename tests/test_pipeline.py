@@ -75,6 +75,22 @@ def test_outputs_store_rejects_and_manifest(tmp_path: Path) -> None:
     # population: Persons vs the parts, and the origins detected in the wide table
     assert manifest["inputs"]["population"]["detected_origins"] == ["Pakistani", "WhiteBrit"]
     assert manifest["origins"]["signup_labels_mapped"]["England"] == "WhiteBrit"
+    # no crimes were given: null in the store, never a misleading 0
+    with duckdb.connect(str(out / "targeting.duckdb"), read_only=True) as con:
+        nulls = con.execute("SELECT count(*) FROM areas WHERE crimes IS NULL").fetchone()
+    assert nulls == (2,)
+
+
+def test_small_signup_counts_are_withheld_in_the_manifest(tmp_path: Path) -> None:
+    config = write_world(tmp_path)
+    signups = tmp_path / "signups.csv"
+    signups.write_text(
+        signups.read_text() + "U9,2018-01-01,52.4760,-1.9940,Martian,active\n", encoding="utf-8"
+    )
+    manifest = run(config).manifest
+    assert manifest["origins"]["unmapped_signup_origins"] == {"Martian": "<10"}
+    assert any("Martian (<10)" in w for w in manifest["warnings"])
+    assert manifest["inputs"]["signups"]["status_counts"] == {"active": "<10", "deleted": "<10"}
 
 
 def test_bad_input_leaves_previous_output_untouched(tmp_path: Path) -> None:
@@ -167,6 +183,22 @@ def test_real_residents_on_grid_plus_unallocated_equal_census(real_run) -> None:
     assert "1,618 residents" in warnings
     assert real_run.manifest["inputs"]["population"]["rows_rejected"] == 0
     assert len(real_run.manifest["inputs"]["population"]["detected_origins"]) == 14
+
+
+@needs_realdata
+def test_real_unallocated_residents_match_an_independent_overlay(real_run) -> None:
+    """The residents left outside every ward, computed directly from OA and ward outlines."""
+    oas = gpd.read_file(REALDATA / "boundaries" / "wm_oa_2011.geojson").to_crs(27700)
+    geoms = shapely.make_valid(oas.geometry.values)
+    wards = gpd.read_file(REALDATA / "boundaries" / "wm_wards_2013.geojson").to_crs(27700)
+    union = shapely.union_all(shapely.make_valid(wards.geometry.values))
+    outside = 1 - shapely.area(shapely.intersection(geoms, union)) / shapely.area(geoms)
+    census = pd.read_csv(REALDATA / "census" / "census2011_ethnicity_oa_wm.csv").set_index("OA")
+    groups = [c for c in census.columns if c not in {"Persons", "LSOA", "MSOA", "LAD", "RGN"}]
+    residents = census[groups].sum(axis=1).reindex(oas["OA11CD"]).to_numpy()
+    expected = float((residents * outside).sum())  # about 672 residents
+    assert 100 < expected < 2000
+    assert real_run.manifest["unallocated_residents"] == pytest.approx(expected, rel=1e-3)
 
 
 @needs_realdata
