@@ -1,7 +1,7 @@
 """The small lookups the engine ships in `reference_data/` (see its README).
 
-They are read from the repository's `reference_data/` folder next to the package, so an editable
-install (the README's set-up) and a source checkout both find them.
+A wheel installs them inside the package (`targeting/reference_data`); an editable install or a
+source checkout reads the repository's `reference_data/` folder beside the package.
 """
 
 from __future__ import annotations
@@ -11,7 +11,10 @@ from pathlib import Path
 
 import pandas as pd
 
-REFERENCE_DIR = Path(__file__).resolve().parent.parent / "reference_data"
+_INSTALLED = Path(__file__).resolve().parent / "reference_data"  # where a wheel puts it
+REFERENCE_DIR = (
+    _INSTALLED if _INSTALLED.is_dir() else Path(__file__).resolve().parent.parent / "reference_data"
+)
 DEMO_DIR = REFERENCE_DIR / "demo"
 
 
