@@ -1,4 +1,5 @@
-"""Shared fixtures for the config, io and ingest tests: two wards side by side and config builders.
+"""Shared fixtures for the config, io and ingest tests: two wards side by side, config builders
+and the assertions every ingest test file uses.
 
 The wards are laid out in British National Grid metres so easting/northing answers are known by
 hand: ward A (E05000001) is x 400000-401000, ward B (E05000002) is x 401000-402000, both
@@ -18,6 +19,7 @@ import pytest
 from shapely.geometry import box
 
 from targeting.config import Config, config_from_dict
+from targeting.errors import InputError
 from targeting.ingest import InputSummary
 
 BNG = "EPSG:27700"
@@ -104,3 +106,12 @@ def reasons_by(summary: InputSummary, column: str) -> dict[str, str]:
     """Reject reason keyed by a column's value as read."""
     rej = summary.rejects
     return dict(zip(rej[column].astype(str), rej["reason"], strict=True))
+
+
+def assert_fatal(info: pytest.ExceptionInfo[InputError], path: Path, *texts: str) -> None:
+    """A fatal message names the file, says the problem and gives the fix."""
+    message = str(info.value)
+    assert str(path) in message
+    assert "Fix:" in message
+    for text in texts:
+        assert text in message, (text, message)

@@ -48,8 +48,9 @@ def test_refuses_to_replace_a_folder_that_is_not_an_output(tmp_path: Path) -> No
     target = tmp_path / "data"
     target.mkdir()
     (target / "wards.geojson").write_text("{}")
-    with pytest.raises(OutputError, match="not an output folder"), atomic_output_dir(
-        target, marker="manifest.json"
+    with (
+        pytest.raises(OutputError, match="not an output folder"),
+        atomic_output_dir(target, marker="manifest.json"),
     ):
         pass
     assert (target / "wards.geojson").read_text() == "{}"

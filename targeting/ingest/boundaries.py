@@ -96,8 +96,8 @@ def read_small_areas(config: Config) -> tuple[gpd.GeoDataFrame | None, InputSumm
     first_reason(
         reasons, ~polygonal(np.asarray(frame.geometry.values)), "missing or non-polygon geometry"
     )
-    first_reason(reasons, duplicated_among_valid(code, reasons), "duplicate area_code")
     first_reason(reasons, households < 0, "negative households")
+    first_reason(reasons, duplicated_among_valid(code, reasons), "duplicate area_code")
     ok = reasons == ""
     rejects = vector_rejects(frame, reasons)
     if not ok.any():
