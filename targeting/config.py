@@ -145,10 +145,6 @@ class Config:
         default_factory=lambda: MappingProxyType({})
     )
 
-    @property
-    def base_dir(self) -> Path:
-        return self.path.parent
-
     def columns_for(self, input_name: str) -> Mapping[str, str | tuple[str, ...]]:
         """The `[columns.<input>]` mapping (canonical name -> file's name), empty if none."""
         return self.columns.get(input_name, MappingProxyType({}))

@@ -22,8 +22,6 @@ import shapely
 from targeting.errors import InputError, Problem
 
 WGS84 = "EPSG:4326"
-TABLE_SUFFIXES = {".csv", ".txt", ".parquet", ".pq"}
-VECTOR_SUFFIXES = {".geojson", ".json", ".gpkg", ".shp", ".parquet", ".geoparquet", ".zip"}
 
 
 def sha256_file(path: Path) -> str:
