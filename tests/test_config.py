@@ -115,7 +115,7 @@ def test_paths_resolve_relative_to_the_config_file(tmp_path: Path) -> None:
     assert config.inputs.crimes == (str(cfg_dir / "crime" / "*.csv"), str(cfg_dir / "extra.csv"))
     assert config.origins.map == cfg_dir / "map.csv"
     assert config.output.dir == cfg_dir / "results"
-    assert config.base_dir == cfg_dir
+    assert config.path.parent == cfg_dir
 
 
 def test_single_crimes_glob_string_is_a_list_of_one(tmp_path: Path) -> None:
