@@ -18,27 +18,33 @@ from targeting.pipeline import run
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--out", type=Path, default=None, help="folder for the demo (default: a temp dir)")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="folder for the demo (default: a temp dir)"
+    )
     args = parser.parse_args()
     folder = args.out or Path(tempfile.mkdtemp(prefix="targeting-bench-"))
-    marks: list[tuple[str, float]] = []
     start = time.perf_counter()
+    marks: list[tuple[str, float]] = [("generate demo data", start)]
     config = write_demo_inputs(folder)
-    marks.append(("demo data", time.perf_counter()))
     run(config, on_step=lambda step: marks.append((step, time.perf_counter())))
     end = time.perf_counter()
-    rows = []
-    previous = ("generate demo data", start)
-    for name, t in marks:
-        rows.append({"stage": previous[0], "seconds": round(t - previous[1], 3)})
-        previous = (name, t)
-    rows.append({"stage": previous[0], "seconds": round(end - previous[1], 3)})
+    ends = [t for _, t in marks[1:]] + [end]
+    rows = [
+        {"stage": name, "seconds": round(stop - begin, 3)}
+        for (name, begin), stop in zip(marks, ends, strict=True)
+    ]
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    result = {"total_seconds": round(end - start, 3), "peak_rss_mb": round(peak_mb, 1), "stages": rows}
+    result = {
+        "total_seconds": round(end - start, 3),
+        "peak_rss_mb": round(peak_mb, 1),
+        "stages": rows,
+    }
     print("| stage | seconds |\n|---|---:|")
     for row in rows:
         print(f"| {row['stage']} | {row['seconds']:.3f} |")
-    print(f"| **total** | **{result['total_seconds']:.3f}** |\n\npeak RSS {result['peak_rss_mb']} MB")
+    print(
+        f"| **total** | **{result['total_seconds']:.3f}** |\n\npeak RSS {result['peak_rss_mb']} MB"
+    )
     (folder / "bench.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
 
 
