@@ -248,7 +248,7 @@ def read_crimes(
     )
     ok, rejects = split_rejects(raw, reasons)
     known_types = set(crime_types["crime_type"])
-    unknown = sorted(set(ctype[ok]) - known_types)
+    unknown = sorted(set(ctype[ok].unique()) - known_types)
     warnings = (
         [f"crime types not in the police.uk list (counted as crimes): {', '.join(unknown)}"]
         if unknown
