@@ -76,6 +76,7 @@ class InputsConfig:
     schemes: Path | None = None
     postcodes: Path | None = None
     population_raster: Path | None = None
+    population_previous: Path | None = None  # an earlier census snapshot, for emerging communities
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,19 @@ class SchemesConfig:
 
 
 @dataclass(frozen=True)
+class RepresentationConfig:
+    map_resolution: int = (
+        8  # H3 resolution of the map's per-origin layers (coarser: fewer withheld)
+    )
+
+
+@dataclass(frozen=True)
+class EmergingConfig:
+    min_growth: float = 0.5  # an origin grew by more than this fraction of its earlier count...
+    min_increase: float = 100.0  # ...and by more than this many residents
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything a run needs to know, read once from TOML and passed explicitly."""
 
@@ -141,6 +155,8 @@ class Config:
     privacy: PrivacyConfig = PrivacyConfig()
     crimes: CrimesConfig = CrimesConfig()
     schemes: SchemesConfig = SchemesConfig()
+    representation: RepresentationConfig = RepresentationConfig()
+    emerging: EmergingConfig = EmergingConfig()
     columns: Mapping[str, Mapping[str, str | tuple[str, ...]]] = field(
         default_factory=lambda: MappingProxyType({})
     )
@@ -175,6 +191,7 @@ _PATH_KEYS = {
     "schemes",
     "postcodes",
     "population_raster",
+    "population_previous",
 }
 _REQUIRED_INPUTS = ("areas", "population", "signups")
 
@@ -257,7 +274,7 @@ def config_from_dict(raw: Mapping[str, Any], *, path: Path) -> Config:
     r = _Reader(path)
     sections = {
         "inputs", "origins", "grid", "run", "scoring", "output", "population", "privacy", "crimes",
-        "schemes", "columns",
+        "schemes", "representation", "emerging", "columns",
     }  # fmt: skip
     r.unknown(raw, sections, "")
 
@@ -357,6 +374,25 @@ def config_from_dict(raw: Mapping[str, Any], *, path: Path) -> Config:
     if radius <= 0:
         r.add("schemes.point_radius_m", "must be positive", "e.g. 200")
 
+    rep_t = r.table(raw, "representation")
+    r.unknown(rep_t, {"map_resolution"}, "representation")
+    map_res = r.typed(
+        rep_t, "map_resolution", int, RepresentationConfig.map_resolution, "representation"
+    )
+    if not 0 <= map_res <= resolution:
+        r.add(
+            "representation.map_resolution",
+            f"must be an H3 resolution from 0 to grid.resolution ({resolution}), got {map_res}",
+            "e.g. 8",
+        )
+
+    em_t = r.table(raw, "emerging")
+    r.unknown(em_t, {"min_growth", "min_increase"}, "emerging")
+    min_growth = r.typed(em_t, "min_growth", float, EmergingConfig.min_growth, "emerging")
+    min_increase = r.typed(em_t, "min_increase", float, EmergingConfig.min_increase, "emerging")
+    if min_growth < 0 or min_increase < 0:
+        r.add("emerging", "thresholds must not be negative", "e.g. min_growth = 0.5")
+
     columns_t = r.table(raw, "columns")
     r.unknown(columns_t, set(CANONICAL_COLUMNS), "columns")
     columns: dict[str, Mapping[str, str | tuple[str, ...]]] = {}
@@ -402,6 +438,7 @@ def config_from_dict(raw: Mapping[str, Any], *, path: Path) -> Config:
             schemes=paths["schemes"],
             postcodes=paths["postcodes"],
             population_raster=paths["population_raster"],
+            population_previous=paths["population_previous"],
         ),
         origins=OriginsConfig(map=r.path_value(origins_t, "map", "origins")),
         grid=GridConfig(resolution=resolution),
@@ -412,5 +449,7 @@ def config_from_dict(raw: Mapping[str, Any], *, path: Path) -> Config:
         privacy=PrivacyConfig(suppression_threshold=threshold),
         crimes=CrimesConfig(sac_types=tuple(sac)),
         schemes=SchemesConfig(point_radius_m=radius),
+        representation=RepresentationConfig(map_resolution=map_res),
+        emerging=EmergingConfig(min_growth=min_growth, min_increase=min_increase),
         columns=MappingProxyType(columns),
     )

@@ -84,6 +84,7 @@ _WARDS = tuple(
     )
     for r in _WARD_ROWS
 )
+_MINORITY_UPTAKE = np.array([float(r["minority_uptake"]) for r in _WARD_ROWS])
 _NPUS: dict[str, tuple[str, ...]] = {}
 for _row in _WARD_ROWS:
     _NPUS[_row["npu"]] = (*_NPUS.get(_row["npu"], ()), _row["area_name"])
@@ -423,7 +424,13 @@ def _signups(
     uptake = city.ward_score(_UPTAKE) * rng.lognormal(0.0, 0.3, city.oa_ward.size)
     blank_or_not_found = np.repeat(["", "Not Found"], [unknown // 2, unknown - unknown // 2])
     origin = np.r_[np.repeat(_ORIGIN_NAMES, counts), blank_or_not_found]
-    weights = [city.residents[:, j] * uptake for j in range(counts.size)] + [city.oa_total * uptake]
+    # in a few wards (Tyburn) residents outside the British origins sign up far less often
+    minority = _MINORITY_UPTAKE[city.oa_ward]
+    british = np.isin(_ORIGIN_NAMES, ["England", "Wales", "Scotland", "Northern Ireland"])
+    weights = [
+        city.residents[:, j] * uptake * (1.0 if british[j] else minority)
+        for j in range(counts.size)
+    ] + [city.oa_total * uptake]
     oa = np.concatenate(
         [_choose(rng, w, c) for w, c in zip(weights, [*counts, unknown], strict=True)]
     )

@@ -332,6 +332,7 @@ class Grid:
     unallocated: dict[str, float]
     crs: str
     warnings: tuple[str, ...]
+    previous: pd.DataFrame | None = None  # cell, area_code, origin, residents of the earlier census
 
 
 def _per_fragment(n: int, index: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
@@ -351,12 +352,15 @@ def build_grid(
     resolution: int,
     raster_path: Path | None,
     point_radius_m: float,
+    previous_population: pd.DataFrame | None = None,
+    previous_keyed_by: str = "small_areas",
 ) -> Grid:
     """Put every input's counts on the fragments of the areas.
 
     Census residents and small-area households go by surface (or raster) shares, Watch-scheme
     households by surface shares of the scheme (a point scheme covers a circle of
     `point_radius_m`), and sign-ups (not deleted), crimes and ratings by the point's fragment.
+    An earlier population snapshot, when given, is allocated the same way as the current one.
     Inputs that are absent leave their columns null rather than zero.
     """
     crs = equal_area_crs(areas)
@@ -376,20 +380,38 @@ def build_grid(
         if small_areas is not None
         else None
     )
-    if population_keyed_by == "small_areas" and small_areas is not None and small_pairs is not None:
-        sources, pairs = small_areas, small_pairs
-    else:
-        sources, pairs = areas, own_area_pairs(areas, fragments, raster=raster)
-    position = pd.Series(np.arange(len(sources)), index=sources["area_code"].to_numpy())
-    values = pd.DataFrame(
-        {
-            "source": population["area_code"].map(position).to_numpy(),
-            "origin": population["origin"].to_numpy(),
-            "residents": population["residents"].to_numpy(dtype=float),
-        }
-    )
-    by_origin, left = allocate_to_fragments(pairs, values)
-    unallocated["residents"] = float(left["residents"])
+    area_pairs: pd.DataFrame | None = None
+
+    def allocate(table: pd.DataFrame, keyed_by: str) -> tuple[pd.DataFrame, float]:
+        nonlocal area_pairs
+        if keyed_by == "small_areas" and small_areas is not None and small_pairs is not None:
+            sources, pairs = small_areas, small_pairs
+        else:
+            if area_pairs is None:
+                area_pairs = own_area_pairs(areas, fragments, raster=raster)
+            sources, pairs = areas, area_pairs
+        position = pd.Series(np.arange(len(sources)), index=sources["area_code"].to_numpy())
+        values = pd.DataFrame(
+            {
+                "source": table["area_code"].map(position).to_numpy(),
+                "origin": table["origin"].to_numpy(),
+                "residents": table["residents"].to_numpy(dtype=float),
+            }
+        )
+        allocated, left = allocate_to_fragments(pairs, values)
+        return allocated, float(left["residents"])
+
+    by_origin, unallocated["residents"] = allocate(population, population_keyed_by)
+    previous = None
+    if previous_population is not None:
+        before, unallocated["residents_previous"] = allocate(previous_population, previous_keyed_by)
+        previous = (
+            before.join(cells[["cell", "area_code"]], on="fragment")[
+                ["cell", "area_code", "origin", "residents"]
+            ]
+            .sort_values(["cell", "area_code", "origin"], kind="stable")
+            .reset_index(drop=True)
+        )
     cells["residents"] = _per_fragment(
         n, by_origin["fragment"].to_numpy(), by_origin["residents"].to_numpy()
     )
@@ -487,4 +509,4 @@ def build_grid(
         ["cell", "area_code", "origin", "residents", "registered"]
     ].reset_index(drop=True)
     cells = cells.sort_values(["cell", "area_code"], kind="stable").reset_index(drop=True)
-    return Grid(cells, cell_origins, unallocated, crs.srs, tuple(warnings))
+    return Grid(cells, cell_origins, unallocated, crs.srs, tuple(warnings), previous)

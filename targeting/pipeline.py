@@ -14,14 +14,16 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import shapely
 
 from targeting import __version__
 from targeting.config import Config, load_config
 from targeting.disclosure import withhold_small_counts
+from targeting.emerging import find_emerging
 from targeting.errors import OutputError
-from targeting.grid import Grid, build_grid
+from targeting.grid import Grid, build_grid, points_to_areas
 from targeting.ingest import (
     InputSummary,
     Population,
@@ -38,6 +40,8 @@ from targeting.ingest import (
 )
 from targeting.origins import OriginMapping, map_origins, read_origin_map
 from targeting.reference import read_crime_types
+from targeting.report import build_sections, write_report
+from targeting.representation import TOTAL, grid_to_representation, map_cells
 from targeting.store import (
     CELLS_COLUMNS,
     STORE_NAME,
@@ -60,7 +64,7 @@ INGEST_STEPS = (
     "ratings",
     "schemes",
 )
-RUN_STEPS = (*INGEST_STEPS, "grid", "write outputs")
+RUN_STEPS = (*INGEST_STEPS, "grid", "representation", "report", "write outputs")
 
 
 def _noop(_: str) -> None:
@@ -80,6 +84,7 @@ class Ingested:
     ratings: pd.DataFrame | None
     schemes: gpd.GeoDataFrame | None
     summaries: tuple[InputSummary, ...]
+    population_previous: Population | None = None
 
     @property
     def as_of(self) -> dt.date:
@@ -112,6 +117,15 @@ def ingest_inputs(config: Config, *, on_step: StepCallback = _noop) -> Ingested:
         small_area_codes=set(small["area_code"]) if small is not None else None,
     )
     summaries.append(s)
+    previous = None
+    if config.inputs.population_previous is not None:
+        previous, s8 = read_population(
+            config,
+            area_codes=set(areas["area_code"]),
+            small_area_codes=set(small["area_code"]) if small is not None else None,
+            input_name="population_previous",
+        )
+        summaries.append(s8)
     raster = check_raster(config)
     if raster:
         summaries.append(raster)
@@ -144,7 +158,16 @@ def ingest_inputs(config: Config, *, on_step: StepCallback = _noop) -> Ingested:
     if s6:
         summaries.append(s6)
     return Ingested(
-        areas, small, population, signups, mapping, crimes, ratings, schemes, tuple(summaries)
+        areas,
+        small,
+        population,
+        signups,
+        mapping,
+        crimes,
+        ratings,
+        schemes,
+        tuple(summaries),
+        previous,
     )
 
 
@@ -163,6 +186,10 @@ def grid_inputs(data: Ingested, config: Config, *, on_step: StepCallback = _noop
         resolution=config.grid.resolution,
         raster_path=config.inputs.population_raster,
         point_radius_m=config.schemes.point_radius_m,
+        previous_population=data.population_previous.table if data.population_previous else None,
+        previous_keyed_by=data.population_previous.keyed_by
+        if data.population_previous
+        else "areas",
     )
 
 
@@ -223,6 +250,18 @@ def _area_table(areas: gpd.GeoDataFrame, cells: pd.DataFrame) -> pd.DataFrame:
     return table.merge(sums, left_on="area_code", right_index=True, how="left")
 
 
+def _schemes_with_areas(
+    schemes: gpd.GeoDataFrame | None, areas: gpd.GeoDataFrame
+) -> pd.DataFrame | None:
+    """Each scheme's area: the area holding a point on its surface (for per-area counts)."""
+    if schemes is None:
+        return None
+    points = schemes.geometry.representative_point()
+    index = points_to_areas(points.x.to_numpy(), points.y.to_numpy(), areas)
+    codes = pd.Series(areas["area_code"].to_numpy()[np.maximum(index, 0)]).where(index >= 0)
+    return pd.DataFrame(schemes.drop(columns="geometry")).assign(area_code=codes.to_numpy())
+
+
 def _check_output_dir(target: Path, config: Config) -> None:
     """Refuse an output folder that would swallow the config or an input when it is replaced."""
     target = target.resolve()
@@ -243,8 +282,43 @@ def run(config: Config | Path | str, *, on_step: StepCallback = _noop) -> RunRes
     data = ingest_inputs(cfg, on_step=on_step)
     _check_output_dir(cfg.output.dir, cfg)
     grid = grid_inputs(data, cfg, on_step=on_step)
-    on_step("write outputs")
+    threshold = cfg.privacy.suppression_threshold
+    on_step("representation")
+    areas_plain = pd.DataFrame(data.areas.drop(columns="geometry"))
+    rep = grid_to_representation(
+        grid.cell_origins, grid.cells, areas=areas_plain, threshold=threshold
+    )
+    map_rep = map_cells(
+        grid.cell_origins, resolution=cfg.representation.map_resolution, threshold=threshold
+    )
+    emerging = (
+        find_emerging(
+            grid.cell_origins,
+            grid.previous,
+            areas=areas_plain,
+            cell_resolution=cfg.representation.map_resolution,
+            min_growth=cfg.emerging.min_growth,
+            min_increase=cfg.emerging.min_increase,
+        )
+        if grid.previous is not None
+        else None
+    )
+    on_step("report")
+    base = data.population.base
     manifest = _manifest_base(cfg, data)
+    sections = build_sections(
+        representation=rep,
+        signups=data.signups.table,
+        areas=areas_plain,
+        cells=grid.cells,
+        schemes=_schemes_with_areas(data.schemes, data.areas),
+        emerging=emerging,
+        unmapped=manifest["origins"]["unmapped_signup_origins"],
+        as_of=data.as_of,
+        base=base,
+        threshold=threshold,
+    )
+    on_step("write outputs")
     manifest["warnings"] += list(grid.warnings)
     manifest["unallocated_residents"] = grid.unallocated.get("residents", 0.0)
     manifest["unallocated"] = dict(grid.unallocated)
@@ -254,6 +328,12 @@ def run(config: Config | Path | str, *, on_step: StepCallback = _noop) -> RunRes
         "fragments": len(grid.cells),
         "equal_area_crs": grid.crs,
         "residents_on_grid": float(grid.cells["residents"].sum()),
+    }
+    manifest["representation"] = {
+        "base": base,
+        "rows": len(rep.table),
+        "suppressed_rows": int(rep.table["suppressed"].sum()),
+        "map_resolution": cfg.representation.map_resolution,
     }
     rejects = {s.name: s.rejects for s in data.summaries}
     with atomic_output_dir(cfg.output.dir, marker="manifest.json") as tmp:
@@ -271,7 +351,20 @@ def run(config: Config | Path | str, *, on_step: StepCallback = _noop) -> RunRes
                 "cell_origins": grid.cell_origins,
                 "areas": _area_table(data.areas, grid.cells),
                 "rejects_summary": rejects_summary,
+                "representation": rep.table,
+                "representation_counts": rep.counts.assign(
+                    node=rep.counts["node"].replace(TOTAL, "(all origins)")
+                ),
+                "unknown_origin": rep.unknown,
+                "map_representation": map_rep,
+                **({"emerging": emerging} if emerging is not None else {}),
             },
+        )
+        rep.table.to_csv(tmp / "representation.csv", index=False, lineterminator="\n")
+        if emerging is not None:
+            emerging.to_csv(tmp / "emerging.csv", index=False, lineterminator="\n")
+        write_report(
+            tmp, sections, marking=cfg.output.protective_marking, as_of=data.as_of, base=base
         )
         write_rejects(tmp, rejects)
         write_manifest(tmp, manifest)

@@ -94,14 +94,23 @@ class Population:
     table: pd.DataFrame
     keyed_by: str  # "small_areas" or "areas"
     origins: tuple[str, ...]
+    base: str = "all residents"  # who the counts are: all residents, or adults from min_age
 
 
 def read_population(
-    config: Config, *, area_codes: set[str], small_area_codes: set[str] | None
+    config: Config,
+    *,
+    area_codes: set[str],
+    small_area_codes: set[str] | None,
+    input_name: str = "population",
 ) -> tuple[Population, InputSummary]:
-    """The population table (wide or long), checked against its total and its geography."""
-    path = config.inputs.population
-    frame = read_table(path, input_name="population")
+    """The population table (wide or long), checked against its total and its geography.
+
+    `input_name` is `population`, or `population_previous` for the earlier snapshot (same
+    formats, same `[columns.population]` mapping).
+    """
+    path = getattr(config.inputs, input_name)
+    frame = read_table(path, input_name=input_name)
     cols = columns_of(frame, "population", config)
     require_columns(cols, ["area_code"], path, "population", config.columns_for("population"))
     mapping = config.columns_for("population")
@@ -119,7 +128,7 @@ def read_population(
             else "check the area_code column"
         )
         raise InputError(
-            "population",
+            input_name,
             path,
             [
                 Problem(
@@ -174,7 +183,7 @@ def read_population(
             missing = [c for c in explicit if c not in frame.columns]
             if missing:
                 raise InputError(
-                    "population", path,
+                    input_name, path,
                     [missing_column_problem(path, c, "population", "the origins list") for c in missing],
                 )  # fmt: skip
             origin_cols = list(explicit)
@@ -193,7 +202,7 @@ def read_population(
                 )
         if not origin_cols:
             raise InputError(
-                "population", path,
+                input_name, path,
                 [Problem(str(path), "has no numeric origin columns", "give one column per origin, or a long table area_code,origin,residents")],
             )  # fmt: skip
         values = np.column_stack([parse_numbers(frame[c]) for c in origin_cols])
@@ -245,7 +254,7 @@ def read_population(
         wide.insert(0, "area_code", codes[ok].to_numpy())
         long = wide.melt(id_vars="area_code", var_name="origin", value_name="residents")
     if not ok.any():
-        raise all_rejected("population", path, rejects, "check the codes and counts")
+        raise all_rejected(input_name, path, rejects, "check the codes and counts")
     long = (
         long.groupby(["area_code", "origin"], sort=True)["residents"]
         .sum()
@@ -254,6 +263,7 @@ def read_population(
     )
     origins = tuple(sorted(long["origin"].unique()))
     summary = InputSummary(
-        "population", (path,), len(frame), int(ok.sum()), rejects, tuple(warnings), details
+        input_name, (path,), len(frame), int(ok.sum()), rejects, tuple(warnings), details
     )
-    return Population(long, keyed_by, origins), summary
+    base = str(details.get("base", "all residents"))
+    return Population(long, keyed_by, origins, base), summary
