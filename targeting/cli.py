@@ -171,3 +171,45 @@ def demo(
         result = pipeline.run_demo(out_dir, on_step=step)
     _summary(result)
     out.print(str(result.out_dir))
+
+
+@app.command()
+def representation(
+    config: Annotated[Path, typer.Argument(help="The run's TOML config.", show_default=False)],
+    level: Annotated[
+        str, typer.Option("--level", help="force, parent or area.", case_sensitive=False)
+    ] = "force",
+    origin: Annotated[
+        str | None, typer.Option("--origin", help="One origin (or group with --groups).")
+    ] = None,
+    groups: Annotated[bool, typer.Option("--groups", help="Origin groups, not origins.")] = False,
+    limit: Annotated[int, typer.Option("--limit", help="Rows to show.")] = 25,
+) -> None:
+    """Print a finished run's representation table, largest parity gap first, for a quick look.
+
+    Reads representation.csv from the config's output folder (run `targeting run` first);
+    suppressed values show as "suppressed".
+
+    Example: targeting representation pipelines/weekly_tasking.toml --level area --origin Pakistani
+    """
+    from rich.table import Table
+
+    from targeting.config import load_config
+    from targeting.report import format_origin_rows
+    from targeting.representation import LEVELS, read_representation, select_rows
+
+    with _errors():
+        if level.lower() not in LEVELS:
+            raise typer.BadParameter(f"--level must be one of {', '.join(LEVELS)}")
+        cfg = load_config(config)
+        table = read_representation(cfg.output.dir / "representation.csv")
+        rows = select_rows(
+            table, level=level.lower(), origin=origin, origin_level="group" if groups else "origin"
+        ).head(limit)
+    shown = Table(title=f"Representation ({level}, {cfg.output.protective_marking})")
+    formatted = format_origin_rows(rows, with_area=True)
+    for header in formatted.columns:
+        shown.add_column(header, justify="left" if header in ("Area", "Origin") else "right")
+    for values in formatted.itertuples(index=False):
+        shown.add_row(*values)
+    out.print(shown)

@@ -356,6 +356,7 @@ def run(config: Config | Path | str, *, on_step: StepCallback = _noop) -> RunRes
                     node=rep.counts["node"].replace(TOTAL, "(all origins)")
                 ),
                 "unknown_origin": rep.unknown,
+                "area_gaps": rep.areas,
                 "map_representation": map_rep,
                 **({"emerging": emerging} if emerging is not None else {}),
             },

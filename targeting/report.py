@@ -52,9 +52,9 @@ def _pct(value: object, digits: int = 2) -> str:
     return f"{100 * float(value):.{digits}f}%"  # type: ignore[arg-type]
 
 
-def _origin_rows(rows: pd.DataFrame) -> pd.DataFrame:
+def format_origin_rows(rows: pd.DataFrame, *, with_area: bool = False) -> pd.DataFrame:
     """Representation rows as a readable table (withheld values read 'suppressed')."""
-    return pd.DataFrame(
+    table = pd.DataFrame(
         {
             "Origin": rows["origin"],
             "Active in area": rows["active_in_area"].map(lambda v: f"{v:,.0f}"),
@@ -70,11 +70,17 @@ def _origin_rows(rows: pd.DataFrame) -> pd.DataFrame:
                 for lo, hi in zip(rows["ci_low"], rows["ci_high"], strict=True)
             ],
             "Parity gap": rows["parity_gap"].map(_count),
+            "Under-represented": rows["under_represented"].map(
+                lambda f: WITHHELD if pd.isna(f) else ("yes" if f else "no")
+            ),
             "Beyond chance": rows["q_value"].map(
                 lambda q: WITHHELD if pd.isna(q) else ("yes" if q < 0.05 else "no")
             ),
         }
     )
+    if with_area:
+        table.insert(0, "Area", rows["area_name"].astype(str))
+    return table
 
 
 def under_represented(
@@ -90,13 +96,13 @@ def under_represented(
     rows = rows.assign(_gap=rows["parity_gap"].astype("Float64").fillna(-1)).sort_values(
         ["_gap", "active_in_area"], ascending=False
     )
-    return _origin_rows(rows.head(limit))
+    return format_origin_rows(rows.head(limit))
 
 
 def predominant(table: pd.DataFrame, *, limit: int = 10) -> pd.DataFrame:
     """The largest origins force-wide."""
     rows = table[(table["level"] == "force") & (table["origin_level"] == "origin")]
-    return _origin_rows(rows.sort_values("active_in_area", ascending=False).head(limit))
+    return format_origin_rows(rows.sort_values("active_in_area", ascending=False).head(limit))
 
 
 def daily_heatmap_png(days: pd.Series, *, as_of: dt.date, threshold: int) -> bytes:
@@ -288,6 +294,50 @@ def build_sections(
         )
     )
     sections.append(_watch_section(live, areas, cells, schemes, threshold=threshold))
+
+    gaps = representation.areas[representation.areas["level"] == "area"].sort_values(
+        "parity_gap_per_100", ascending=False, na_position="last"
+    )
+    sections.insert(
+        1,
+        Section(
+            "Areas: sign-ups and gaps",
+            "Per area: sign-ups with a known origin per 1,000 residents; the parity gap (the "
+            "sign-ups by which under-represented origins fall short of their share at the area's "
+            "current total) and that gap per 100 sign-ups, which shows how unrepresentative an "
+            "area's sign-ups are whatever their number; and the penetration gap (how far the area "
+            "falls short of the force-wide sign-up rate). Largest gap per 100 sign-ups first. "
+            f"Where the gap includes a suppressed count it is rounded to the nearest {threshold}.",
+            [
+                (
+                    "",
+                    pd.DataFrame(
+                        {
+                            "Area": gaps["area_name"],
+                            "Residents": gaps["residents"].map(lambda v: f"{v:,.0f}"),
+                            "Sign-ups": gaps["registered"].map(_count),
+                            "Per 1,000 residents": gaps["signups_per_1000"].map(
+                                lambda v: WITHHELD if pd.isna(v) else f"{v:.1f}"
+                            ),
+                            "Parity gap": [
+                                WITHHELD
+                                if pd.isna(g)
+                                else (f"about {g:,.0f}" if r else f"{g:,.0f}")
+                                for g, r in zip(
+                                    gaps["parity_gap"], gaps["parity_gap_rounded"], strict=True
+                                )
+                            ],
+                            "Gap per 100 sign-ups": gaps["parity_gap_per_100"].map(
+                                lambda v: WITHHELD if pd.isna(v) else f"{v:.1f}"
+                            ),
+                            "Penetration gap": gaps["penetration_gap"].map(_count),
+                        }
+                    ),
+                )
+            ],
+            anchor="areas",
+        ),
+    )
 
     unknown = representation.unknown
     names = dict(zip(areas["area_code"], areas["area_name"], strict=True))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,7 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportion_confint
 
 from targeting.disclosure import suppress_lines
+from targeting.errors import OutputError
 from targeting.io import normalise_name
 from targeting.reference import read_reference
 
@@ -115,6 +117,7 @@ class Representation:
     table: pd.DataFrame
     counts: pd.DataFrame
     unknown: pd.DataFrame
+    areas: pd.DataFrame
 
 
 def _flags(values: np.ndarray, *, blank: np.ndarray) -> pd.Series:
@@ -192,7 +195,7 @@ def represent(
 
     table = _table(counts, areas)
     unknown = _unknown(counts, unknown_by_area, parent_of, threshold=threshold)
-    return Representation(table, counts, unknown)
+    return Representation(table, counts, unknown, _area_gaps(counts, areas, threshold=threshold))
 
 
 def _lines(
@@ -318,6 +321,68 @@ def _table(counts: pd.DataFrame, areas: pd.DataFrame) -> pd.DataFrame:
     return table[list(REPRESENTATION_COLUMNS)].reset_index(drop=True)
 
 
+def _area_gaps(counts: pd.DataFrame, areas: pd.DataFrame, *, threshold: int) -> pd.DataFrame:
+    """Per area, parent and the force: sign-ups, parity gap and penetration gap.
+
+    `parity_gap` = sum over origins of max(0, target_rate x N - registered): the sign-ups by which
+    under-represented origins fall short of their share at the current total. `penetration_gap`
+    = max(0, p x residents - N), p the force's known-origin sign-ups per resident: how far the
+    area as a whole falls short of the force-wide rate. Where an origin's count in the area is
+    withheld, the parity gap is rounded to the nearest multiple of the threshold (and flagged),
+    so the withheld count can only be placed in a window as wide as the threshold; both gaps are
+    blank where the area's total is withheld.
+    """
+    origin_rows = counts[counts["origin_level"] == "origin"]
+    totals = counts[counts["origin_level"] == "total"].set_index(["level", "geo"])
+    key = pd.MultiIndex.from_frame(origin_rows[["level", "geo"]])
+    n = totals["registered"].reindex(key).to_numpy(dtype=float)
+    res_total = totals["residents"].reindex(key).to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shortfall = np.maximum(
+            0.0,
+            origin_rows["residents"].to_numpy() / res_total * n
+            - origin_rows["registered"].to_numpy(),
+        )
+    per_geo = (
+        origin_rows.assign(shortfall=np.nan_to_num(shortfall))
+        .groupby(["level", "geo"], sort=False)
+        .agg(parity_gap=("shortfall", "sum"), any_withheld=("suppressed", "any"))
+    )
+    out = totals[["residents", "registered", "suppressed"]].join(per_geo).reset_index()
+    force = out[out["level"] == "force"].iloc[0]
+    rate = force["registered"] / force["residents"] if force["residents"] > 0 else 0.0
+    n_all = out["registered"].to_numpy(dtype=float)
+    hidden_n = out["suppressed"].to_numpy(bool)
+    rounded = out["any_withheld"].to_numpy(bool) & ~hidden_n
+    gap = out["parity_gap"].to_numpy(dtype=float)
+    gap = np.where(rounded, np.floor(gap / threshold + 0.5) * threshold, gap)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per_1000 = np.where(out["residents"] > 0, 1000 * n_all / out["residents"], np.nan)
+        per_100 = np.where(n_all > 0, 100 * gap / n_all, np.nan)
+    names = _geo_nodes(areas).set_index(["level", "area_code"])["area_name"]
+    result = pd.DataFrame(
+        {
+            "level": out["level"],
+            "area_code": out["geo"],
+            "area_name": names.reindex(pd.MultiIndex.from_frame(out[["level", "geo"]])).to_numpy(),
+            "residents": out["residents"],
+            "registered": pd.array(np.where(hidden_n, np.nan, n_all), dtype="Int64"),
+            "signups_per_1000": np.where(hidden_n, np.nan, per_1000),
+            "parity_gap": np.where(hidden_n, np.nan, gap),
+            "parity_gap_rounded": rounded,
+            "parity_gap_per_100": np.where(hidden_n, np.nan, per_100),
+            "penetration_gap": np.where(
+                hidden_n, np.nan, np.maximum(0.0, rate * out["residents"] - n_all)
+            ),
+            "suppressed": hidden_n,
+        }
+    )
+    order = {lvl: i for i, lvl in enumerate(LEVELS)}
+    return result.sort_values(
+        ["level", "area_code"], key=lambda c: c.map(order) if c.name == "level" else c
+    ).reset_index(drop=True)
+
+
 def _unknown(
     counts: pd.DataFrame,
     unknown_by_area: pd.Series,
@@ -435,3 +500,22 @@ def map_cells(cell_origins: pd.DataFrame, *, resolution: int, threshold: int) ->
     out["registered"] = pd.array(np.where(hidden, np.nan, out["registered"]), dtype="Int64")
     out["suppressed"] = hidden
     return out.sort_values(["cell", "origin"]).reset_index(drop=True)
+
+
+def read_representation(path: Path) -> pd.DataFrame:
+    """A finished run's `representation.csv` (blank cells stay blank)."""
+    if not path.is_file():
+        raise OutputError(
+            f"{path} not found; run `targeting run` with this config first, then look again"
+        )
+    return pd.read_csv(path, dtype={"area_code": str, "area_name": str, "origin": str})
+
+
+def select_rows(
+    table: pd.DataFrame, *, level: str, origin: str | None = None, origin_level: str = "origin"
+) -> pd.DataFrame:
+    """Rows of one level (and one origin, matched like labels), largest parity gap first."""
+    rows = table[(table["level"] == level) & (table["origin_level"] == origin_level)]
+    if origin is not None:
+        rows = rows[rows["origin"].map(normalise_name) == normalise_name(origin)]
+    return rows.sort_values(["parity_gap", "active_in_area"], ascending=False, na_position="last")
