@@ -258,3 +258,61 @@ def test_real_ward_residents_equal_direct_sum_where_oas_nest(tmp_path: Path) -> 
     assert len(direct) > 100
     # each OA has at most 0.01% of its surface outside its ward
     np.testing.assert_allclose(engine.to_numpy(), direct.to_numpy(), rtol=2e-4)
+
+
+@needs_realdata
+def test_real_area_target_rates_agree_with_a_direct_oa_to_ward_sum(real_run) -> None:
+    """Ward x origin target rates against OAs assigned to wards by a point on their surface.
+
+    Measured on the 2011 West Midlands data over 656 ward x origin rows of 500+ residents:
+    median relative error 0.47%, 95th percentile 2.81%, maximum 10.2%. The largest differences
+    are OAs that the generalised ward outlines cut in two: the engine splits them by surface,
+    the direct sum gives each wholly to the ward holding its point.
+    """
+    oas = gpd.read_file(REALDATA / "boundaries" / "wm_oa_2011.geojson")
+    points = gpd.GeoDataFrame(
+        {"OA": oas["OA11CD"]}, geometry=shapely.make_valid(oas.geometry.values), crs=oas.crs
+    )
+    points["geometry"] = points.representative_point()
+    wards = gpd.read_file(REALDATA / "boundaries" / "wm_wards_2013.geojson")
+    joined = gpd.sjoin(points, wards[["WD13CD", "geometry"]], predicate="within")
+    census = pd.read_csv(REALDATA / "census" / "census2011_ethnicity_oa_wm.csv")
+    groups = [c for c in census.columns if c not in {"OA", "Persons", "LSOA", "MSOA", "LAD", "RGN"}]
+    census = census.merge(joined[["OA", "WD13CD"]], on="OA")
+    direct = census.groupby("WD13CD")[groups].sum().stack().rename("residents").reset_index()
+    direct.columns = ["area_code", "origin", "residents"]
+    direct["target"] = direct["residents"] / direct.groupby("area_code")["residents"].transform(
+        "sum"
+    )
+    table = pd.read_csv(real_run.out_dir / "representation.csv")
+    engine = table[(table["level"] == "area") & (table["origin_level"] == "origin")]
+    both = direct.merge(engine, on=["area_code", "origin"])
+    big = both[both["residents"] >= 500]
+    error = (big["target_rate"] - big["target"]).abs() / big["target"]
+    assert len(big) > 600  # 656 ward x origin rows of 500+ residents
+    print(
+        f"relative error of target rates over {len(big)} ward x origin rows: median "
+        f"{error.median():.5f}, p95 {error.quantile(0.95):.5f}, max {error.max():.5f}"
+    )
+    assert error.median() < 0.01
+    assert error.quantile(0.95) < 0.03
+    assert error.max() < 0.15
+
+
+@needs_realdata
+def test_real_representation_outputs(real_run) -> None:
+    out = real_run.out_dir
+    table = pd.read_csv(out / "representation.csv")
+    assert list(table.columns[:16]) == [
+        "level", "area_code", "area_name", "origin_level", "origin", "active_in_area",
+        "registered", "target_rate", "actual_rate", "rate_delta", "representation_index",
+        "ci_low", "ci_high", "parity_gap", "under_represented", "suppressed",
+    ]  # fmt: skip
+    assert set(table["level"]) == {"force", "parent", "area"}  # LAD_CD gives the parents
+    force = table[(table["level"] == "force") & (table["origin_level"] == "origin")]
+    assert force["active_in_area"].sum() == pytest.approx(
+        2_734_842 - real_run.manifest["unallocated_residents"], rel=1e-9
+    )
+    published = table["registered"].dropna()
+    assert not ((published >= 1) & (published < 10)).any()
+    assert (out / "report.html").is_file() and (out / "report.md").is_file()
