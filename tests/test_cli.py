@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 from tiny import write_world
 from typer.testing import CliRunner
@@ -101,6 +102,28 @@ def test_demo_runs_end_to_end_and_tells_the_story(tmp_path: Path) -> None:
     assert shares["Pakistani"] == pytest.approx(0.0324, abs=0.001)
     assert res["Bangladeshi"] == pytest.approx(0.0136, abs=0.0002)
     assert shares["Bangladeshi"] == pytest.approx(0.0078, abs=0.0005)
+    # representation.csv reproduces the report's shares the demo was built from
+    table = pd.read_csv(out / "representation.csv")
+    force = table[(table["level"] == "force") & (table["origin_level"] == "origin")].set_index(
+        "origin"
+    )
+    assert force.loc["Pakistani", "target_rate"] == pytest.approx(0.0485, abs=0.0002)
+    assert force.loc["Pakistani", "actual_rate"] == pytest.approx(0.0324, abs=0.001)
+    assert force.loc["Bangladeshi", "actual_rate"] == pytest.approx(0.0078, abs=0.0005)
+    assert bool(force.loc["Pakistani", "under_represented"]) is True
+    # Tyburn: fewest sign-ups per resident, and the least representative of them
+    with duckdb.connect(str(out / "targeting.duckdb"), read_only=True) as con:
+        gaps = con.execute(
+            """SELECT area_name FROM area_gaps WHERE level = 'area'
+               ORDER BY parity_gap_per_100 DESC LIMIT 1"""
+        ).fetchone()
+        fewest = con.execute(
+            """SELECT area_name FROM area_gaps WHERE level = 'area'
+               ORDER BY signups_per_1000 LIMIT 1"""
+        ).fetchone()
+    assert gaps == ("Tyburn",) and fewest == ("Tyburn",)
+    tyburn = table[(table["area_name"] == "Tyburn") & (table["origin_level"] == "origin")]
+    assert tyburn["under_represented"].fillna(False).astype(bool).sum() >= 3
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["inputs"]["signups"]["rows_read"] == 53_408
     assert manifest["inputs"]["schemes"]["rows_used"] == 653
@@ -127,3 +150,21 @@ def test_output_folder_holding_the_inputs_is_refused(tmp_path: Path) -> None:
     assert result.exit_code == 4
     assert "choose a folder of its own" in result.stderr
     assert (tmp_path / "signups.csv").is_file() and config.is_file()
+
+
+def test_representation_command_prints_a_finished_runs_table(tmp_path: Path) -> None:
+    config = write_world(tmp_path)
+    missing = runner.invoke(app, ["representation", str(config)])
+    assert missing.exit_code == 4
+    assert "run `targeting run`" in missing.stderr
+    runner.invoke(app, ["-q", "run", str(config)])
+    result = runner.invoke(
+        app, ["representation", str(config), "--level", "area", "--origin", "pakistani"],
+        env={"COLUMNS": "200"},
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert "Pakistani" in result.stdout and "WhiteBrit" not in result.stdout
+    # two sign-ups in ward A (one Pakistani): below the threshold, so shown as suppressed
+    assert "suppressed" in result.stdout
+    bad = runner.invoke(app, ["representation", str(config), "--level", "ward"])
+    assert bad.exit_code != 0
