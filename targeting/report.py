@@ -11,9 +11,11 @@ import base64
 import datetime as dt
 import html
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -36,9 +38,16 @@ class Section:
     anchor: str = field(default="")
 
 
+NOT_DEFINED = "n/a"
+
+
+def _blank(value: object) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value))
+
+
 def _count(value: object, *, threshold: int | None = None) -> str:
     """A count for display; withheld (NA, or below the threshold when given) reads 'suppressed'."""
-    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+    if _blank(value):
         return WITHHELD
     number = float(value)  # type: ignore[arg-type]
     if threshold is not None and 0 < number < threshold:
@@ -47,39 +56,47 @@ def _count(value: object, *, threshold: int | None = None) -> str:
 
 
 def _pct(value: object, digits: int = 2) -> str:
-    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+    if _blank(value):
         return WITHHELD
     return f"{100 * float(value):.{digits}f}%"  # type: ignore[arg-type]
 
 
 def format_origin_rows(rows: pd.DataFrame, *, with_area: bool = False) -> pd.DataFrame:
-    """Representation rows as a readable table (withheld values read 'suppressed')."""
+    """Representation rows as a readable table.
+
+    Values withheld by disclosure control read "suppressed"; values that are undefined (no
+    sign-ups, or no residents of that origin) read "n/a", so a reader never mistakes one for the
+    other or for 0.
+    """
+    hidden = rows["suppressed"].fillna(False).astype(bool).to_numpy()
+
+    def show(values: pd.Series, render: Callable[[Any], str]) -> list[str]:
+        return [
+            WITHHELD if h and _blank(v) else NOT_DEFINED if _blank(v) else render(v)
+            for v, h in zip(values, hidden, strict=True)
+        ]
+
     table = pd.DataFrame(
         {
-            "Origin": rows["origin"],
-            "Active in area": rows["active_in_area"].map(lambda v: f"{v:,.0f}"),
-            "Registered": rows["registered"].map(_count),
-            "Target rate": rows["target_rate"].map(_pct),
-            "Actual rate": rows["actual_rate"].map(_pct),
-            "Delta": rows["rate_delta"].map(_pct),
-            "Index": rows["representation_index"].map(
-                lambda v: WITHHELD if pd.isna(v) else f"{v:.0f}"
-            ),
+            "Origin": rows["origin"].astype(str).to_numpy(),
+            "Active in area": [f"{v:,.0f}" for v in rows["active_in_area"]],
+            "Registered": show(rows["registered"], lambda v: f"{v:,.0f}"),
+            "Target rate": show(rows["target_rate"], _pct),
+            "Actual rate": show(rows["actual_rate"], _pct),
+            "Delta": show(rows["rate_delta"], _pct),
+            "Index": show(rows["representation_index"], lambda v: f"{v:.0f}"),
             "95% interval": [
-                WITHHELD if pd.isna(lo) else f"{100 * lo:.2f}-{100 * hi:.2f}%"
-                for lo, hi in zip(rows["ci_low"], rows["ci_high"], strict=True)
+                WITHHELD if h and _blank(lo) else NOT_DEFINED if _blank(lo)
+                else f"{100 * lo:.2f}-{100 * hi:.2f}%"
+                for lo, hi, h in zip(rows["ci_low"], rows["ci_high"], hidden, strict=True)
             ],
-            "Parity gap": rows["parity_gap"].map(_count),
-            "Under-represented": rows["under_represented"].map(
-                lambda f: WITHHELD if pd.isna(f) else ("yes" if f else "no")
-            ),
-            "Beyond chance": rows["q_value"].map(
-                lambda q: WITHHELD if pd.isna(q) else ("yes" if q < 0.05 else "no")
-            ),
+            "Parity gap": show(rows["parity_gap"], lambda v: f"{v:,.0f}"),
+            "Under-represented": show(rows["under_represented"], lambda f: "yes" if f else "no"),
+            "Beyond chance": show(rows["q_value"], lambda q: "yes" if q < 0.05 else "no"),
         }
-    )
+    )  # fmt: skip
     if with_area:
-        table.insert(0, "Area", rows["area_name"].astype(str))
+        table.insert(0, "Area", rows["area_name"].astype(str).to_numpy())
     return table
 
 
@@ -116,42 +133,60 @@ def daily_heatmap_png(days: pd.Series, *, as_of: dt.date, threshold: int) -> byt
     import matplotlib.pyplot as plt
     from matplotlib.colors import BoundaryNorm, ListedColormap
 
-    start = as_of - dt.timedelta(days=182)
-    dates = pd.date_range(start, as_of, freq="D")
+    dates = pd.date_range(as_of - dt.timedelta(days=181), as_of, freq="D")
     counts = days.value_counts().reindex(dates.date, fill_value=0).to_numpy()
     week = (np.arange(len(dates)) + dates[0].day_of_week) // 7
     grid = np.full((7, week.max() + 1), np.nan)
     grid[dates.day_of_week, week] = counts
-    bounds = [0, 1, threshold, 2 * threshold, 5 * threshold, max(10 * threshold, counts.max() + 1)]
-    cmap = ListedColormap(["#f0f0f0", "#c6dbef", "#6baed6", "#2171b5", "#08306b"])
+    # colour bands: 0, then 1 to threshold-1 as one band (so no small count can be read), then up
+    edges = sorted({0, 1, threshold, 2 * threshold, 5 * threshold})
+    edges.append(max(10 * threshold, int(counts.max()) + 1, edges[-1] + 1))
+    labels = [f"{a}" if b - a == 1 else f"{a}-{b - 1}" for a, b in pairwise(edges[:-1])]
+    labels.append(f"{edges[-2]}+")
+    palette = ["#f0f0f0", "#c6dbef", "#6baed6", "#2171b5", "#08306b"][-(len(edges) - 1) :]
+    cmap = ListedColormap(palette)
     fig, ax = plt.subplots(figsize=(9, 2.4), dpi=110)
-    image = ax.imshow(grid, aspect="auto", cmap=cmap, norm=BoundaryNorm(bounds, cmap.N))
+    image = ax.imshow(grid, aspect="auto", cmap=cmap, norm=BoundaryNorm(edges, cmap.N))
     ax.set_yticks(range(7), ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"], fontsize=7)
     firsts = [i for i, d in enumerate(dates) if d.day == 1]
     ax.set_xticks(
         [week[i] for i in firsts], [dates[i].strftime("%b %Y") for i in firsts], fontsize=7
     )
-    bar = fig.colorbar(
-        image,
-        ax=ax,
-        ticks=[0.5, (1 + threshold) / 2, 1.5 * threshold, 3.5 * threshold, 7.5 * threshold],
-    )
-    bar.ax.set_yticklabels(
-        [
-            "0",
-            f"1-{threshold - 1}",
-            f"{threshold}-{2 * threshold - 1}",
-            f"{2 * threshold}-{5 * threshold - 1}",
-            f"{5 * threshold}+",
-        ],
-        fontsize=7,
-    )
+    middles = [(a + b) / 2 for a, b in pairwise(edges)]
+    bar = fig.colorbar(image, ax=ax, ticks=middles)
+    bar.ax.set_yticklabels(labels, fontsize=7)
     ax.set_title("Sign-ups per day from under-represented origins", fontsize=9)
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", metadata={"Software": None})
     plt.close(fig)
     return buffer.getvalue()
+
+
+def _area_gap_rows(gaps: pd.DataFrame) -> pd.DataFrame:
+    """The areas' sign-ups and gaps as a readable table ("suppressed" vs "n/a" as in the others)."""
+    hidden = gaps["suppressed"].astype(bool).to_numpy()
+
+    def show(values: pd.Series, render: Callable[[Any], str]) -> list[str]:
+        return [
+            WITHHELD if h else NOT_DEFINED if _blank(v) else render(v)
+            for v, h in zip(values, hidden, strict=True)
+        ]
+
+    return pd.DataFrame(
+        {
+            "Area": gaps["area_name"].astype(str).to_numpy(),
+            "Residents": [f"{v:,.0f}" for v in gaps["residents"]],
+            "Sign-ups": show(gaps["registered"], lambda v: f"{v:,.0f}"),
+            "Per 1,000 residents": show(gaps["signups_per_1000"], lambda v: f"{v:.1f}"),
+            "Parity gap": [
+                WITHHELD if h else NOT_DEFINED if _blank(g) else (f"about {g:,.0f}" if r else f"{g:,.0f}")
+                for g, r, h in zip(gaps["parity_gap"], gaps["parity_gap_rounded"], hidden, strict=True)
+            ],
+            "Gap per 100 sign-ups": show(gaps["parity_gap_per_100"], lambda v: f"{v:.1f}"),
+            "Penetration gap": show(gaps["penetration_gap"], lambda v: f"{v:,.0f}"),
+        }
+    )  # fmt: skip
 
 
 def build_sections(
@@ -172,6 +207,7 @@ def build_sections(
     parents = table[table["level"] == "parent"][["area_code", "area_name"]].drop_duplicates()
     live = signups[signups["status"] != "deleted"]
     parent_of = dict(zip(areas["area_code"], areas["parent_code"], strict=True))
+    names_of_areas = dict(zip(areas["area_code"], areas["area_name"], strict=True))
     sections = [
         Section(
             "Under-represented origins",
@@ -201,15 +237,17 @@ def build_sections(
         & (table["origin_level"] == "origin")
         & table["under_represented"].fillna(False)
     ]["origin"]
-    start = as_of - dt.timedelta(days=182)
+    start = as_of - dt.timedelta(days=182)  # the window is the 182 days after this one
     recent = live[
         live["origin"].isin(set(under))
         & (live["joined"].dt.date > start)
         & (live["joined"].dt.date <= as_of)
     ]
+    parent_names = dict(zip(parents["area_code"], parents["area_name"], strict=True))
     per_parent = (
         recent["area_code"].map(parent_of).fillna(recent["area_code"]).value_counts().sort_index()
     )
+    per_parent.index = [parent_names.get(k, names_of_areas.get(k, k)) for k in per_parent.index]
     sections.append(
         Section(
             "Registrations from under-represented origins, last six months",
@@ -311,28 +349,7 @@ def build_sections(
             [
                 (
                     "",
-                    pd.DataFrame(
-                        {
-                            "Area": gaps["area_name"],
-                            "Residents": gaps["residents"].map(lambda v: f"{v:,.0f}"),
-                            "Sign-ups": gaps["registered"].map(_count),
-                            "Per 1,000 residents": gaps["signups_per_1000"].map(
-                                lambda v: WITHHELD if pd.isna(v) else f"{v:.1f}"
-                            ),
-                            "Parity gap": [
-                                WITHHELD
-                                if pd.isna(g)
-                                else (f"about {g:,.0f}" if r else f"{g:,.0f}")
-                                for g, r in zip(
-                                    gaps["parity_gap"], gaps["parity_gap_rounded"], strict=True
-                                )
-                            ],
-                            "Gap per 100 sign-ups": gaps["parity_gap_per_100"].map(
-                                lambda v: WITHHELD if pd.isna(v) else f"{v:.1f}"
-                            ),
-                            "Penetration gap": gaps["penetration_gap"].map(_count),
-                        }
-                    ),
+                    _area_gap_rows(gaps),
                 )
             ],
             anchor="areas",
@@ -489,29 +506,35 @@ def _watch_section(
     )
 
 
+def _md(value: object) -> str:
+    """Text safe inside a Markdown table cell: no raw HTML, no cell breaks, no line breaks."""
+    text = html.escape(str(value), quote=False)
+    return text.replace("|", "/").replace("\r", " ").replace("\n", " ")
+
+
 def sections_to_markdown(
     sections: Sequence[Section], *, title: str, marking: str, lead: str
 ) -> str:
     """The report as Markdown (pictures are in the HTML report)."""
-    out = [f"**{marking}**", "", f"# {title}", "", lead, ""]
+    out = [f"**{_md(marking)}**", "", f"# {_md(title)}", "", _md(lead), ""]
     for section in sections:
-        out += [f"## {section.title}", "", section.text, ""]
+        out += [f"## {_md(section.title)}", "", _md(section.text), ""]
         if section.image_png is not None:
             out += [f"*Picture: {section.image_alt} (in report.html).*", ""]
         for caption, frame in section.tables:
             if caption:
-                out += [f"### {caption}", ""]
+                out += [f"### {_md(caption)}", ""]
             if frame.empty:
                 out += ["None.", ""]
                 continue
-            out.append("| " + " | ".join(map(str, frame.columns)) + " |")
+            out.append("| " + " | ".join(map(_md, frame.columns)) + " |")
             out.append("|" + "---|" * len(frame.columns))
             out += [
-                "| " + " | ".join(str(v).replace("|", "/") for v in row) + " |"
+                "| " + " | ".join(_md(v) for v in row) + " |"
                 for row in frame.itertuples(index=False)
             ]
             out.append("")
-    out += [f"**{marking}**", ""]
+    out += [f"**{_md(marking)}**", ""]
     return "\n".join(out)
 
 

@@ -353,6 +353,8 @@ def _area_gaps(counts: pd.DataFrame, areas: pd.DataFrame, *, threshold: int) -> 
     rate = force["registered"] / force["residents"] if force["residents"] > 0 else 0.0
     n_all = out["registered"].to_numpy(dtype=float)
     hidden_n = out["suppressed"].to_numpy(bool)
+    # the penetration gap uses the force's rate, so it would reveal a withheld force total
+    hidden_pen = hidden_n | bool(force["suppressed"])
     rounded = out["any_withheld"].to_numpy(bool) & ~hidden_n
     gap = out["parity_gap"].to_numpy(dtype=float)
     gap = np.where(rounded, np.floor(gap / threshold + 0.5) * threshold, gap)
@@ -372,7 +374,7 @@ def _area_gaps(counts: pd.DataFrame, areas: pd.DataFrame, *, threshold: int) -> 
             "parity_gap_rounded": rounded,
             "parity_gap_per_100": np.where(hidden_n, np.nan, per_100),
             "penetration_gap": np.where(
-                hidden_n, np.nan, np.maximum(0.0, rate * out["residents"] - n_all)
+                hidden_pen, np.nan, np.maximum(0.0, rate * out["residents"] - n_all)
             ),
             "suppressed": hidden_n,
         }

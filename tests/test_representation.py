@@ -228,3 +228,12 @@ def test_select_rows_for_the_cli() -> None:
     table = represent(counts, areas=_areas(), unknown_by_area=_unknown(), threshold=1).table
     rows = select_rows(table, level="area", origin="pakistani")
     assert rows["area_code"].tolist() == ["A1", "A2"]  # largest parity gap first
+
+
+def test_penetration_gap_blank_when_the_force_total_is_withheld() -> None:
+    counts = _counts([("A1", "England", 80, 3), ("A1", "Pakistani", 20, 1),
+                      ("A2", "England", 50, 2), ("A2", "Pakistani", 50, 0)])  # fmt: skip
+    gaps = represent(counts, areas=_areas(), unknown_by_area=_unknown(), threshold=10).areas
+    force = gaps[gaps["level"] == "force"].iloc[0]
+    assert force["suppressed"] and pd.isna(force["registered"])  # 6 sign-ups in all
+    assert gaps["penetration_gap"].isna().all()

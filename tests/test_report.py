@@ -1,0 +1,648 @@
+"""The report: formatting with known answers, the daily heatmap, escaping and self-containment,
+and the demo run's report as headless Chromium renders it."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import io
+import os
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import matplotlib.image
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from targeting.demo import write_demo_inputs
+from targeting.pipeline import run
+from targeting.report import (
+    WITHHELD,
+    Section,
+    daily_heatmap_png,
+    format_origin_rows,
+    sections_to_html,
+    sections_to_markdown,
+    under_represented,
+)
+
+CHROMIUM = Path("/usr/bin/chromium")
+needs_chromium = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason=f"headless browser test needs Chromium at {CHROMIUM}"
+)
+SCREENSHOT_COPY = Path("/tmp/report_screenshot.png")
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+MARKING = "OFFICIAL-SENSITIVE"
+MARKING_RED = (0xB0, 0x00, 0x20)
+HEATMAP_BLUES = ((0xC6, 0xDB, 0xEF), (0x6B, 0xAE, 0xD6))  # the 1-9 and 10-19 bands
+EVIL = "<script>alert(1)</script>"
+DEMO_TITLES = (
+    "Under-represented origins",
+    "Areas: sign-ups and gaps",
+    "Predominant origins",
+    "Registrations from under-represented origins, last six months",
+    "Sign-ups per month by origin group",
+    "User management",
+    "Neighbourhood Watch",
+    "Sign-ups with no known origin",
+    "Origins that do not match",
+)
+ORIGIN_COLUMNS = [
+    "Origin",
+    "Active in area",
+    "Registered",
+    "Target rate",
+    "Actual rate",
+    "Delta",
+    "Index",
+    "95% interval",
+    "Parity gap",
+    "Under-represented",
+    "Beyond chance",
+]
+WITHHELD_COLUMNS = [
+    "Registered",
+    "Actual rate",
+    "Delta",
+    "Index",
+    "95% interval",
+    "Parity gap",
+    "Under-represented",
+    "Beyond chance",
+]
+
+
+class Page(HTMLParser):
+    """What a test needs from an HTML page: tags, attributes, h2 texts, images, markings and
+    the body rows of every table, grouped by the id of the section holding them."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[str] = []
+        self.attributes: list[tuple[str, str, str]] = []  # (tag, name, value)
+        self.h2: list[str] = []
+        self.markings: list[str] = []
+        self.images: list[dict[str, str]] = []
+        self.tables: dict[str, list[list[list[str]]]] = {}
+        self._section = ""
+        self._text: list[str] | None = None
+        self._row: list[str] | None = None
+        self._in_tbody = False
+        self._in_marking = False
+        self.feed(text)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attr = {k: v or "" for k, v in attrs}
+        self.tags.append(tag)
+        self.attributes += [(tag, k, v) for k, v in attr.items()]
+        if tag == "section":
+            self._section = attr.get("id", "")
+        elif tag == "table":
+            self.tables.setdefault(self._section, []).append([])
+        elif tag == "tbody":
+            self._in_tbody = True
+        elif tag == "tr" and self._in_tbody:
+            self._row = []
+        elif tag == "img":
+            self.images.append(attr)
+        elif tag == "div" and attr.get("class") == "marking":
+            self._in_marking, self._text = True, []
+        if tag in ("h2", "td"):
+            self._text = []
+
+    def handle_endtag(self, tag: str) -> None:
+        text = "".join(self._text or [])
+        if tag == "h2":
+            self.h2.append(text)
+        elif tag == "td" and self._row is not None:
+            self._row.append(text)
+        elif tag == "tr" and self._row is not None:
+            self.tables[self._section][-1].append(self._row)
+            self._row = None
+        elif tag == "tbody":
+            self._in_tbody = False
+        elif tag == "div" and self._in_marking:
+            self.markings.append(text)
+            self._in_marking = False
+        elif tag == "section":
+            self._section = ""
+        if tag in ("h2", "td", "div"):
+            self._text = None
+
+    def handle_data(self, data: str) -> None:
+        if self._text is not None:
+            self._text.append(data)
+
+
+# ---------------------------------------------------------------------------------------------
+# unit tests with known answers
+
+
+def origin_frame(*, nullable: bool = True) -> pd.DataFrame:
+    """Two force-level representation rows: Pakistani in full and Somali withheld.
+
+    `nullable` mimics the table in memory (Int64/boolean with <NA>); otherwise the float/object
+    columns with NaN that `representation.csv` reads back as.
+    """
+    na = pd.NA if nullable else np.nan
+    frame = pd.DataFrame(
+        {
+            "level": ["force", "force"],
+            "area_code": ["ALL", "ALL"],
+            "area_name": ["All areas", "All areas"],
+            "origin_level": ["origin", "origin"],
+            "origin": ["Pakistani", "Somali"],
+            "active_in_area": [106701.0, 22001.0],
+            "registered": [1644, na],
+            "target_rate": [0.0485, 0.01],
+            "actual_rate": [0.0323, np.nan],
+            "rate_delta": [0.0162, np.nan],
+            "representation_index": [66.6, np.nan],
+            "ci_low": [0.0308, np.nan],
+            "ci_high": [0.0339, np.nan],
+            "parity_gap": [868, na],
+            "under_represented": [True, na],
+            "suppressed": [False, True],
+            "p_value": [0.0, np.nan],
+            "q_value": [0.001, np.nan],
+        }
+    )
+    if nullable:
+        return frame.astype(
+            {"registered": "Int64", "parity_gap": "Int64", "under_represented": "boolean"}
+        )
+    return frame.astype({"registered": float, "parity_gap": float, "under_represented": object})
+
+
+@pytest.mark.parametrize("nullable", [True, False], ids=["in-memory", "csv"])
+def test_format_origin_rows_known_answers_and_withheld_read_suppressed(nullable: bool) -> None:
+    table = format_origin_rows(origin_frame(nullable=nullable))
+    assert list(table.columns) == ORIGIN_COLUMNS
+    shown, withheld = (row.to_dict() for _, row in table.iterrows())
+    assert shown == {
+        "Origin": "Pakistani",
+        "Active in area": "106,701",
+        "Registered": "1,644",
+        "Target rate": "4.85%",
+        "Actual rate": "3.23%",
+        "Delta": "1.62%",
+        "Index": "67",
+        "95% interval": "3.08-3.39%",
+        "Parity gap": "868",
+        "Under-represented": "yes",
+        "Beyond chance": "yes",
+    }
+    # residents and the target are census figures: shown; everything from sign-ups is withheld
+    assert withheld["Origin"] == "Somali"
+    assert withheld["Active in area"] == "22,001"
+    assert withheld["Target rate"] == "1.00%"
+    assert {c: withheld[c] for c in WITHHELD_COLUMNS} == dict.fromkeys(WITHHELD_COLUMNS, WITHHELD)
+    for value in withheld.values():
+        assert not re.fullmatch(r"0(\.0+)?%?|nan|<NA>|None|no", value), value
+
+
+def test_format_origin_rows_real_zero_is_zero_and_area_column() -> None:
+    frame = origin_frame()
+    frame.loc[0, ["registered", "parity_gap"]] = 0
+    frame.loc[0, ["actual_rate", "ci_low"]] = 0.0
+    frame.loc[0, "under_represented"] = False
+    frame.loc[0, "q_value"] = 0.5
+    table = format_origin_rows(frame, with_area=True)
+    assert list(table.columns) == ["Area", *ORIGIN_COLUMNS]
+    assert list(table["Area"]) == ["All areas", "All areas"]
+    first = table.iloc[0]
+    assert (first["Registered"], first["Actual rate"], first["Parity gap"]) == ("0", "0.00%", "0")
+    assert (first["Under-represented"], first["Beyond chance"]) == ("no", "no")
+    assert table.iloc[1]["Registered"] == WITHHELD
+
+
+def _rep_row(
+    origin: str,
+    *,
+    delta: float,
+    gap: int | None,
+    active: float = 100.0,
+    level: str = "force",
+    area_code: str = "ALL",
+    origin_level: str = "origin",
+) -> dict[str, object]:
+    """One representation row; `gap=None` makes it a withheld (suppressed) row."""
+    hidden = gap is None
+    return {
+        "level": level,
+        "area_code": area_code,
+        "area_name": "All areas" if area_code == "ALL" else area_code,
+        "origin_level": origin_level,
+        "origin": origin,
+        "active_in_area": active,
+        "registered": pd.NA if hidden else 20,
+        "target_rate": 0.05,
+        "actual_rate": np.nan if hidden else 0.05 - delta,
+        "rate_delta": np.nan if hidden else delta,
+        "representation_index": np.nan if hidden else 100 * (0.05 - delta) / 0.05,
+        "ci_low": np.nan if hidden else 0.01,
+        "ci_high": np.nan if hidden else 0.09,
+        "parity_gap": pd.NA if hidden else gap,
+        "under_represented": pd.NA if hidden else delta > 0,
+        "suppressed": hidden,
+        "p_value": np.nan if hidden else 0.5,
+        "q_value": np.nan if hidden else 0.5,
+    }
+
+
+def representation_table() -> pd.DataFrame:
+    rows = [
+        _rep_row("Small gap", delta=0.01, gap=5, active=100),
+        _rep_row("Big gap", delta=0.02, gap=50),
+        _rep_row("Over-represented", delta=-0.01, gap=0),
+        _rep_row("Withheld", delta=np.nan, gap=None, active=5000),
+        _rep_row("A group", delta=0.05, gap=500, origin_level="group"),
+        _rep_row("In a parent", delta=0.05, gap=400, level="parent", area_code="P1"),
+        _rep_row("At parity", delta=0.0, gap=0),
+        _rep_row("Small gap, more residents", delta=0.01, gap=5, active=1000),
+    ]
+    return pd.DataFrame(rows).astype(
+        {"registered": "Int64", "parity_gap": "Int64", "under_represented": "boolean"}
+    )
+
+
+def test_under_represented_keeps_origin_rows_short_or_withheld_largest_gap_first() -> None:
+    table = representation_table()
+    force = under_represented(table, level="force", area_code="ALL")
+    # groups, other levels, over-represented and at-parity rows are left out; ties on the gap
+    # go to the larger origin; withheld rows (gap unknown) come last, reading "suppressed"
+    assert list(force["Origin"]) == [
+        "Big gap",
+        "Small gap, more residents",
+        "Small gap",
+        "Withheld",
+    ]
+    assert list(force["Parity gap"]) == ["50", "5", "5", WITHHELD]
+    assert force.iloc[-1]["Registered"] == WITHHELD
+    assert list(force.columns) == ORIGIN_COLUMNS
+    parent = under_represented(table, level="parent", area_code="P1")
+    assert list(parent["Origin"]) == ["In a parent"]
+    assert list(under_represented(table, level="force", area_code="ALL", limit=2)["Origin"]) == [
+        "Big gap",
+        "Small gap, more residents",
+    ]
+    assert under_represented(table, level="parent", area_code="nowhere").empty
+
+
+AS_OF = dt.date(2018, 10, 31)
+
+
+def signup_days(**extra: int) -> pd.Series:
+    """Join dates (as `datetime.date`, like `build_sections` passes) for a known pattern of days;
+    `extra` adds days by ISO date: `d2018_10_01=3` -> three sign-ups on 1 October 2018."""
+    counts = {dt.date(2018, 9, 15): 25, dt.date(2018, 8, 1): 60, dt.date(2018, 6, 12): 12}
+    for key, n in extra.items():
+        counts[dt.date.fromisoformat(key[1:].replace("_", "-"))] = n
+    return pd.Series([d for d, n in counts.items() for _ in range(n)], dtype=object)
+
+
+def heatmap(days: pd.Series, threshold: int = 10) -> bytes:
+    return daily_heatmap_png(days, as_of=AS_OF, threshold=threshold)
+
+
+def test_daily_heatmap_is_a_decodable_png_of_plausible_size() -> None:
+    png = heatmap(signup_days(d2018_10_01=3))
+    assert png[:8] == PNG_SIGNATURE
+    with Image.open(io.BytesIO(png)) as image:
+        image.load()
+        assert image.format == "PNG"
+        assert image.size == (990, 264)  # figsize (9, 2.4) at 110 dpi
+        colours = image.convert("RGB").getcolors(1 << 20)
+    assert colours is not None and len(colours) > 20  # not blank: axes, labels, cells
+    pixels = matplotlib.image.imread(io.BytesIO(png), format="png")
+    assert pixels.shape[:2] == (264, 990)
+    assert heatmap(signup_days(d2018_10_01=3)) == png  # deterministic, no timestamp
+
+
+def test_daily_heatmap_days_with_1_to_9_share_one_colour_band() -> None:
+    three, seven = heatmap(signup_days(d2018_10_01=3)), heatmap(signup_days(d2018_10_01=7))
+    assert three == seven  # byte for byte: a small count cannot be read off the picture
+    assert heatmap(signup_days(d2018_10_01=1)) == heatmap(signup_days(d2018_10_01=9)) == three
+    # ...while the bands themselves do show: none vs a few, a few vs the threshold
+    assert heatmap(signup_days(d2018_10_01=0)) != three
+    assert heatmap(signup_days(d2018_10_01=10)) != three
+    # the band follows the threshold
+    assert heatmap(signup_days(d2018_10_01=3), 5) != heatmap(signup_days(d2018_10_01=7), 5)
+
+
+def test_daily_heatmap_ignores_days_outside_the_six_months() -> None:
+    inside = heatmap(signup_days())
+    assert heatmap(signup_days(d2018_01_01=40, d2018_11_05=40)) == inside
+    empty = heatmap(pd.Series([], dtype=object))
+    assert empty[:8] == PNG_SIGNATURE and empty != inside
+
+
+def tiny_png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (3, 2), (8, 48, 107)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def hostile_sections() -> list[Section]:
+    return [
+        Section(
+            EVIL,
+            f"text {EVIL}",
+            [(f"caption {EVIL}", pd.DataFrame({EVIL: [EVIL, "safe & sound"], "n": [1, 2]}))],
+            image_png=tiny_png(),
+            image_alt=f'alt {EVIL} "quoted"',
+            anchor='x"><script>alert(2)</script>',
+        ),
+        Section("Empty", "", [("", pd.DataFrame({"Origin": []}))], anchor="empty"),
+    ]
+
+
+def test_sections_to_html_escapes_everything_and_runs_no_script() -> None:
+    page = sections_to_html(hostile_sections(), title=f"Title {EVIL}", marking=MARKING, lead=EVIL)
+    assert "<script" not in page.lower()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    parsed = Page(page)
+    assert "script" not in parsed.tags
+    # the text round-trips: what a reader sees is the literal string, not markup
+    assert parsed.h2 == [EVIL, "Empty"]
+    assert parsed.tables['x"><script>alert(2)</script>'][0] == [[EVIL, "1"], ["safe & sound", "2"]]
+    assert ("img", "alt", f'alt {EVIL} "quoted"') in parsed.attributes
+    assert ("section", "id", 'x"><script>alert(2)</script>') in parsed.attributes
+    assert '<p class="note">None.</p>' in page  # an empty table says so
+
+
+def test_sections_to_html_has_the_marking_top_and_bottom() -> None:
+    page = sections_to_html(hostile_sections(), title="T", marking=MARKING, lead="L")
+    marking_div = f'<div class="marking">{MARKING}</div>'
+    body = page.split("<body>", 1)[1]
+    assert body.lstrip().startswith(marking_div)
+    assert body.rstrip().endswith(f"{marking_div}\n</body></html>")
+    assert Page(page).markings == [MARKING, MARKING]
+    assert ".marking{background:#b00020" in page
+    assert "print-color-adjust:exact" in page  # the band survives printing
+
+
+def test_sections_to_html_is_self_contained_and_offline() -> None:
+    png = tiny_png()
+    page = sections_to_html(hostile_sections(), title="T", marking=MARKING, lead="L")
+    assert not re.search(r"https?://", page, re.IGNORECASE)
+    assert not re.search(r"<\s*(script|link|iframe|object|embed|base)\b", page, re.IGNORECASE)
+    assert "@import" not in page and "url(" not in page
+    parsed = Page(page)
+    for tag, name, value in parsed.attributes:
+        if name == "href":
+            assert value.startswith("#"), (tag, value)
+        if name == "src":
+            assert value.startswith("data:image/png;base64,"), (tag, value)
+    (image,) = parsed.images
+    assert base64.b64decode(image["src"].split(",", 1)[1], validate=True) == png
+
+
+def test_sections_to_markdown_renders_tables() -> None:
+    sections = [
+        Section(
+            "Areas",
+            "Some words.",
+            [("By area", pd.DataFrame({"Area": ["A|B", "Tyburn"], "Sign-ups": [WITHHELD, 12]}))],
+            image_png=tiny_png(),
+            image_alt="A picture",
+        ),
+        Section("Nothing", "", [("", pd.DataFrame({"Origin": []}))]),
+    ]
+    text = sections_to_markdown(sections, title="Report", marking=MARKING, lead="Lead.")
+    lines = text.splitlines()
+    assert lines[0] == f"**{MARKING}**"
+    assert [line for line in lines if line][-1] == f"**{MARKING}**"
+    assert "# Report" in lines and "Lead." in lines
+    assert lines[lines.index("## Areas") :][:4] == ["## Areas", "", "Some words.", ""]
+    assert "*Picture: A picture (in report.html).*" in lines
+    table = lines[lines.index("### By area") + 2 :][:4]
+    assert table == [
+        "| Area | Sign-ups |",
+        "|---|---|",
+        "| A/B | suppressed |",  # a pipe in a cell cannot break the table
+        "| Tyburn | 12 |",
+    ]
+    nothing = lines[lines.index("## Nothing") :]
+    assert nothing[:5] == ["## Nothing", "", "", "", "None."]
+
+
+# ---------------------------------------------------------------------------------------------
+# the demo run: report.md, and report.html in headless Chromium
+
+
+@pytest.fixture(scope="module")
+def demo_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return run(write_demo_inputs(tmp_path_factory.mktemp("demo"))).out_dir
+
+
+def markdown_table(text: str, section: str, caption: str = "") -> list[dict[str, str]]:
+    """The rows of the first table (or the one under `### caption`) of a `## section`."""
+    lines = text.splitlines()
+    lines = lines[lines.index(f"## {section}") + 1 :]
+    if caption:
+        lines = lines[lines.index(f"### {caption}") + 1 :]
+    start = next(i for i, line in enumerate(lines) if line.startswith("| "))
+    end = next(i for i, line in enumerate(lines) if i > start and not line.startswith("|"))
+    block = lines[start:end]
+    cells = [[c.strip() for c in row.strip("|").split("|")] for row in block]
+    header, rows = cells[0], cells[2:]
+    return [dict(zip(header, row, strict=True)) for row in rows]
+
+
+def test_demo_markdown_has_the_html_sections(demo_out: Path) -> None:
+    text = (demo_out / "report.md").read_text(encoding="utf-8")
+    titles = [line[3:] for line in text.splitlines() if line.startswith("## ")]
+    assert titles == list(DEMO_TITLES)
+    html_page = Page((demo_out / "report.html").read_text(encoding="utf-8"))
+    assert html_page.h2 == titles
+    assert text.startswith(f"**{MARKING}**") and text.rstrip().endswith(f"**{MARKING}**")
+
+
+def test_demo_force_level_pakistani_row(demo_out: Path) -> None:
+    text = (demo_out / "report.md").read_text(encoding="utf-8")
+    rows = markdown_table(text, "Under-represented origins", "All areas")
+    (pakistani,) = [r for r in rows if r["Origin"] == "Pakistani"]
+    assert pakistani["Target rate"] == "4.85%"
+    assert re.fullmatch(r"3\.2\d%", pakistani["Actual rate"]), pakistani
+    assert pakistani["Under-represented"] == "yes"
+    predominant = markdown_table(text, "Predominant origins", "All areas")
+    assert [r for r in predominant if r["Origin"] == "Pakistani"] == [pakistani]
+    # the HTML shows the same row
+    page = Page((demo_out / "report.html").read_text(encoding="utf-8"))
+    first_table = page.tables["under-represented"][0]
+    assert list(pakistani.values()) in first_table
+
+
+def chromium(url: str, *args: str, home: Path) -> subprocess.CompletedProcess[str]:
+    """Run headless Chromium once, offline, with its own profile under `home`."""
+    home.mkdir(parents=True, exist_ok=True)
+    command = [
+        str(CHROMIUM),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={home / 'profile'}",
+        *args,
+        url,
+    ]
+    done = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, "HOME": str(home)},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+@pytest.fixture(scope="module")
+def rendered(demo_out: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """report.html rendered: its DOM, a 1200x9000 screenshot, and the sizes of its images as
+    the browser decoded them (a copy of the page with a probe script that records them)."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"headless browser test needs Chromium at {CHROMIUM}")
+    work = tmp_path_factory.mktemp("browser")
+    report = demo_out / "report.html"
+    screenshot = work / "report_screenshot.png"
+    chromium(
+        report.as_uri(),
+        "--window-size=1200,9000",
+        "--hide-scrollbars",
+        f"--screenshot={screenshot}",
+        home=work / "shot",
+    )
+    dom = chromium(report.as_uri(), "--dump-dom", home=work / "dom").stdout
+    probe = work / "probe.html"
+    probe.write_text(
+        report.read_text(encoding="utf-8").replace(
+            "</body>",
+            "<script>window.addEventListener('load',()=>{document.body.setAttribute("
+            "'data-img-sizes',Array.from(document.images).map(i=>i.naturalWidth+'x'+"
+            "i.naturalHeight).join(' '))})</script></body>",
+        ),
+        encoding="utf-8",
+    )
+    probed = chromium(probe.as_uri(), "--dump-dom", home=work / "probe").stdout
+    sizes = re.search(r'data-img-sizes="([^"]*)"', probed)
+    shutil.copyfile(screenshot, SCREENSHOT_COPY)
+    print(f"report screenshot: {screenshot} (copy at {SCREENSHOT_COPY})")
+    return {
+        "dom": dom,
+        "page": Page(dom),
+        "screenshot": screenshot,
+        "sizes": sizes.group(1).split() if sizes else None,
+    }
+
+
+@needs_chromium
+def test_browser_dom_has_every_section(rendered: dict[str, object]) -> None:
+    page = rendered["page"]
+    assert isinstance(page, Page)
+    assert page.h2 == list(DEMO_TITLES)
+    assert page.markings == [MARKING, MARKING]
+    assert "script" not in page.tags
+
+
+@needs_chromium
+def test_browser_heatmap_image_decodes(rendered: dict[str, object]) -> None:
+    page = rendered["page"]
+    assert isinstance(page, Page)
+    (image,) = page.images
+    prefix = "data:image/png;base64,"
+    assert image["src"].startswith(prefix)
+    png = base64.b64decode(image["src"][len(prefix) :], validate=True)
+    assert png[:8] == PNG_SIGNATURE
+    with Image.open(io.BytesIO(png)) as decoded:
+        decoded.load()
+        assert decoded.size == (990, 264)
+    assert image["alt"] == "Calendar heatmap of daily sign-ups from under-represented origins"
+    # and the browser itself decoded it: naturalWidth x naturalHeight from the probe copy
+    assert rendered["sizes"] == ["990x264"]
+
+
+@needs_chromium
+def test_browser_tyburn_heads_the_areas_table(rendered: dict[str, object]) -> None:
+    page = rendered["page"]
+    assert isinstance(page, Page)
+    (areas,) = page.tables["areas"]
+    assert areas[0][0] == "Tyburn"
+    assert len(areas) == 40  # every demo ward
+    gaps = [float(row[5]) for row in areas]  # gap per 100 sign-ups, largest first
+    assert gaps == sorted(gaps, reverse=True)
+
+
+@needs_chromium
+def test_browser_screenshot_is_not_blank(rendered: dict[str, object]) -> None:
+    screenshot = rendered["screenshot"]
+    assert isinstance(screenshot, Path)
+    with Image.open(screenshot) as image:
+        rgb = image.convert("RGB")
+    assert rgb.size == (1200, 9000)
+    colours = rgb.getcolors(1 << 24)
+    assert colours is not None and len(colours) > 100
+    pixels = np.asarray(rgb)
+    assert (pixels != 255).any(axis=-1).mean() > 0.02  # text, rules and tables, not white
+    # the protective marking: a red band across the top, starting ~24 px down
+    red_rows = [
+        y for y in range(80) if (pixels[y, 100:1100] == MARKING_RED).all(axis=-1).mean() > 0.8
+    ]
+    assert red_rows, "no #b00020 marking band at the top of the page"
+    assert 10 <= red_rows[0] <= 40 and len(red_rows) >= 15, red_rows
+    assert 20 <= np.median(red_rows) <= 45
+    # the heatmap is painted: its blue bands appear, well below the top of the page
+    for blue in HEATMAP_BLUES:
+        rows = np.nonzero((pixels == blue).all(axis=-1).any(axis=1))[0]
+        assert rows.size and rows[0] > 1000, blue
+
+
+def test_undefined_values_read_n_a_not_suppressed() -> None:
+    frame = origin_frame()
+    # an area with no sign-ups: nothing withheld, but no actual rate, interval or gap exists
+    frame.loc[0, ["actual_rate", "rate_delta", "representation_index", "ci_low", "ci_high"]] = (
+        np.nan
+    )
+    frame.loc[0, ["parity_gap", "under_represented", "q_value"]] = pd.NA
+    frame.loc[0, "registered"] = 0
+    row = format_origin_rows(frame).iloc[0]
+    assert row["Registered"] == "0"
+    for column in ("Actual rate", "Index", "95% interval", "Parity gap", "Under-represented"):
+        assert row[column] == "n/a", column
+    assert format_origin_rows(frame).iloc[1]["Parity gap"] == WITHHELD
+
+
+def test_markdown_escapes_untrusted_text_and_keeps_table_shape() -> None:
+    table = pd.DataFrame({"Origin | label": ["<img src=x onerror=alert(1)>", "two\nlines"]})
+    md = sections_to_markdown(
+        [Section("Origins", "text <b>", [("caption", table)])], title="T", marking=MARKING, lead="L"
+    )
+    assert "<img" not in md and "<b>" not in md
+    assert "| Origin / label |" in md
+    assert "| &lt;img src=x onerror=alert(1)&gt; |" in md
+    assert "| two lines |" in md
+
+
+def test_heatmap_counts_the_first_day_of_the_window_and_any_threshold() -> None:
+    as_of = dt.date(2018, 10, 31)
+    first = as_of - dt.timedelta(days=181)
+    empty = daily_heatmap_png(pd.Series([], dtype=object), as_of=as_of, threshold=10)
+    with_first = daily_heatmap_png(pd.Series([first] * 12), as_of=as_of, threshold=10)
+    assert with_first != empty
+    for threshold in (1, 2):  # degenerate thresholds still give a legend
+        assert (
+            daily_heatmap_png(pd.Series([first]), as_of=as_of, threshold=threshold)[:8]
+            == PNG_SIGNATURE
+        )
