@@ -21,7 +21,7 @@ from scipy.stats import binom
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportion_confint
 
-from targeting.disclosure import suppress_lines
+from targeting.disclosure import protect_counts, suppress_lines
 from targeting.errors import OutputError
 from targeting.io import normalise_name
 from targeting.reference import read_reference
@@ -187,7 +187,7 @@ def represent(
             )
     counts = pd.concat(parts, ignore_index=True)
     counts["registered"] = counts["registered"].astype(np.int64)
-    counts["suppressed"] = suppress_lines(
+    counts["suppressed"] = protect_counts(
         counts["registered"].to_numpy(),
         _lines(counts, leaf, parent_of, groups),
         threshold=threshold,
@@ -452,7 +452,9 @@ def map_cells(cell_origins: pd.DataFrame, *, resolution: int, threshold: int) ->
 
     Per-origin counts on the analysis grid mostly fall under the threshold, so the map uses
     parent cells at `resolution`; a cell's origins add up to its total, and an origin's cells to
-    the force total, so both lines are protected like the tables.
+    the force total, and both kinds of line get primary and line-by-line secondary suppression.
+    The linear-programming audit the tables get (`protect_counts`) takes minutes on a force's
+    map table, so the map (which renders this table) is audited separately.
     """
     import h3
 
