@@ -210,3 +210,24 @@ def protect_counts(
         # only the cells still pinned and the newly withheld ones can be narrow next time
         check = np.union1d(narrow["cell"].to_numpy(), np.flatnonzero(suppressed & ~before))
     return suppressed
+
+
+def protect_breakdown(
+    parts: Mapping[str, int], *, total: int | None = None, threshold: int
+) -> dict[str, int | str]:
+    """A published breakdown (parts of a total that is public) with small parts withheld so
+    that none can be worked out from the total and the other parts; withheld parts read
+    "<threshold"."""
+    names = list(parts)
+    values = np.array([*parts.values(), total if total is not None else sum(parts.values())])
+    lines = pd.DataFrame(
+        {
+            "line": "breakdown",
+            "cell": np.arange(len(values)),
+            "is_total": np.arange(len(values)) == len(names),
+        }
+    )
+    withheld = protect_counts(values.astype(np.int64), lines, threshold=threshold)
+    if withheld[-1]:  # the total is public: its parts must protect themselves
+        withheld[:] = True
+    return {n: (f"<{threshold}" if withheld[i] else int(values[i])) for i, n in enumerate(names)}

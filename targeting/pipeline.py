@@ -20,7 +20,7 @@ import shapely
 
 from targeting import __version__
 from targeting.config import Config, load_config
-from targeting.disclosure import withhold_small_counts
+from targeting.disclosure import protect_breakdown, withhold_small_counts
 from targeting.emerging import find_emerging
 from targeting.errors import OutputError
 from targeting.grid import Grid, build_grid, points_to_areas
@@ -202,11 +202,11 @@ class RunResult:
 
 
 def _input_manifest(summary: InputSummary, *, threshold: int) -> dict[str, Any]:
-    """An input's manifest entry; sign-up status and role counts below the threshold withheld."""
+    """An input's manifest entry; sign-up status and role counts protected against the total."""
     entry = summary.to_manifest()
     for key in ("status_counts", "watch_role_counts"):
         if key in entry:
-            entry[key] = withhold_small_counts(entry[key], threshold=threshold)
+            entry[key] = protect_breakdown(entry[key], total=summary.rows_used, threshold=threshold)
     return entry
 
 
@@ -227,7 +227,9 @@ def _manifest_base(config: Config, data: Ingested) -> dict[str, Any]:
             "unmapped_signup_origins": withhold_small_counts(
                 data.origins.unmapped, threshold=threshold
             ),
-            "not_found_or_empty": data.origins.not_found,
+            "not_found_or_empty": withhold_small_counts(
+                {"n": data.origins.not_found}, threshold=threshold
+            )["n"],
             "default_map_census_scheme": data.origins.census_scheme,
         },
         "warnings": data.warnings(threshold=threshold),

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from targeting.disclosure import protect_breakdown, protect_counts
 from targeting.representation import FORCE_CODE, Representation, origin_groups
 
 WITHHELD = "suppressed"
@@ -296,17 +297,19 @@ def build_sections(
     )
 
     status = signups["status"].value_counts()
+    force_unknown = representation.unknown.loc[
+        representation.unknown["level"] == "force", "unknown_origin"
+    ].iloc[0]
     sections.append(
         Section(
             "User management",
-            "Users of the alert system by status.",
+            f"Users of the alert system by status: {len(signups):,} users in all.",
             [
                 (
                     "",
                     pd.DataFrame(
                         {
                             "Measure": [
-                                "Total users",
                                 "Active",
                                 "Comms issues",
                                 "Incommunicado",
@@ -314,15 +317,20 @@ def build_sections(
                                 "Users with no known origin (not deleted)",
                             ],
                             "Users": [
-                                _count(v, threshold=threshold)
-                                for v in (
-                                    len(signups),
-                                    status.get("active", 0),
-                                    status.get("comms_issue", 0),
-                                    status.get("incommunicado", 0),
-                                    status.get("deleted", 0),
-                                    int(live["origin"].isna().sum()),
-                                )
+                                *(
+                                    WITHHELD if isinstance(v, str) else f"{v:,}"
+                                    for v in protect_breakdown(
+                                        {
+                                            "active": int(status.get("active", 0)),
+                                            "comms_issue": int(status.get("comms_issue", 0)),
+                                            "incommunicado": int(status.get("incommunicado", 0)),
+                                            "deleted": int(status.get("deleted", 0)),
+                                        },
+                                        total=len(signups),
+                                        threshold=threshold,
+                                    ).values()
+                                ),
+                                _count(force_unknown),
                             ],
                         }
                     ),
@@ -434,6 +442,37 @@ def build_sections(
     return sections
 
 
+def _protect_role_table(roles: pd.DataFrame, *, threshold: int) -> pd.DataFrame:
+    """Watch roles per area as display strings, disclosure-controlled.
+
+    Each area's roles (with "none") add up to its users, and each role's areas to the force
+    figure, so the table gets the same protection as the representation counts.
+    """
+    areas, columns = list(roles.index), list(roles.columns)
+    grid = roles.to_numpy(dtype=np.int64)
+    values = np.concatenate(
+        [grid.ravel(), grid.sum(axis=1), grid.sum(axis=0), [grid.sum()]]
+    ).astype(np.int64)
+    n_a, n_c = grid.shape
+    cell = np.arange(n_a * n_c).reshape(n_a, n_c)
+    row_total = n_a * n_c + np.arange(n_a)
+    col_total = n_a * n_c + n_a + np.arange(n_c)
+    grand = n_a * n_c + n_a + n_c
+    rows = [(f"r{i}", int(c), False) for i in range(n_a) for c in cell[i]]
+    rows += [(f"r{i}", int(row_total[i]), True) for i in range(n_a)]
+    rows += [(f"c{j}", int(c), False) for j in range(n_c) for c in cell[:, j]]
+    rows += [(f"c{j}", int(col_total[j]), True) for j in range(n_c)]
+    rows += [("g", int(t), False) for t in row_total] + [("g", grand, True)]
+    withheld = protect_counts(
+        values, pd.DataFrame(rows, columns=["line", "cell", "is_total"]), threshold=threshold
+    )
+    text = [
+        [WITHHELD if withheld[cell[i, j]] else f"{grid[i, j]:,}" for j in range(n_c)]
+        for i in range(n_a)
+    ]
+    return pd.DataFrame(text, index=areas, columns=columns)
+
+
 def _watch_section(
     live: pd.DataFrame,
     areas: pd.DataFrame,
@@ -454,9 +493,11 @@ def _watch_section(
         )
     )
     key = live["area_code"].map(parent_of)
-    roles = pd.crosstab(key, live["watch_role"]).reindex(columns=list(WATCH_ROLES), fill_value=0)
+    roles = pd.crosstab(key, live["watch_role"]).reindex(
+        columns=[*WATCH_ROLES, "none"], fill_value=0
+    )
     users = key.value_counts()
-    in_watch = roles.sum(axis=1)
+    shown = _protect_role_table(roles, threshold=threshold)
     households = cells.groupby(cells["area_code"].map(parent_of))["watch_households"].sum(
         min_count=1
     )
@@ -469,18 +510,9 @@ def _watch_section(
     rows = pd.DataFrame(
         {
             "Area": [parent_name.get(k, k) for k in index],
-            "Coordinators": [
-                _count(roles.at[k, "coordinator"] if k in roles.index else 0, threshold=threshold)
-                for k in index
-            ],
-            "Deputies": [
-                _count(roles.at[k, "deputy"] if k in roles.index else 0, threshold=threshold)
-                for k in index
-            ],
-            "Members": [
-                _count(roles.at[k, "member"] if k in roles.index else 0, threshold=threshold)
-                for k in index
-            ],
+            "Coordinators": [shown.at[k, "coordinator"] for k in index],
+            "Deputies": [shown.at[k, "deputy"] for k in index],
+            "Members": [shown.at[k, "member"] for k in index],
             "Schemes": [
                 f"{int(scheme_counts.get(k, 0)):,}" if schemes is not None else "no data"
                 for k in index
@@ -489,14 +521,14 @@ def _watch_section(
                 "no data" if pd.isna(households.get(k, np.nan)) else f"{households.get(k):,.0f}"
                 for k in index
             ],
+            # the share reveals users minus "none", so it shows only where "none" is published
             "Users in Watch": [
-                WITHHELD
-                if 0 < in_watch.get(k, 0) < threshold
-                else _pct(in_watch.get(k, 0) / users[k], 1)
+                WITHHELD if shown.at[k, "none"] == WITHHELD
+                else _pct((users[k] - roles.at[k, "none"]) / users[k], 1)
                 for k in index
             ],
         }
-    )
+    )  # fmt: skip
     return Section(
         "Neighbourhood Watch",
         "Watch coordinators, deputies and members among users (not deleted), schemes and the "

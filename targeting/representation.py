@@ -394,28 +394,48 @@ def _unknown(
 ) -> pd.DataFrame:
     """Sign-ups with no known origin per area, parent and force, with their share and a flag.
 
-    Counts below the threshold and the shares that would reveal them are withheld.
+    The counts add up from areas to parents to the force, so they get the same protection as the
+    origin counts (`protect_counts` over those lines); a withheld count, or a withheld N, blanks
+    the share and the flag.
     """
     totals = counts[counts["origin_level"] == "total"][["level", "geo", "registered", "suppressed"]]
     area_unknown = unknown_by_area.astype(np.int64)
-    per = {
-        "area": area_unknown,
-        "parent": area_unknown.groupby(area_unknown.index.map(parent_of)).sum()
-        if parent_of
-        else None,
-        "force": pd.Series({FORCE_CODE: int(area_unknown.sum())}),
-    }
+    per = {"area": area_unknown}
+    if parent_of:
+        per["parent"] = area_unknown.groupby(area_unknown.index.map(parent_of)).sum()
+    per["force"] = pd.Series({FORCE_CODE: int(area_unknown.sum())})
+    nodes = pd.concat(
+        [
+            pd.DataFrame({"level": lvl, "geo": s.index, "value": s.to_numpy()})
+            for lvl, s in per.items()
+        ],
+        ignore_index=True,
+    )
+    pos = pd.Series(np.arange(len(nodes)), index=pd.MultiIndex.from_frame(nodes[["level", "geo"]]))
+    areas = nodes[nodes["level"] == "area"]
+    up = areas["geo"].map(parent_of) if parent_of else pd.Series(np.nan, index=areas.index)
+    rows = []
+    for geo, parent in zip(areas["geo"], up, strict=True):
+        if isinstance(parent, str):
+            rows += [(f"p|{parent}", pos[("area", geo)], False)]
+        else:
+            rows += [("f", pos[("area", geo)], False)]
+    if parent_of:
+        rows += [(f"p|{p}", pos[("parent", p)], True) for p in per["parent"].index]
+        rows += [("f", pos[("parent", p)], False) for p in per["parent"].index]
+    rows.append(("f", pos[("force", FORCE_CODE)], True))
+    lines = pd.DataFrame(rows, columns=["line", "cell", "is_total"])
+    protected = protect_counts(nodes["value"].to_numpy(np.int64), lines, threshold=threshold)
     frames = []
     for level, series in per.items():
-        if series is None:
-            continue
         t = totals[totals["level"] == level].set_index("geo")
         known = t["registered"].reindex(series.index).fillna(0).to_numpy()
         unknown = series.to_numpy()
         all_signups = known + unknown
-        withheld = ((unknown > 0) & (unknown < threshold)) | t["suppressed"].reindex(
-            series.index
-        ).fillna(False).to_numpy(bool)
+        own = protected[
+            pos.reindex(pd.MultiIndex.from_arrays([[level] * len(series), series.index])).to_numpy()
+        ]
+        withheld = own | t["suppressed"].reindex(series.index).fillna(False).to_numpy(bool)
         with np.errstate(divide="ignore", invalid="ignore"):
             share = np.where(all_signups > 0, unknown / all_signups, np.nan)
         frames.append(
@@ -423,7 +443,7 @@ def _unknown(
                 {
                     "level": level,
                     "area_code": series.index,
-                    "unknown_origin": pd.array(np.where(withheld, np.nan, unknown), dtype="Int64"),
+                    "unknown_origin": pd.array(np.where(own, np.nan, unknown), dtype="Int64"),
                     "unknown_share": np.where(withheld, np.nan, share),
                     "unreliable": _flags(
                         share > UNKNOWN_SHARE_FLAG, blank=withheld | np.isnan(share)

@@ -197,15 +197,25 @@ def test_small_counts_and_everything_derived_from_them_are_blank() -> None:
 def test_unknown_origin_share_flagged_above_20_percent() -> None:
     counts = _counts([("A1", "England", 80, 60), ("A1", "Pakistani", 20, 20),
                       ("A2", "England", 50, 50), ("A2", "Pakistani", 50, 50)])  # fmt: skip
-    rep = represent(counts, areas=_areas(), unknown_by_area=_unknown(A1=30, A2=3), threshold=10)
+    rep = represent(counts, areas=_areas(), unknown_by_area=_unknown(A1=30, A2=12), threshold=10)
     area = rep.unknown[rep.unknown["level"] == "area"].set_index("area_code")
     assert area.loc["A1", "unknown_origin"] == 30
     assert area.loc["A1", "unknown_share"] == pytest.approx(30 / 110)
     assert bool(area.loc["A1", "unreliable"]) is True
-    assert pd.isna(area.loc["A2", "unknown_origin"])  # 3 is below the threshold
-    assert pd.isna(area.loc["A2", "unreliable"])
+    assert bool(area.loc["A2", "unreliable"]) is False  # 12 of 112
+    assert rep.unknown[rep.unknown["level"] == "force"].iloc[0]["unknown_origin"] == 42
+
+
+def test_small_unknown_counts_cannot_be_worked_out_from_the_force_total() -> None:
+    counts = _counts([("A1", "England", 80, 60), ("A1", "Pakistani", 20, 20),
+                      ("A2", "England", 50, 50), ("A2", "Pakistani", 50, 50)])  # fmt: skip
+    rep = represent(counts, areas=_areas(), unknown_by_area=_unknown(A1=30, A2=3), threshold=10)
+    area = rep.unknown[rep.unknown["level"] == "area"].set_index("area_code")
     force = rep.unknown[rep.unknown["level"] == "force"].iloc[0]
     assert force["unknown_origin"] == 33
+    # 3 is withheld, so 30 must be too: otherwise 33 - 30 gives it away
+    assert pd.isna(area.loc["A2", "unknown_origin"]) and pd.isna(area.loc["A1", "unknown_origin"])
+    assert pd.isna(area.loc["A2", "unreliable"])
 
 
 def test_area_gaps_by_hand() -> None:
