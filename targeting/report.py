@@ -164,6 +164,14 @@ def daily_heatmap_png(days: pd.Series, *, as_of: dt.date, threshold: int) -> byt
     return buffer.getvalue()
 
 
+def _protected_counts(values: np.ndarray, *, threshold: int) -> list[str]:
+    """Counts that add up to a total anyone may know, as display strings, small ones protected
+    so that none can be worked out from the total and the others."""
+    parts = {str(i): int(v) for i, v in enumerate(values)}
+    shown = protect_breakdown(parts, threshold=threshold)
+    return [WITHHELD if isinstance(v, str) else f"{v:,}" for v in shown.values()]
+
+
 def _area_gap_rows(gaps: pd.DataFrame) -> pd.DataFrame:
     """The areas' sign-ups and gaps as a readable table ("suppressed" vs "n/a" as in the others)."""
     hidden = gaps["suppressed"].astype(bool).to_numpy()
@@ -261,9 +269,9 @@ def build_sections(
                     pd.DataFrame(
                         {
                             "Area": per_parent.index,
-                            "Sign-ups": [
-                                _count(v, threshold=threshold) for v in per_parent.to_numpy()
-                            ],
+                            "Sign-ups": _protected_counts(
+                                per_parent.to_numpy(), threshold=threshold
+                            ),
                         }
                     ),
                 )
@@ -285,7 +293,11 @@ def build_sections(
         )
         .reindex(months, fill_value=0)
     )
-    monthly_shown = monthly.apply(lambda col: col.map(lambda v: _count(v, threshold=threshold)))
+    # each month's groups are protected as parts of the month's total, treated as public
+    monthly_shown = pd.DataFrame(
+        [_protected_counts(row, threshold=threshold) for row in monthly.to_numpy()],
+        columns=monthly.columns,
+    )
     monthly_shown.insert(0, "Month", [m.strftime("%b %Y") for m in monthly.index])
     sections.append(
         Section(

@@ -646,3 +646,11 @@ def test_heatmap_counts_the_first_day_of_the_window_and_any_threshold() -> None:
             daily_heatmap_png(pd.Series([first]), as_of=as_of, threshold=threshold)[:8]
             == PNG_SIGNATURE
         )
+
+
+def test_counts_adding_to_a_known_total_protect_each_other() -> None:
+    from targeting.report import _protected_counts
+
+    # the 3 alone would be recoverable from the total, so the smallest other (12) goes too
+    assert _protected_counts(np.array([3, 12, 40]), threshold=10) == [WITHHELD, WITHHELD, "40"]
+    assert _protected_counts(np.array([0, 12, 40]), threshold=10) == ["0", "12", "40"]
