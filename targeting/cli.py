@@ -212,4 +212,5 @@ def representation(
         shown.add_column(header, justify="left" if header in ("Area", "Origin") else "right")
     for values in formatted.itertuples(index=False):
         shown.add_row(*values)
-    out.print(shown)
+    # piped to a file or another program, print the table whole rather than squeezed to 80 columns
+    (out if out.is_terminal else Console(width=200)).print(shown)
