@@ -84,9 +84,16 @@ class OriginsConfig:
     map: Path | None = None  # CSV origin,population_origin; default: reference_data's census map
 
 
+SMALL_AREA_FITS = ("split", "best_fit")
+
+
 @dataclass(frozen=True)
 class GridConfig:
     resolution: int = 9  # H3 resolution; 9 is about 0.1 km2 per cell, a few streets
+    # how a small area cut by an area boundary is shared: "split" by surface (or raster) shares,
+    # or "best_fit": wholly to the area holding its largest share, as ONS best-fit lookups do
+    # for census areas built to nest in the areas but drawn with different generalisation
+    small_area_fit: str = "split"
 
 
 @dataclass(frozen=True)
@@ -298,14 +305,21 @@ def config_from_dict(raw: Mapping[str, Any], *, path: Path) -> Config:
     origins_t = r.table(raw, "origins")
     r.unknown(origins_t, {"map"}, "origins")
     grid_t = r.table(raw, "grid")
-    r.unknown(grid_t, {"resolution"}, "grid")
+    r.unknown(grid_t, {"resolution", "small_area_fit"}, "grid")
     resolution = r.typed(grid_t, "resolution", int, GridConfig.resolution, "grid")
     if not 0 <= resolution <= 15:
         r.add(
             "grid.resolution", f"must be an H3 resolution 0-15, got {resolution}", "use 8, 9 or 10"
         )
         resolution = 9
-
+    small_area_fit = r.typed(grid_t, "small_area_fit", str, GridConfig.small_area_fit, "grid")
+    if small_area_fit not in SMALL_AREA_FITS:
+        r.add(
+            "grid.small_area_fit",
+            f"must be one of {', '.join(SMALL_AREA_FITS)}, got {small_area_fit!r}",
+            'use "split" (surface shares) or "best_fit" (small areas that nest in the areas)',
+        )
+        small_area_fit = GridConfig.small_area_fit
     run_t = r.table(raw, "run")
     r.unknown(run_t, {"as_of", "seed"}, "run")
     as_of = run_t.get("as_of")
@@ -441,7 +455,7 @@ def config_from_dict(raw: Mapping[str, Any], *, path: Path) -> Config:
             population_previous=paths["population_previous"],
         ),
         origins=OriginsConfig(map=r.path_value(origins_t, "map", "origins")),
-        grid=GridConfig(resolution=resolution),
+        grid=GridConfig(resolution=resolution, small_area_fit=small_area_fit),
         run=RunConfig(as_of=as_of, seed=seed),
         scoring=ScoringConfig(weights=MappingProxyType(weights)),
         output=OutputConfig(dir=out_dir, protective_marking=marking),

@@ -26,6 +26,10 @@ from targeting.io import WGS84, polygonal_part
 MIN_FRAGMENT_M2 = 0.01
 
 
+# above this share of residents moved across area lines by splitting, suggest best fit
+SPLIT_WARNING_SHARE = 0.01
+
+
 def equal_area_crs(areas: gpd.GeoDataFrame) -> pyproj.CRS:
     """A Lambert azimuthal equal-area CRS centred on the areas (metres, true surface shares)."""
     minx, miny, maxx, maxy = areas.to_crs(WGS84).total_bounds
@@ -182,6 +186,65 @@ def overlay_weights(
         totals > 1.0, pairs["weight"].to_numpy() / totals, pairs["weight"].to_numpy()
     )
     return pairs
+
+
+def home_areas(pairs: pd.DataFrame, fragments: gpd.GeoDataFrame) -> pd.Series:
+    """The area holding the largest share of each source (surface or raster shares), indexed by
+    source position: its best fit, as ONS best-fit lookups give each census area one ward.
+
+    Sources whose largest share lies outside every area are absent; ties go to the first area
+    code, so the fit does not depend on the order of the inputs.
+    """
+    shares = (
+        pd.DataFrame(
+            {
+                "source": pairs["source"].to_numpy(),
+                "area_code": fragments["area_code"].to_numpy()[pairs["fragment"].to_numpy()],
+                "weight": pairs["weight"].to_numpy(),
+            }
+        )
+        .groupby(["source", "area_code"], sort=True)["weight"]
+        .sum()
+        .reset_index()
+    )
+    outside = 1.0 - shares.groupby("source")["weight"].transform("sum")
+    best = shares[shares["weight"] >= outside].sort_values(
+        ["source", "weight", "area_code"], ascending=[True, False, True], kind="stable"
+    )
+    return best.drop_duplicates("source").set_index("source")["area_code"]
+
+
+def best_fit_weights(
+    pairs: pd.DataFrame, fragments: gpd.GeoDataFrame, home: pd.Series
+) -> pd.DataFrame:
+    """Pairs that keep each source wholly in its home area (see `home_areas`).
+
+    Within that area the source's own shares are kept and scaled up to 1, so its residents still
+    go to the cells it covers there. A source with no home area keeps its split shares, so what
+    lies outside every area stays unallocated.
+    """
+    pair_home = pairs["source"].map(home).to_numpy()
+    in_home = fragments["area_code"].to_numpy()[pairs["fragment"].to_numpy()] == pair_home
+    out = pairs[in_home | pd.isna(pair_home)].copy()
+    out["weight"] = out["weight"] / np.where(
+        pd.isna(out["source"].map(home)), 1.0, out.groupby("source")["weight"].transform("sum")
+    )
+    return out.reset_index(drop=True)
+
+
+def split_share(
+    pairs: pd.DataFrame, fragments: gpd.GeoDataFrame, home: pd.Series, weight: np.ndarray
+) -> float:
+    """Share of the sources' `weight` (e.g. residents, by source position) that splitting by
+    surface places in areas other than their home area."""
+    pair_home = pairs["source"].map(home).to_numpy()
+    away = pd.notna(pair_home) & (
+        fragments["area_code"].to_numpy()[pairs["fragment"].to_numpy()] != pair_home
+    )
+    source = pairs["source"].to_numpy()
+    moved = float(np.sum(pairs["weight"].to_numpy()[away] * weight[source[away]]))
+    total = float(weight.sum())
+    return moved / total if total > 0 else 0.0
 
 
 def _raster_shares(
@@ -354,6 +417,7 @@ def build_grid(
     point_radius_m: float,
     previous_population: pd.DataFrame | None = None,
     previous_keyed_by: str = "small_areas",
+    small_area_fit: str = "split",
 ) -> Grid:
     """Put every input's counts on the fragments of the areas.
 
@@ -361,6 +425,8 @@ def build_grid(
     households by surface shares of the scheme (a point scheme covers a circle of
     `point_radius_m`), and sign-ups (not deleted), crimes and ratings by the point's fragment.
     An earlier population snapshot, when given, is allocated the same way as the current one.
+    With `small_area_fit="best_fit"` each small area goes wholly to the area holding its largest
+    share; with "split", a warning says how many residents the split moved across area lines.
     Inputs that are absent leave their columns null rather than zero.
     """
     crs = equal_area_crs(areas)
@@ -375,11 +441,28 @@ def build_grid(
         raster = raster_to_points(raster_path, crs=crs, bounds=tuple(areas.total_bounds))
         if raster.negative_cells:
             warnings.append(f"population_raster: {raster.negative_cells} negative cells read as 0")
-    small_pairs = (
-        overlay_weights(small_areas.to_crs(crs).geometry, fragments, raster_weights=raster)
-        if small_areas is not None
-        else None
-    )
+    small_pairs = None
+    if small_areas is not None:
+        small_geoms = small_areas.to_crs(crs).geometry
+        small_pairs = overlay_weights(small_geoms, fragments, raster_weights=raster)
+        home = home_areas(small_pairs, fragments)
+        if small_area_fit == "best_fit":
+            small_pairs = best_fit_weights(small_pairs, fragments, home)
+        elif population_keyed_by == "small_areas":
+            per_source = (
+                population.groupby("area_code")["residents"]
+                .sum()
+                .reindex(small_areas["area_code"].to_numpy(), fill_value=0.0)
+                .to_numpy(dtype=float)
+            )
+            moved = split_share(small_pairs, fragments, home, per_source)
+            if moved > SPLIT_WARNING_SHARE:
+                warnings.append(
+                    f"population: {moved:.1%} of residents were shared across area lines by "
+                    "surface, from small areas that area boundaries cut; if the small areas are "
+                    "built to nest in the areas (OAs in wards) and only the outlines differ, set "
+                    '[grid] small_area_fit = "best_fit"'
+                )
     area_pairs: pd.DataFrame | None = None
 
     def allocate(table: pd.DataFrame, keyed_by: str) -> tuple[pd.DataFrame, float]:

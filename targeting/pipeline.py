@@ -190,6 +190,7 @@ def grid_inputs(data: Ingested, config: Config, *, on_step: StepCallback = _noop
         previous_keyed_by=data.population_previous.keyed_by
         if data.population_previous
         else "areas",
+        small_area_fit=config.grid.small_area_fit,
     )
 
 

@@ -218,7 +218,7 @@ def test_unknown_key_is_an_error_naming_the_key_and_the_file(
 def test_unknown_key_fix_lists_the_known_keys() -> None:
     with pytest.raises(ConfigError) as info:
         config_from_dict(raw(grid={"size": 9}), path=FAKE)
-    assert "use one of: resolution" in str(info.value)
+    assert "use one of: resolution, small_area_fit" in str(info.value)
 
 
 @pytest.mark.parametrize(
@@ -227,6 +227,11 @@ def test_unknown_key_fix_lists_the_known_keys() -> None:
         ({"grid": {"resolution": "9"}}, "grid.resolution", "must be int, got str '9'"),
         ({"grid": {"resolution": 9.5}}, "grid.resolution", "must be int, got float"),
         ({"grid": {"resolution": 16}}, "grid.resolution", "must be an H3 resolution 0-15"),
+        (
+            {"grid": {"small_area_fit": "nearest"}},
+            "grid.small_area_fit",
+            "must be one of split, best_fit, got 'nearest'",
+        ),
         ({"grid": 9}, "grid", "must be a table"),
         ({"population": {"min_age": True}}, "population.min_age", "must be int, got bool"),
         ({"population": {"total_tolerance": "1%"}}, "population.total_tolerance", "must be float"),

@@ -16,12 +16,15 @@ from targeting.grid import (
     Grid,
     allocate_to_fragments,
     areas_to_fragments,
+    best_fit_weights,
     build_grid,
     equal_area_crs,
+    home_areas,
     overlay_weights,
     points_to_areas,
     points_to_cells,
     points_to_fragments,
+    split_share,
 )
 
 BNG = "EPSG:27700"
@@ -102,6 +105,38 @@ def test_small_area_straddling_two_areas_is_split_by_surface() -> None:
     by_area = allocated.groupby("area_code")["residents"].sum()
     assert by_area["A"] == pytest.approx(40.0, rel=1e-5)
     assert by_area["B"] == pytest.approx(40.0, rel=1e-5)
+
+
+def test_best_fit_puts_each_small_area_wholly_in_its_largest_part() -> None:
+    areas = _areas()
+    crs = equal_area_crs(areas)
+    fragments = areas_to_fragments(areas, resolution=9, crs=crs)
+    sources = gpd.GeoSeries(
+        [
+            box(400800, 286000, 401300, 287000),  # 40% in A, 60% in B
+            box(400000, 286400, 400400, 287400),  # 60% in A, 40% outside every area
+            box(399000, 286000, 400200, 286100),  # 1/6 in A, 5/6 outside every area
+        ],
+        crs=BNG,
+    ).to_crs(crs)
+    pairs = overlay_weights(sources, fragments)
+    home = home_areas(pairs, fragments)
+    # a share outside every area competes too: 5/6 outside beats A's sixth
+    assert home.to_dict() == {0: "B", 1: "A"}
+    fitted = best_fit_weights(pairs, fragments, home)
+    values = pd.DataFrame({"source": [0, 1, 2], "residents": [100.0, 60.0, 30.0]})
+    allocated, left = allocate_to_fragments(fitted, values)
+    by_area = allocated.join(fragments[["area_code"]], on="fragment").groupby("area_code")
+    residents = by_area["residents"].sum()
+    assert residents["B"] == pytest.approx(100.0, rel=1e-9)
+    assert residents["A"] == pytest.approx(60.0 + 5.0, rel=1e-5)
+    assert float(left["residents"]) == pytest.approx(25.0, rel=1e-5)
+    # still spread over the cells it covers in its own area, never over another area's
+    in_b = allocated.join(fragments[["area_code"]], on="fragment").query("area_code == 'B'")
+    assert in_b["fragment"].nunique() > 1
+    # split by surface, 40 of source 0's 100 residents and none of the others' cross a line
+    weight = np.array([100.0, 60.0, 30.0])
+    assert split_share(pairs, fragments, home, weight) == pytest.approx(40.0 / 190.0, rel=1e-5)
 
 
 @settings(max_examples=25, deadline=None)
