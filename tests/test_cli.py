@@ -111,17 +111,21 @@ def test_demo_runs_end_to_end_and_tells_the_story(tmp_path: Path) -> None:
     assert force.loc["Pakistani", "actual_rate"] == pytest.approx(0.0324, abs=0.001)
     assert force.loc["Bangladeshi", "actual_rate"] == pytest.approx(0.0078, abs=0.0005)
     assert bool(force.loc["Pakistani", "under_represented"]) is True
-    # Tyburn: fewest sign-ups per resident, and the least representative of them
+    # Tyburn: fewest sign-ups per resident, the least representative of them, the largest gap
     with duckdb.connect(str(out / "targeting.duckdb"), read_only=True) as con:
         gaps = con.execute(
             """SELECT area_name FROM area_gaps WHERE level = 'area'
                ORDER BY parity_gap_per_100 DESC LIMIT 1"""
         ).fetchone()
+        largest = con.execute(
+            """SELECT area_name FROM area_gaps WHERE level = 'area'
+               ORDER BY parity_gap DESC LIMIT 1"""
+        ).fetchone()
         fewest = con.execute(
             """SELECT area_name FROM area_gaps WHERE level = 'area'
                ORDER BY signups_per_1000 LIMIT 1"""
         ).fetchone()
-    assert gaps == ("Tyburn",) and fewest == ("Tyburn",)
+    assert gaps == ("Tyburn",) and fewest == ("Tyburn",) and largest == ("Tyburn",)
     tyburn = table[(table["area_name"] == "Tyburn") & (table["origin_level"] == "origin")]
     assert tyburn["under_represented"].fillna(False).astype(bool).sum() >= 3
     manifest = json.loads((out / "manifest.json").read_text())
