@@ -118,17 +118,24 @@ def _summary(result: pipeline.RunResult) -> None:
 @app.command()
 def run(
     config: Annotated[Path, typer.Argument(help="The run's TOML config.", show_default=False)],
+    previous: Annotated[
+        Path | None,
+        typer.Option(
+            "--previous",
+            help="An earlier run's output folder: the tasking pack shows what changed since.",
+        ),
+    ] = None,
     quiet: QuietOption = False,
 ) -> None:
     """Run the engine: read and check every input, build the grid, write every output.
 
     Outputs replace the config's [output] dir only when the run has finished.
 
-    Example: targeting run pipelines/nhw_week.toml
+    Example: targeting run pipelines/nhw_week.toml --previous last_month/
     """
     _State.quiet |= quiet
     with _errors(), _progress(pipeline.RUN_STEPS) as step:
-        result = pipeline.run(config, on_step=step)
+        result = pipeline.run(config, previous=previous, on_step=step)
     _summary(result)
     out.print(str(result.out_dir))
 

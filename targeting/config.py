@@ -59,6 +59,7 @@ CANONICAL_COLUMNS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "ratings": ("rated_at", "rating", "user_id", "latitude", "longitude"),
         "schemes": ("scheme_id", "scheme_name", "scheme_type", "households", "members"),
         "postcodes": ("postcode", "latitude", "longitude"),
+        "visited": ("cell", "visited_on"),
     }
 )
 
@@ -77,6 +78,7 @@ class InputsConfig:
     postcodes: Path | None = None
     population_raster: Path | None = None
     population_previous: Path | None = None  # an earlier census snapshot, for emerging communities
+    visited: Path | None = None  # log of visited hotspot cells (`cell, visited_on`), for cooldown
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,46 @@ class RunConfig:
 @dataclass(frozen=True)
 class ScoringConfig:
     weights: Mapping[str, float] = field(default_factory=lambda: DEFAULT_WEIGHTS)
+    low_rating: int = 2  # ratings (1-6) at or below this count as low
+    rating_prior: float = 20.0  # ratings' weight of the force's low share, shrinking few ratings
+
+
+TACTICS = ("door", "street", "social", "control", "station")
+# Sign-ups per hotspot (per station visit for `station`) in one visit week. Only the ratio has a
+# source: door-knocking gave about nine times control in the 2,124-hotspot test, whose 2,074
+# sign-ups make about one per hotspot across its four arms. The absolute values are assumptions,
+# to be replaced by a force's own trial results.
+DEFAULT_YIELDS: Mapping[str, float] = MappingProxyType(
+    {"door": 2.7, "street": 0.9, "social": 0.6, "control": 0.3, "station": 20.0}
+)
+
+
+@dataclass(frozen=True)
+class TacticsConfig:
+    yields: Mapping[str, float] = field(default_factory=lambda: DEFAULT_YIELDS)
+
+
+@dataclass(frozen=True)
+class HotspotsConfig:
+    per_week: int = 120  # hotspots on the week's list, across the force (the test used about 120)
+    max_per_area: int = 12  # so the list is spread over areas rather than all in one
+    min_households: float = 40.0  # a hotspot cell must hold this many households (or residents/2.4)
+    cooldown_days: int = 28  # cells visited this recently (the visited log) stay off the list
+
+
+@dataclass(frozen=True)
+class StationsConfig:
+    count: int = 5  # mobile-station sites to choose, besides any fixed ones
+    radius_m: float = 800.0  # walking radius a site covers
+    fixed: tuple[tuple[float, float], ...] = ()  # existing sites as [latitude, longitude] pairs
+
+
+@dataclass(frozen=True)
+class GeofencesConfig:
+    max_vertices: int = 100  # devices cap a geofence's vertices
+    max_extra_area: float = 0.2  # extra area a simplified geofence may add before it is split
+    circles: int = 20  # circular geofences written (iOS monitors at most 20 regions per app)
+    min_radius_m: float = 100.0  # smallest circle platforms monitor reliably
 
 
 @dataclass(frozen=True)
@@ -164,6 +206,10 @@ class Config:
     schemes: SchemesConfig = SchemesConfig()
     representation: RepresentationConfig = RepresentationConfig()
     emerging: EmergingConfig = EmergingConfig()
+    tactics: TacticsConfig = TacticsConfig()
+    hotspots: HotspotsConfig = HotspotsConfig()
+    stations: StationsConfig = StationsConfig()
+    geofences: GeofencesConfig = GeofencesConfig()
     columns: Mapping[str, Mapping[str, str | tuple[str, ...]]] = field(
         default_factory=lambda: MappingProxyType({})
     )
@@ -199,6 +245,7 @@ _PATH_KEYS = {
     "postcodes",
     "population_raster",
     "population_previous",
+    "visited",
 }
 _REQUIRED_INPUTS = ("areas", "population", "signups")
 
@@ -260,6 +307,23 @@ class _Reader:
         return value
 
 
+def _simple_section(r: _Reader, raw: Mapping[str, Any], name: str, cls: type) -> dict[str, Any]:
+    """Read a section of plain numbers into keyword arguments for `cls`: its fields' types and
+    defaults; every value must be positive, except that a fraction, a cooldown or a count may be 0."""
+    section = r.table(raw, name)
+    simple = {f.name: f for f in fields(cls) if f.type in ("int", "float")}
+    r.unknown(section, set(simple) | ({"fixed"} if name == "stations" else set()), name)
+    values: dict[str, Any] = {}
+    for key, f in simple.items():
+        kind = int if f.type == "int" else float
+        value = r.typed(section, key, kind, f.default, name)
+        if value < 0 or (value == 0 and key not in {"max_extra_area", "cooldown_days", "count"}):
+            r.add(f"{name}.{key}", f"must be positive, got {value}", f"default {f.default}")
+            value = f.default
+        values[key] = value
+    return values
+
+
 def load_config(path: Path | str) -> Config:
     """Read and check a run's TOML config; raise one `ConfigError` listing every problem."""
     path = Path(path).resolve()
@@ -281,7 +345,8 @@ def config_from_dict(raw: Mapping[str, Any], *, path: Path) -> Config:
     r = _Reader(path)
     sections = {
         "inputs", "origins", "grid", "run", "scoring", "output", "population", "privacy", "crimes",
-        "schemes", "representation", "emerging", "columns",
+        "schemes", "representation", "emerging", "tactics", "hotspots", "stations", "geofences",
+        "columns",
     }  # fmt: skip
     r.unknown(raw, sections, "")
 
@@ -337,7 +402,13 @@ def config_from_dict(raw: Mapping[str, Any], *, path: Path) -> Config:
     seed = r.typed(run_t, "seed", int, RunConfig.seed, "run")
 
     scoring_t = r.table(raw, "scoring")
-    r.unknown(scoring_t, {"weights"}, "scoring")
+    r.unknown(scoring_t, {"weights", "low_rating", "rating_prior"}, "scoring")
+    low_rating = r.typed(scoring_t, "low_rating", int, ScoringConfig.low_rating, "scoring")
+    rating_prior = r.typed(scoring_t, "rating_prior", float, ScoringConfig.rating_prior, "scoring")
+    if not 1 <= low_rating < 6:
+        r.add("scoring.low_rating", f"must be 1 to 5, got {low_rating}", "e.g. 2")
+    if rating_prior < 0:
+        r.add("scoring.rating_prior", "must not be negative", "e.g. 20")
     weights = dict(DEFAULT_WEIGHTS)
     w_raw = scoring_t.get("weights", {})
     if not isinstance(w_raw, Mapping):
@@ -407,6 +478,41 @@ def config_from_dict(raw: Mapping[str, Any], *, path: Path) -> Config:
     if min_growth < 0 or min_increase < 0:
         r.add("emerging", "thresholds must not be negative", "e.g. min_growth = 0.5")
 
+    tactics_t = r.table(raw, "tactics")
+    r.unknown(tactics_t, {"yields"}, "tactics")
+    yields = dict(DEFAULT_YIELDS)
+    y_raw = tactics_t.get("yields", {})
+    if not isinstance(y_raw, Mapping):
+        r.add("tactics.yields", "must be a table of numbers", "e.g. yields = { door = 2.7 }")
+    else:
+        r.unknown(y_raw, set(TACTICS), "tactics.yields")
+        for key in TACTICS:
+            v = r.typed(y_raw, key, float, DEFAULT_YIELDS[key], "tactics.yields")
+            if v < 0:
+                r.add(f"tactics.yields.{key}", "must not be negative", "sign-ups per hotspot")
+            yields[key] = max(float(v), 0.0)
+    hotspots = _simple_section(r, raw, "hotspots", HotspotsConfig)
+    stations_t = dict(r.table(raw, "stations"))
+    fixed_raw = stations_t.pop("fixed", [])
+    fixed: list[tuple[float, float]] = []
+    if not isinstance(fixed_raw, list) or not all(
+        isinstance(p, list)
+        and len(p) == 2
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in p)
+        for p in fixed_raw
+    ):
+        r.add(
+            "stations.fixed",
+            "must be a list of [latitude, longitude] pairs",
+            "e.g. fixed = [[52.4862, -1.8904]]",
+        )
+    else:
+        fixed = [(float(a), float(b)) for a, b in fixed_raw]
+        if any(not (-90 <= a <= 90 and -180 <= b <= 180) for a, b in fixed):
+            r.add("stations.fixed", "has a pair outside latitude/longitude ranges", "[lat, lon]")
+    stations = _simple_section(r, {"stations": stations_t}, "stations", StationsConfig)
+    geofences = _simple_section(r, raw, "geofences", GeofencesConfig)
+
     columns_t = r.table(raw, "columns")
     r.unknown(columns_t, set(CANONICAL_COLUMNS), "columns")
     columns: dict[str, Mapping[str, str | tuple[str, ...]]] = {}
@@ -453,11 +559,14 @@ def config_from_dict(raw: Mapping[str, Any], *, path: Path) -> Config:
             postcodes=paths["postcodes"],
             population_raster=paths["population_raster"],
             population_previous=paths["population_previous"],
+            visited=paths["visited"],
         ),
         origins=OriginsConfig(map=r.path_value(origins_t, "map", "origins")),
         grid=GridConfig(resolution=resolution, small_area_fit=small_area_fit),
         run=RunConfig(as_of=as_of, seed=seed),
-        scoring=ScoringConfig(weights=MappingProxyType(weights)),
+        scoring=ScoringConfig(
+            weights=MappingProxyType(weights), low_rating=low_rating, rating_prior=rating_prior
+        ),
         output=OutputConfig(dir=out_dir, protective_marking=marking),
         population=PopulationConfig(min_age=min_age, total_tolerance=tol),
         privacy=PrivacyConfig(suppression_threshold=threshold),
@@ -465,5 +574,9 @@ def config_from_dict(raw: Mapping[str, Any], *, path: Path) -> Config:
         schemes=SchemesConfig(point_radius_m=radius),
         representation=RepresentationConfig(map_resolution=map_res),
         emerging=EmergingConfig(min_growth=min_growth, min_increase=min_increase),
+        tactics=TacticsConfig(yields=MappingProxyType(yields)),
+        hotspots=HotspotsConfig(**hotspots),
+        stations=StationsConfig(**stations, fixed=tuple(fixed)),
+        geofences=GeofencesConfig(**geofences),
         columns=MappingProxyType(columns),
     )

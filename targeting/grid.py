@@ -418,12 +418,14 @@ def build_grid(
     previous_population: pd.DataFrame | None = None,
     previous_keyed_by: str = "small_areas",
     small_area_fit: str = "split",
+    low_rating: int = 2,
 ) -> Grid:
     """Put every input's counts on the fragments of the areas.
 
     Census residents and small-area households go by surface (or raster) shares, Watch-scheme
     households by surface shares of the scheme (a point scheme covers a circle of
     `point_radius_m`), and sign-ups (not deleted), crimes and ratings by the point's fragment.
+    Ratings at or below `low_rating` are also counted as `low_ratings`.
     An earlier population snapshot, when given, is allocated the same way as the current one.
     With `small_area_fit="best_fit"` each small area goes wholly to the area holding its largest
     share; with "split", a warning says how many residents the split moved across area lines.
@@ -563,12 +565,15 @@ def build_grid(
         cells["asb"] = _per_fragment(n, c_at[is_asb]).astype(np.int64)
 
     cells["ratings"] = pd.array([pd.NA] * n, dtype="Int64")
+    cells["low_ratings"] = pd.array([pd.NA] * n, dtype="Int64")
     cells["mean_rating"] = np.nan
     if ratings is not None:
         r_at = locate(ratings)
         count = _per_fragment(n, r_at)
-        total = _per_fragment(n, r_at, ratings["rating"].to_numpy(dtype=float))
+        value = ratings["rating"].to_numpy(dtype=float)
+        total = _per_fragment(n, r_at, value)
         cells["ratings"] = count.astype(np.int64)
+        cells["low_ratings"] = _per_fragment(n, r_at[value <= low_rating]).astype(np.int64)
         with np.errstate(invalid="ignore", divide="ignore"):
             cells["mean_rating"] = np.where(
                 count > 0, total / np.where(count > 0, count, 1), np.nan

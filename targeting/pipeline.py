@@ -23,6 +23,7 @@ from targeting.config import Config, load_config
 from targeting.disclosure import protect_breakdown, withhold_small_counts
 from targeting.emerging import find_emerging
 from targeting.errors import OutputError
+from targeting.geofence import write_geofences_geojson, write_geofences_kml
 from targeting.grid import Grid, build_grid, points_to_areas
 from targeting.ingest import (
     InputSummary,
@@ -37,8 +38,10 @@ from targeting.ingest import (
     read_schemes,
     read_signups,
     read_small_areas,
+    read_visited,
 )
 from targeting.origins import OriginMapping, map_origins, read_origin_map
+from targeting.pack import write_tasking_pack
 from targeting.reference import read_crime_types
 from targeting.report import build_sections, write_report
 from targeting.representation import TOTAL, grid_to_representation, map_cells
@@ -48,10 +51,12 @@ from targeting.store import (
     atomic_output_dir,
     fsync_tree,
     inputs_markdown,
+    write_csv,
     write_manifest,
     write_rejects,
     write_store,
 )
+from targeting.tasking import plan_week
 
 StepCallback = Callable[[str], None]
 INGEST_STEPS = (
@@ -64,7 +69,7 @@ INGEST_STEPS = (
     "ratings",
     "schemes",
 )
-RUN_STEPS = (*INGEST_STEPS, "grid", "representation", "report", "write outputs")
+RUN_STEPS = (*INGEST_STEPS, "grid", "representation", "targeting", "report", "write outputs")
 
 
 def _noop(_: str) -> None:
@@ -85,6 +90,8 @@ class Ingested:
     schemes: gpd.GeoDataFrame | None
     summaries: tuple[InputSummary, ...]
     population_previous: Population | None = None
+    visited: pd.DataFrame | None = None
+    postcodes: pd.DataFrame | None = None  # postcode centroids, for the nearest postcode of a site
 
     @property
     def as_of(self) -> dt.date:
@@ -157,6 +164,9 @@ def ingest_inputs(config: Config, *, on_step: StepCallback = _noop) -> Ingested:
     schemes, s6 = read_schemes(config, areas=areas)
     if s6:
         summaries.append(s6)
+    visited, s9 = read_visited(config, as_of=signups.as_of)
+    if s9:
+        summaries.append(s9)
     return Ingested(
         areas,
         small,
@@ -168,6 +178,8 @@ def ingest_inputs(config: Config, *, on_step: StepCallback = _noop) -> Ingested:
         schemes,
         tuple(summaries),
         previous,
+        visited,
+        postcodes,
     )
 
 
@@ -191,6 +203,7 @@ def grid_inputs(data: Ingested, config: Config, *, on_step: StepCallback = _noop
         if data.population_previous
         else "areas",
         small_area_fit=config.grid.small_area_fit,
+        low_rating=config.scoring.low_rating,
     )
 
 
@@ -244,7 +257,7 @@ def _area_table(areas: gpd.GeoDataFrame, cells: pd.DataFrame) -> pd.DataFrame:
     """
     summed = [
         "residents", "registered", "registered_known", "households", "watch_households",
-        "crimes", "sac_crimes", "asb", "ratings",
+        "crimes", "sac_crimes", "asb", "ratings", "low_ratings",
     ]  # fmt: skip
     sums = cells.groupby("area_code")[summed].sum(min_count=1)
     sums["fragments"] = cells.groupby("area_code").size()
@@ -279,9 +292,31 @@ def _check_output_dir(target: Path, config: Config) -> None:
             )
 
 
-def run(config: Config | Path | str, *, on_step: StepCallback = _noop) -> RunResult:
-    """The whole batch run: ingest, grid, store; outputs replace the config's output folder at the end."""
+def read_previous_ranking(folder: Path | None) -> pd.DataFrame | None:
+    """An earlier run's `ranked_areas.csv`, for the change since the last run."""
+    if folder is None:
+        return None
+    path = Path(folder) / "ranked_areas.csv"
+    if not path.is_file():
+        raise OutputError(
+            f"--previous {folder}: no ranked_areas.csv there; give the output folder of an "
+            "earlier run"
+        )
+    return pd.read_csv(path, dtype={"area_code": str})
+
+
+def run(
+    config: Config | Path | str,
+    *,
+    previous: Path | None = None,
+    on_step: StepCallback = _noop,
+) -> RunResult:
+    """The whole batch run: ingest, grid, store; outputs replace the config's output folder at the end.
+
+    `previous`, an earlier run's output folder, adds the change since then to the tasking pack.
+    """
     cfg = config if isinstance(config, Config) else load_config(config)
+    previous_ranking = read_previous_ranking(previous)
     data = ingest_inputs(cfg, on_step=on_step)
     _check_output_dir(cfg.output.dir, cfg)
     grid = grid_inputs(data, cfg, on_step=on_step)
@@ -306,6 +341,17 @@ def run(config: Config | Path | str, *, on_step: StepCallback = _noop) -> RunRes
         if grid.previous is not None
         else None
     )
+    on_step("targeting")
+    plan = plan_week(
+        config=cfg,
+        cells=grid.cells,
+        cell_origins=grid.cell_origins,
+        areas=areas_plain,
+        area_gaps=rep.areas,
+        representation=rep.table,
+        visited=data.visited,
+        as_of=data.as_of,
+    )
     on_step("report")
     base = data.population.base
     manifest = _manifest_base(cfg, data)
@@ -323,6 +369,13 @@ def run(config: Config | Path | str, *, on_step: StepCallback = _noop) -> RunRes
     )
     on_step("write outputs")
     manifest["warnings"] += list(grid.warnings)
+    manifest["scoring"] = {
+        "notes": list(plan.notes),
+        "areas": len(plan.ranked_areas),
+        "hotspots": len(plan.hotspots),
+        "stations": len(plan.stations),
+        "geofences": len(plan.geofences),
+    }
     manifest["unallocated_residents"] = grid.unallocated.get("residents", 0.0)
     manifest["unallocated"] = dict(grid.unallocated)
     manifest["grid"] = {
@@ -361,12 +414,30 @@ def run(config: Config | Path | str, *, on_step: StepCallback = _noop) -> RunRes
                 "unknown_origin": rep.unknown,
                 "area_gaps": rep.areas,
                 "map_representation": map_rep,
+                "ranked_areas": plan.ranked_areas,
+                "hotspots": plan.hotspots,
+                "stations": plan.stations,
                 **({"emerging": emerging} if emerging is not None else {}),
             },
         )
-        rep.table.to_csv(tmp / "representation.csv", index=False, lineterminator="\n")
+        write_csv(rep.table, tmp / "representation.csv")
         if emerging is not None:
-            emerging.to_csv(tmp / "emerging.csv", index=False, lineterminator="\n")
+            write_csv(emerging, tmp / "emerging.csv")
+        write_csv(plan.ranked_areas, tmp / "ranked_areas.csv")
+        write_csv(plan.hotspots, tmp / "hotspots.csv")
+        write_csv(plan.stations, tmp / "stations.csv")
+        write_geofences_geojson(plan.geofences, tmp / "geofences.geojson")
+        write_geofences_kml(plan.geofences, tmp / "geofences.kml")
+        write_csv(plan.circles, tmp / "geofences_circles.csv")
+        write_tasking_pack(
+            tmp,
+            plan,
+            outlines=data.areas,
+            postcodes=data.postcodes,
+            previous=previous_ranking,
+            marking=cfg.output.protective_marking,
+            as_of=data.as_of,
+        )
         write_report(
             tmp, sections, marking=cfg.output.protective_marking, as_of=data.as_of, base=base
         )

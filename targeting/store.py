@@ -96,13 +96,38 @@ def package_versions() -> dict[str, str]:
     return out
 
 
+# a spreadsheet reads a cell starting with one of these as a formula (CSV injection)
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy whose text cells that a spreadsheet would run as a formula start with an
+    apostrophe, which spreadsheets show as text. Numbers (and text that is a plain number, such
+    as "-5", which a spreadsheet reads as that number) are left alone."""
+    out = frame.copy()
+    for col in out.columns:
+        if pd.api.types.is_object_dtype(out[col]) or pd.api.types.is_string_dtype(out[col]):
+            text = out[col].astype("string")
+            number = pd.to_numeric(out[col], errors="coerce").notna()
+            risky = (text.str.startswith(FORMULA_STARTS).fillna(False) & ~number).astype(bool)
+            if risky.any():
+                out[col] = out[col].where(~risky, "'" + text)
+    return out
+
+
+def write_csv(frame: pd.DataFrame, path: Path) -> None:
+    """A CSV that opens safely in spreadsheet programs, with stable line ends."""
+    neutralise_formulas(frame).to_csv(path, index=False, lineterminator="\n")
+
+
 def write_rejects(folder: Path, rejects: Mapping[str, pd.DataFrame]) -> None:
-    """One `rejects/<input>.csv` per input that had rejected rows (the rows as read, `reason`)."""
+    """One `rejects/<input>.csv` per input that had rejected rows (the rows as read, `reason`),
+    with formula-like text neutralised, since rejected rows are where hostile text ends up."""
     out = folder / "rejects"
     out.mkdir(exist_ok=True)
     for name, frame in rejects.items():
         if not frame.empty:
-            frame.to_csv(out / f"{name}.csv", index=False, lineterminator="\n")
+            write_csv(frame, out / f"{name}.csv")
 
 
 def write_store(path: Path, tables: Mapping[str, pd.DataFrame]) -> None:

@@ -14,6 +14,7 @@ from targeting.ingest.points import (
     read_postcodes,
     read_ratings,
     read_signups,
+    read_visited,
 )
 from targeting.ingest.population import Population, read_population
 
@@ -34,4 +35,5 @@ __all__ = [
     "read_schemes",
     "read_signups",
     "read_small_areas",
+    "read_visited",
 ]

@@ -51,6 +51,10 @@ ALIASES: Mapping[str, Mapping[str, tuple[str, ...]]] = {
             "All persons", "all_residents", "Total",
         ),
     },
+    "visited": {
+        "cell": ("h3", "h3_cell", "hotspot_cell"),
+        "visited_on": ("visited", "date", "visit_date", "visited_at"),
+    },
     "signups": {
         "user_id": ("userid", "id", "user"),
         "joined": ("joined_at", "registered_at", "created", "created_at", "date_joined"),

@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 import geopandas as gpd
+import h3
 import numpy as np
 import pandas as pd
 import pyproj
@@ -324,3 +325,34 @@ def read_ratings(
         }
     )
     return table, InputSummary("ratings", (path,), len(frame), int(ok.sum()), rejects)
+
+
+def read_visited(
+    config: Config, *, as_of: dt.date
+) -> tuple[pd.DataFrame | None, InputSummary | None]:
+    """The log of visited hotspot cells: `cell` (an H3 index at the grid's resolution),
+    `visited_on` (a date), so that recently visited cells stay off the next list."""
+    path = config.inputs.visited
+    if path is None:
+        return None, None
+    frame = read_table(path, input_name="visited")
+    cols = columns_of(frame, "visited", config)
+    require_columns(cols, ["cell", "visited_on"], path, "visited", config.columns_for("visited"))
+    reasons = np.full(len(frame), "", dtype=object)
+    cell = frame[cols["cell"]].astype(str).str.strip().str.lower()
+    valid = cell.map(h3.is_valid_cell).to_numpy(dtype=bool)
+    first_reason(reasons, ~valid, "not an H3 cell")
+    resolution = config.grid.resolution
+    at_resolution = np.zeros(len(frame), dtype=bool)
+    at_resolution[valid] = cell[valid].map(h3.get_resolution).to_numpy() == resolution
+    first_reason(reasons, valid & ~at_resolution, f"cell not at the grid's resolution {resolution}")
+    visited_on = parse_dates(frame[cols["visited_on"]])
+    first_reason(reasons, visited_on.isna().to_numpy(), "unparseable visited_on")
+    first_reason(
+        reasons,
+        (visited_on.dt.date > as_of).fillna(False).to_numpy(dtype=bool),
+        "visited after as_of",
+    )
+    ok, rejects = split_rejects(frame, reasons)
+    table = pd.DataFrame({"cell": cell.to_numpy()[ok], "visited_on": visited_on.to_numpy()[ok]})
+    return table, InputSummary("visited", (path,), len(frame), int(ok.sum()), rejects)

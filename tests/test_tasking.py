@@ -1,0 +1,148 @@
+"""The week's plan: hotspot quotas, the households minimum, the cooldown, and published gaps."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import h3
+import numpy as np
+import pandas as pd
+import pytest
+
+from targeting.tasking import (
+    _quotas,
+    cell_units,
+    gap_origins,
+    round_to,
+    select_hotspots,
+    visited_cells,
+)
+
+CENTRE = h3.latlng_to_cell(52.52, -1.84, 9)
+
+
+def _cells(n: int, area: str, *, households: float = 100.0, start: float = 1.0) -> pd.DataFrame:
+    cells = (
+        sorted(h3.grid_disk(CENTRE, 3))[:n] if area == "A" else sorted(h3.grid_disk(CENTRE, 3))[-n:]
+    )
+    return pd.DataFrame(
+        {
+            "area_code": area,
+            "households": households,
+            "score": np.linspace(start, start / 2, n),
+        },
+        index=pd.Index(cells, name="cell"),
+    )
+
+
+def _ranked(scores: dict[str, float]) -> pd.DataFrame:
+    return pd.DataFrame({"area_code": list(scores), "score": list(scores.values())})
+
+
+def test_quotas_follow_scores_and_respect_capacity() -> None:
+    assert _quotas(np.array([0.75, 0.25]), np.array([10, 10]), 8).tolist() == [6, 2]
+    # the first area can take only 3, so the rest goes to the second
+    assert _quotas(np.array([0.75, 0.25]), np.array([3, 10]), 8).tolist() == [3, 5]
+    # remainders go by the largest fraction; an area without score gets none
+    assert _quotas(np.array([0.5, 0.5, 0.0]), np.array([5, 5, 5]), 3).tolist() == [2, 1, 0]
+    assert _quotas(np.array([1.0]), np.array([2]), 5).tolist() == [2]
+
+
+def test_hotspots_need_households_and_skip_recent_visits() -> None:
+    cells = pd.concat([_cells(6, "A"), _cells(6, "B", start=0.9)])
+    parks = cells.index[:2]  # the two best cells of A are a park and an industrial estate
+    cells.loc[parks, "households"] = 5.0
+    visited = cells.index[2]
+    chosen = select_hotspots(
+        cells,
+        _ranked({"A": 0.8, "B": 0.8}),
+        per_week=6,
+        max_per_area=10,
+        min_households=40.0,
+        excluded=frozenset([visited]),
+    )
+    assert len(chosen) == 6
+    assert (chosen["households"] >= 40).all()
+    assert not set(parks) & set(chosen["cell"])
+    assert visited not in set(chosen["cell"])
+    # spread: three per area, each area's best remaining cells
+    assert chosen.groupby("area_code").size().to_dict() == {"A": 3, "B": 3}
+    assert set(chosen.loc[chosen["area_code"] == "A", "cell"]) == set(cells.index[3:6])
+
+
+def test_hotspots_capped_per_area() -> None:
+    cells = pd.concat([_cells(10, "A"), _cells(10, "B", start=0.1)])
+    chosen = select_hotspots(
+        cells, _ranked({"A": 1.0, "B": 0.01}), per_week=8, max_per_area=5, min_households=1.0
+    )
+    assert chosen.groupby("area_code").size().to_dict() == {"A": 5, "B": 3}
+
+
+def test_cooldown_window() -> None:
+    log = pd.DataFrame(
+        {
+            "cell": ["a", "b", "c"],
+            "visited_on": pd.to_datetime(["2018-10-01", "2018-10-04", "2018-10-30"]),
+        }
+    )
+    # a cell visited d days before as_of stays off the list while d < cooldown_days
+    assert visited_cells(log, as_of=dt.date(2018, 10, 31), cooldown_days=28) == {"b", "c"}
+    assert visited_cells(log, as_of=dt.date(2018, 10, 31), cooldown_days=27) == {"c"}
+    assert visited_cells(log, as_of=dt.date(2018, 10, 31), cooldown_days=30) == {"b", "c"}
+    assert visited_cells(log, as_of=dt.date(2018, 10, 31), cooldown_days=31) == {"a", "b", "c"}
+    assert visited_cells(None, as_of=dt.date(2018, 10, 31), cooldown_days=28) == frozenset()
+
+
+def test_round_to_hides_small_counts() -> None:
+    assert round_to(np.array([0.0, 4.9, 5.0, 14.0, 15.0, 123.0]), 10).tolist() == [
+        0.0, 0.0, 10.0, 10.0, 20.0, 120.0,
+    ]  # fmt: skip
+
+
+def test_cell_units_gaps_by_hand() -> None:
+    a, b = sorted(h3.grid_disk(CENTRE, 1))[:2]
+    cells = pd.DataFrame(
+        {
+            "cell": [a, a, b],
+            "area_code": ["X", "Y", "Y"],
+            "residents": [60.0, 40.0, 100.0],
+            "registered_known": [3, 1, 0],
+            "households": [25.0, 15.0, 40.0],
+            "watch_households": [0.0, 0.0, 0.0],
+            "crimes": [1, 1, 1],
+            "sac_crimes": [0, 0, 0],
+            "ratings": [0, 0, 0],
+            "low_ratings": [0, 0, 0],
+        }
+    )
+    origins = pd.DataFrame(
+        {
+            "cell": [a, a, a, b],
+            "area_code": ["X", "X", "Y", "Y"],
+            "origin": ["P", "W", "W", "W"],
+            "residents": [50.0, 10.0, 40.0, 100.0],
+            "registered": [0, 3, 1, 0],
+        }
+    )
+    units = cell_units(cells, origins)
+    # cell a: P is half the residents and has none of the 4 sign-ups: short by 2
+    assert units.loc[a, "parity_gap"] == pytest.approx(2.0)
+    assert units.loc[a, "area_code"] == "X"  # the fragment with most residents
+    assert units.loc[a, "households"] == pytest.approx(40.0)
+    # force rate 4 / 200 = 0.02: cell b with 100 residents and no sign-ups is 2 short
+    assert units.loc[b, "penetration_gap"] == pytest.approx(2.0)
+    assert units.loc[a, "penetration_gap"] == pytest.approx(0.0)
+
+
+def test_gap_origins_names_one_or_two() -> None:
+    table = pd.DataFrame(
+        {
+            "level": ["area"] * 5 + ["force"],
+            "area_code": ["A", "A", "A", "B", "B", "ALL"],
+            "origin_level": ["origin"] * 6,
+            "origin": ["Pakistani", "Bangladeshi", "Polish", "Somali", "Irish", "Pakistani"],
+            "parity_gap": [400.0, 210.0, 50.0, 90.0, 40.0, 999.0],
+        }
+    )
+    names = gap_origins(table)
+    assert names.to_dict() == {"A": "Pakistani and Bangladeshi", "B": "Somali"}
