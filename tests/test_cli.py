@@ -6,7 +6,9 @@ import json
 from pathlib import Path
 
 import duckdb
+import geopandas as gpd
 import pandas as pd
+import pyogrio
 import pytest
 from tiny import write_world
 from typer.testing import CliRunner
@@ -132,6 +134,45 @@ def test_demo_runs_end_to_end_and_tells_the_story(tmp_path: Path) -> None:
     assert manifest["inputs"]["signups"]["rows_read"] == 53_408
     assert manifest["inputs"]["schemes"]["rows_used"] == 653
     assert manifest["inputs"]["signups"]["watch_role_counts"]["coordinator"] <= 1_146
+
+    # the week's plan: Tyburn among the top areas for door-knocking, and the reason says why
+    ranked = pd.read_csv(out / "ranked_areas.csv")
+    contract = ["rank", "area_code", "area_name", "parent_code", "score", "tactic", "parity_gap",
+                "penetration_gap", "expected_signups", "reason", "representation_gap",
+                "watch_gap", "crime", "sac", "low_satisfaction", "low_penetration"]  # fmt: skip
+    assert set(contract) <= set(ranked.columns)
+    assert ranked["rank"].tolist() == list(range(1, 41))
+    assert ranked["score"].is_monotonic_decreasing
+    tyburn_row = ranked.set_index("area_name").loc["Tyburn"]
+    assert tyburn_row["rank"] <= 3 and tyburn_row["tactic"] == "door"
+    assert "sign-ups short of parity" in tyburn_row["reason"]
+    assert "Pakistani" in tyburn_row["reason"]
+    hotspots = pd.read_csv(out / "hotspots.csv")
+    assert len(hotspots) == 120
+    assert {"rank", "hotspot_id", "cell", "area_code", "area_name", "parent_code", "tactic",
+            "latitude", "longitude", "score", "parity_gap"} <= set(hotspots.columns)  # fmt: skip
+    assert hotspots.groupby("area_code").size().max() <= 12
+    assert (hotspots["households"] >= 40).all()
+    assert (hotspots["parity_gap"] % 10 == 0).all()  # rounded: a cell's few sign-ups stay hidden
+    stations = pd.read_csv(out / "stations.csv")
+    assert len(stations) == 5 and (stations["covered_parity_gap"] % 10 == 0).all()
+    fences = gpd.read_file(out / "geofences.geojson")
+    kml = pyogrio.read_dataframe(out / "geofences.kml")
+    assert len(fences) == len(kml) > 0
+    assert len(pd.read_csv(out / "geofences_circles.csv")) == 20
+    pack = (out / "tasking.html").read_text(encoding="utf-8")
+    assert pack.count("OFFICIAL-SENSITIVE") >= 2 and "http" not in pack
+    assert "Tyburn" in pack and "B35" in pack  # nearest postcodes of Tyburn's hotspots
+
+    # a rerun against this one shows no movement
+    again = runner.invoke(
+        app, ["--quiet", "run", str(tmp_path / "demo" / "demo.toml"), "--previous", str(out)]
+    )
+    assert again.exit_code == 0, again.stderr
+    tasking = pd.read_csv(out / "tasking.csv")
+    areas_rows = tasking[tasking["item"] == "area"]
+    assert len(areas_rows) == 40 and (areas_rows["rank_change"] == 0).all()
+    assert set(tasking["item"]) == {"area", "hotspot", "station"}
 
 
 @pytest.mark.parametrize("name", ["nhw_week", "weekly_tasking"])

@@ -617,3 +617,37 @@ def test_ratings_without_any_location_is_fatal(tmp_path: Path, areas: gpd.GeoDat
 def test_ratings_not_configured(tmp_path: Path, areas: gpd.GeoDataFrame) -> None:
     config = build_config(tmp_path)
     assert read_ratings(config, areas=areas, signups=SIGNUPS, as_of=AS_OF) == (None, None)
+
+
+def test_visited_log_rejects_bad_cells_dates_and_resolutions(tmp_path) -> None:
+    import datetime as dt
+
+    import h3
+
+    from targeting.config import config_from_dict
+    from targeting.ingest import read_visited
+
+    good = h3.latlng_to_cell(52.52, -1.84, 9)
+    coarse = h3.latlng_to_cell(52.52, -1.84, 8)
+    (tmp_path / "visited.csv").write_text(
+        "cell,visited_on\n"
+        f"{good},2018-10-20\n"
+        f"{good.upper()},2018-10-01\n"
+        "not-a-cell,2018-10-20\n"
+        f"{coarse},2018-10-20\n"
+        f"{good},someday\n"
+        f"{good},2018-11-20\n",
+        encoding="utf-8",
+    )
+    config = config_from_dict(
+        {"inputs": {"areas": "a", "population": "p", "signups": "s", "visited": "visited.csv"}},
+        path=tmp_path / "c.toml",
+    )
+    table, summary = read_visited(config, as_of=dt.date(2018, 10, 31))
+    assert table["cell"].tolist() == [good, good]
+    assert summary.reasons() == {
+        "not an H3 cell": 1,
+        "cell not at the grid's resolution 9": 1,
+        "unparseable visited_on": 1,
+        "visited after as_of": 1,
+    }

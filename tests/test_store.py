@@ -78,3 +78,24 @@ def test_manifest_hashes_every_output(tmp_path: Path) -> None:
         == "daff832f802000e645771a60983c76c963f6ee602a6230e45237bd360e91cc1a"
     )
     assert set(manifest["outputs"]) == {"a.csv", "rejects/b.csv"}
+
+
+def test_csv_text_that_a_spreadsheet_would_run_is_neutralised(tmp_path) -> None:
+    from targeting.store import write_csv
+
+    frame = pd.DataFrame(
+        {
+            "area_name": ['=HYPERLINK("http://x")', "+44 cmd", "@SUM(A1)", "-2+3", "Tyburn"],
+            "count": [1, -2, 3, 4, 5],
+            "code": pd.Series(["-5", "E05", "x", "y", "z"], dtype="str"),
+        }
+    )
+    path = tmp_path / "out.csv"
+    write_csv(frame, path)
+    back = pd.read_csv(path, dtype=str, keep_default_na=False)
+    assert back["area_name"].tolist() == [
+        "'=HYPERLINK(\"http://x\")", "'+44 cmd", "'@SUM(A1)", "'-2+3", "Tyburn",
+    ]  # fmt: skip
+    assert back["count"].tolist() == ["1", "-2", "3", "4", "5"]  # numbers stay numbers
+    assert back["code"].tolist()[0] == "-5"  # a plain number in text is read as that number
+    assert frame["area_name"].iloc[0].startswith("=")  # the input is not changed
