@@ -307,6 +307,27 @@ class _Reader:
         return value
 
 
+def _number_table(
+    r: _Reader, section: Mapping[str, Any], key: str, defaults: Mapping[str, float], prefix: str
+) -> dict[str, float]:
+    """A table of non-negative numbers with known keys (`weights = { crime = 0.25 }`), filled in
+    from `defaults`."""
+    out = dict(defaults)
+    raw = section.get(key, {})
+    name = f"{prefix}.{key}"
+    if not isinstance(raw, Mapping):
+        example = next(iter(defaults))
+        r.add(name, "must be a table of numbers", f"e.g. {key} = {{ {example} = 0.5 }}")
+        return out
+    r.unknown(raw, set(defaults), name)
+    for item, default in defaults.items():
+        value = r.typed(raw, item, float, default, name)
+        if value < 0:
+            r.add(f"{name}.{item}", "must not be negative", "use 0 to switch it off")
+        out[item] = max(float(value), 0.0)
+    return out
+
+
 def _simple_section(r: _Reader, raw: Mapping[str, Any], name: str, cls: type) -> dict[str, Any]:
     """Read a section of plain numbers into keyword arguments for `cls`: its fields' types and
     defaults; every value must be positive, except that a fraction, a cooldown or a count may be 0."""
@@ -409,20 +430,9 @@ def config_from_dict(raw: Mapping[str, Any], *, path: Path) -> Config:
         r.add("scoring.low_rating", f"must be 1 to 5, got {low_rating}", "e.g. 2")
     if rating_prior < 0:
         r.add("scoring.rating_prior", "must not be negative", "e.g. 20")
-    weights = dict(DEFAULT_WEIGHTS)
-    w_raw = scoring_t.get("weights", {})
-    if not isinstance(w_raw, Mapping):
-        r.add("scoring.weights", "must be a table of numbers", "e.g. weights = { crime = 0.25 }")
-    else:
-        r.unknown(w_raw, set(SCORE_COMPONENTS), "scoring.weights")
-        for key in SCORE_COMPONENTS:
-            if key in w_raw:
-                v = r.typed(w_raw, key, float, DEFAULT_WEIGHTS[key], "scoring.weights")
-                if v < 0:
-                    r.add(
-                        f"scoring.weights.{key}", "must not be negative", "use 0 to switch it off"
-                    )
-                weights[key] = max(float(v), 0.0)
+    weights = _number_table(r, scoring_t, "weights", DEFAULT_WEIGHTS, "scoring")
+    if not any(weights.values()):
+        r.add("scoring.weights", "are all 0: nothing to rank by", "give one a positive weight")
 
     out_t = r.table(raw, "output")
     r.unknown(out_t, {"dir", "protective_marking"}, "output")
@@ -480,17 +490,7 @@ def config_from_dict(raw: Mapping[str, Any], *, path: Path) -> Config:
 
     tactics_t = r.table(raw, "tactics")
     r.unknown(tactics_t, {"yields"}, "tactics")
-    yields = dict(DEFAULT_YIELDS)
-    y_raw = tactics_t.get("yields", {})
-    if not isinstance(y_raw, Mapping):
-        r.add("tactics.yields", "must be a table of numbers", "e.g. yields = { door = 2.7 }")
-    else:
-        r.unknown(y_raw, set(TACTICS), "tactics.yields")
-        for key in TACTICS:
-            v = r.typed(y_raw, key, float, DEFAULT_YIELDS[key], "tactics.yields")
-            if v < 0:
-                r.add(f"tactics.yields.{key}", "must not be negative", "sign-ups per hotspot")
-            yields[key] = max(float(v), 0.0)
+    yields = _number_table(r, tactics_t, "yields", DEFAULT_YIELDS, "tactics")
     hotspots = _simple_section(r, raw, "hotspots", HotspotsConfig)
     stations_t = dict(r.table(raw, "stations"))
     fixed_raw = stations_t.pop("fixed", [])

@@ -82,6 +82,11 @@ def test_weights_given_override_only_their_component() -> None:
     )
 )
 def test_any_non_negative_weights_are_taken_as_floats(weights: dict[str, float]) -> None:
+    defaults_left = set(SCORE_COMPONENTS) - set(weights)
+    if not defaults_left and not any(weights.values()):
+        with pytest.raises(ConfigError, match="all 0: nothing to rank by"):
+            config_from_dict(raw(scoring={"weights": weights}), path=FAKE)
+        return
     config = config_from_dict(raw(scoring={"weights": weights}), path=FAKE)
     assert set(config.scoring.weights) == set(SCORE_COMPONENTS)
     for key, value in weights.items():
@@ -227,6 +232,14 @@ def test_unknown_key_fix_lists_the_known_keys() -> None:
         ({"grid": {"resolution": "9"}}, "grid.resolution", "must be int, got str '9'"),
         ({"grid": {"resolution": 9.5}}, "grid.resolution", "must be int, got float"),
         ({"grid": {"resolution": 16}}, "grid.resolution", "must be an H3 resolution 0-15"),
+        (
+            {"scoring": {"weights": dict.fromkeys(SCORE_COMPONENTS, 0)}},
+            "scoring.weights",
+            "are all 0: nothing to rank by",
+        ),
+        ({"tactics": {"yields": {"door": -1}}}, "tactics.yields.door", "must not be negative"),
+        ({"hotspots": {"per_week": 0}}, "hotspots.per_week", "must be positive"),
+        ({"stations": {"fixed": [[52.5]]}}, "stations.fixed", "[latitude, longitude] pairs"),
         (
             {"grid": {"small_area_fit": "nearest"}},
             "grid.small_area_fit",
