@@ -131,6 +131,7 @@ class HotspotsConfig:
     per_week: int = 120  # hotspots on the week's list, across the force (the test used about 120)
     max_per_area: int = 12  # so the list is spread over areas rather than all in one
     min_households: float = 40.0  # a hotspot cell must hold this many households (or residents/2.4)
+    min_postcodes: int = 1  # ...and, when postcodes are given, this many postcode centroids
     cooldown_days: int = 28  # cells visited this recently (the visited log) stay off the list
 
 
@@ -338,7 +339,8 @@ def _simple_section(r: _Reader, raw: Mapping[str, Any], name: str, cls: type) ->
     for key, f in simple.items():
         kind = int if f.type == "int" else float
         value = r.typed(section, key, kind, f.default, name)
-        if value < 0 or (value == 0 and key not in {"max_extra_area", "cooldown_days", "count"}):
+        may_be_zero = {"max_extra_area", "cooldown_days", "count", "min_postcodes"}
+        if value < 0 or (value == 0 and key not in may_be_zero):
             r.add(f"{name}.{key}", f"must be positive, got {value}", f"default {f.default}")
             value = f.default
         values[key] = value

@@ -350,6 +350,7 @@ def run(
         area_gaps=rep.areas,
         representation=rep.table,
         visited=data.visited,
+        postcodes=data.postcodes,
         as_of=data.as_of,
     )
     on_step("report")

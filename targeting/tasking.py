@@ -19,6 +19,7 @@ import pandas as pd
 
 from targeting.config import Config
 from targeting.geofence import cells_to_geofences, geofences_to_circles
+from targeting.grid import points_to_cells
 from targeting.scoring import (
     UNIT_COLUMNS,
     Force,
@@ -173,6 +174,28 @@ def _quotas(score: np.ndarray, capacity: np.ndarray, total: int) -> np.ndarray:
     return quota
 
 
+def residential(units: pd.DataFrame, *, min_households: float, min_postcodes: int) -> pd.Series:
+    """Cells where people live: at least `min_households` households and, where postcode
+    centroids were counted (a `postcodes` column), at least `min_postcodes` of them, since census
+    counts spread by surface also land on parks and industrial estates, and addresses do not."""
+    lived_in = units["households"] >= min_households
+    if "postcodes" in units.columns:
+        lived_in &= units["postcodes"] >= min_postcodes
+    return lived_in
+
+
+def postcodes_per_cell(postcodes: pd.DataFrame | None, *, resolution: int) -> pd.Series | None:
+    """How many postcode centroids fall in each cell; None without postcodes."""
+    if postcodes is None:
+        return None
+    cells = points_to_cells(
+        postcodes["latitude"].to_numpy(dtype=float),
+        postcodes["longitude"].to_numpy(dtype=float),
+        resolution=resolution,
+    )
+    return pd.Series(cells).value_counts()
+
+
 def select_hotspots(
     cells: pd.DataFrame,
     ranked_areas: pd.DataFrame,
@@ -180,13 +203,15 @@ def select_hotspots(
     per_week: int,
     max_per_area: int,
     min_households: float,
+    min_postcodes: int = 1,
     excluded: frozenset[str] = frozenset(),
 ) -> pd.DataFrame:
-    """The week's hotspot cells: where people live (at least `min_households`), not `excluded`
+    """The week's hotspot cells: where people live (see `residential`), not `excluded`
     (recently visited), shared among areas in proportion to their score (at most `max_per_area`
     each), and within an area the best-scoring cells. `cells` is a scored cell table indexed by
-    cell, with `area_code`, `households`, `score`."""
-    eligible = cells[(cells["households"] >= min_households) & ~cells.index.isin(excluded)]
+    cell, with `area_code`, `households`, `score` and optionally `postcodes`."""
+    lived_in = residential(cells, min_households=min_households, min_postcodes=min_postcodes)
+    eligible = cells[lived_in & ~cells.index.isin(excluded)]
     eligible = eligible[eligible["score"].notna()]
     capacity = (
         eligible.groupby("area_code").size().reindex(ranked_areas["area_code"]).fillna(0)
@@ -224,12 +249,14 @@ def plan_week(
     area_gaps: pd.DataFrame,
     representation: pd.DataFrame,
     visited: pd.DataFrame | None,
+    postcodes: pd.DataFrame | None,
     as_of: dt.date,
 ) -> Plan:
     """Rank the areas, choose the week's hotspots and station sites, and draw the geofences.
 
     `cells`, `cell_origins` are the grid's fragment tables (raw counts); `areas` has the area
-    attributes; `area_gaps` and `representation` are the published, disclosure-controlled tables.
+    attributes; `area_gaps` and `representation` are the published, disclosure-controlled tables;
+    `postcodes` (centroids, optional) tell which cells hold addresses.
     """
     threshold = config.privacy.suppression_threshold
     weights = config.scoring.weights
@@ -247,6 +274,9 @@ def plan_week(
     ranked, notes = rank_areas(area_units, representation, weights, force=force, rating_prior=prior)
 
     units = cell_units(cells, cell_origins)
+    per_cell = postcodes_per_cell(postcodes, resolution=config.grid.resolution)
+    if per_cell is not None:
+        units["postcodes"] = per_cell.reindex(units.index, fill_value=0).to_numpy()
     scored_cells, _, _ = score_table(units, weights, force=force, rating_prior=prior)
     scored_cells["tactic"] = tactics_of(scored_cells["first"], allowed=("door", "street"))
     excluded = visited_cells(visited, as_of=as_of, cooldown_days=config.hotspots.cooldown_days)
@@ -256,6 +286,7 @@ def plan_week(
         per_week=config.hotspots.per_week,
         max_per_area=config.hotspots.max_per_area,
         min_households=config.hotspots.min_households,
+        min_postcodes=config.hotspots.min_postcodes,
         excluded=excluded,
     )
     if excluded:
@@ -321,7 +352,13 @@ def _hotspots_table(
 def _stations_table(units: pd.DataFrame, areas: pd.DataFrame, *, config: Config) -> pd.DataFrame:
     """Station sites covering the most parity gap within walking distance, where people live."""
     demand = units.rename_axis("cell").reset_index()[["cell", "parity_gap", "residents"]]
-    candidates = units.index[units["households"] >= config.hotspots.min_households]
+    candidates = units.index[
+        residential(
+            units,
+            min_households=config.hotspots.min_households,
+            min_postcodes=config.hotspots.min_postcodes,
+        )
+    ]
     fixed = [
         h3.latlng_to_cell(lat, lon, config.grid.resolution) for lat, lon in config.stations.fixed
     ]

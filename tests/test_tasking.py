@@ -13,6 +13,7 @@ from targeting.tasking import (
     _quotas,
     cell_units,
     gap_origins,
+    postcodes_per_cell,
     round_to,
     select_hotspots,
     visited_cells,
@@ -68,6 +69,29 @@ def test_hotspots_need_households_and_skip_recent_visits() -> None:
     # spread: three per area, each area's best remaining cells
     assert chosen.groupby("area_code").size().to_dict() == {"A": 3, "B": 3}
     assert set(chosen.loc[chosen["area_code"] == "A", "cell"]) == set(cells.index[3:6])
+
+
+def test_hotspots_need_addresses_where_postcodes_were_counted() -> None:
+    cells = _cells(6, "A")
+    cells["postcodes"] = [0, 0, 3, 1, 5, 2]  # the two best cells hold no address: a park
+    chosen = select_hotspots(
+        cells, _ranked({"A": 1.0}), per_week=3, max_per_area=10, min_households=40.0
+    )
+    assert set(chosen["cell"]) == set(cells.index[2:5])
+    relaxed = select_hotspots(
+        cells, _ranked({"A": 1.0}), per_week=3, max_per_area=10, min_households=40.0,
+        min_postcodes=0,
+    )  # fmt: skip
+    assert set(relaxed["cell"]) == set(cells.index[:3])
+
+
+def test_postcodes_per_cell_counts_centroids() -> None:
+    lat, lon = h3.cell_to_latlng(CENTRE)
+    postcodes = pd.DataFrame({"key": ["A", "B", "C"], "latitude": [lat, lat, 52.40],
+                              "longitude": [lon, lon, -1.90]})  # fmt: skip
+    counts = postcodes_per_cell(postcodes, resolution=9)
+    assert counts[CENTRE] == 2 and counts.sum() == 3
+    assert postcodes_per_cell(None, resolution=9) is None
 
 
 def test_hotspots_capped_per_area() -> None:
