@@ -180,6 +180,44 @@ def demo(
     out.print(str(result.out_dir))
 
 
+@app.command(name="map")
+def map_command(
+    config: Annotated[Path, typer.Argument(help="The run's TOML config.", show_default=False)],
+    origin: Annotated[
+        str | None,
+        typer.Option("--origin", help="Origin (or 'group: NAME') the map opens on."),
+    ] = None,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Where to write the page (default: map.html).")
+    ] = None,
+) -> None:
+    """Render the officers' offline map from a finished run's store, without rerunning it.
+
+    Example: targeting map pipelines/nhw_week.toml --origin Pakistani --out maps/nhw.html
+    """
+    from targeting.config import load_config
+    from targeting.errors import OutputError
+    from targeting.maps import map_to_html, origin_keys, read_map_data
+    from targeting.store import STORE_NAME
+
+    with _errors():
+        cfg = load_config(config)
+        if not (cfg.output.dir / STORE_NAME).is_file():
+            raise OutputError(
+                f"no finished run in {cfg.output.dir}: run `targeting run {config}` first"
+            )
+        data = read_map_data(cfg.output.dir, config=cfg)
+        keys = origin_keys(data)
+        if origin is not None and origin not in keys:
+            raise typer.BadParameter(
+                f"--origin {origin!r} is not in this run; use one of: {', '.join(keys)}"
+            )
+        target = out_file or cfg.output.dir / "map.html"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(map_to_html(data, origin=origin), encoding="utf-8")
+    out.print(str(target.resolve()))
+
+
 @app.command()
 def representation(
     config: Annotated[Path, typer.Argument(help="The run's TOML config.", show_default=False)],

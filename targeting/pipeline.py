@@ -40,6 +40,7 @@ from targeting.ingest import (
     read_small_areas,
     read_visited,
 )
+from targeting.maps import write_map
 from targeting.origins import OriginMapping, map_origins, read_origin_map
 from targeting.pack import write_tasking_pack
 from targeting.reference import read_crime_types
@@ -442,6 +443,7 @@ def run(
         write_report(
             tmp, sections, marking=cfg.output.protective_marking, as_of=data.as_of, base=base
         )
+        write_map(tmp, config=cfg)
         write_rejects(tmp, rejects)
         write_manifest(tmp, manifest)
         fsync_tree(tmp)

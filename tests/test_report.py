@@ -6,10 +6,8 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import io
-import os
 import re
 import shutil
-import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -17,6 +15,7 @@ import matplotlib.image
 import numpy as np
 import pandas as pd
 import pytest
+from browser import CHROMIUM, chromium, needs_chromium
 from PIL import Image
 
 from targeting.demo import write_demo_inputs
@@ -31,10 +30,6 @@ from targeting.report import (
     under_represented,
 )
 
-CHROMIUM = Path("/usr/bin/chromium")
-needs_chromium = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason=f"headless browser test needs Chromium at {CHROMIUM}"
-)
 SCREENSHOT_COPY = Path("/tmp/report_screenshot.png")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MARKING = "OFFICIAL-SENSITIVE"
@@ -478,35 +473,6 @@ def test_demo_force_level_pakistani_row(demo_out: Path) -> None:
     page = Page((demo_out / "report.html").read_text(encoding="utf-8"))
     first_table = page.tables["under-represented"][0]
     assert list(pakistani.values()) in first_table
-
-
-def chromium(url: str, *args: str, home: Path) -> subprocess.CompletedProcess[str]:
-    """Run headless Chromium once, offline, with its own profile under `home`."""
-    home.mkdir(parents=True, exist_ok=True)
-    command = [
-        str(CHROMIUM),
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={home / 'profile'}",
-        *args,
-        url,
-    ]
-    done = subprocess.run(
-        command,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env={**os.environ, "HOME": str(home)},
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done
 
 
 @pytest.fixture(scope="module")

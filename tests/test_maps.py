@@ -1,0 +1,184 @@
+"""The officers' offline map: compact shared geometry, no network, escaped names, suppressed
+values shown as suppressed, and a real browser that draws it with no JavaScript errors."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import h3
+import matplotlib.image
+import numpy as np
+import pandas as pd
+import pytest
+from browser import chromium, needs_chromium
+from typer.testing import CliRunner
+
+from targeting.cli import app
+from targeting.config import load_config
+from targeting.demo import write_demo_inputs
+from targeting.maps import (
+    MAP_NAME,
+    _script_json,
+    encode_cells,
+    leaflet_assets,
+    map_to_html,
+    read_map_data,
+)
+from targeting.pipeline import run
+
+SCREENSHOT_COPY = Path("/tmp/map_screenshot.png")
+HOSTILE = '<script>alert("x")</script> & Co'
+
+
+def test_cells_encode_to_their_h3_outlines() -> None:
+    cells = pd.Series(sorted(h3.grid_disk(h3.latlng_to_cell(52.5, -1.9, 9), 2)))
+    enc = encode_cells(cells)
+    centre = np.array(enc["c"]).reshape(-1, 2)
+    offsets = np.array(enc["o"]).reshape(-1, 6, 2)
+    decoded = (centre[:, None, :] + offsets) / 1e5
+    truth = np.array([h3.cell_to_boundary(c) for c in cells])
+    assert np.abs(decoded - truth).max() <= 0.5e-5 + 1e-12  # rounded to 1e-5 degree
+    # offsets are small integers: a cell costs a few dozen characters, not hundreds
+    assert np.abs(offsets).max() < 1000
+
+
+def test_leaflet_is_inlined_with_its_images() -> None:
+    assets = leaflet_assets()
+    assert "L.map" in assets or "leaflet" in assets.lower()
+    assert "url(images/" not in assets
+    assert "data:image/png;base64," in assets
+    assert "sourceMappingURL" not in assets
+
+
+def test_script_json_cannot_close_its_script_element() -> None:
+    text = _script_json({"name": HOSTILE})
+    assert "</script>" not in text and "<" not in text and "&" not in text
+    assert json.loads(text)["name"] == HOSTILE
+
+
+@pytest.fixture(scope="module")
+def demo_map(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """A demo run whose first area is renamed to a hostile string, and its map."""
+    folder = tmp_path_factory.mktemp("mapdemo")
+    config = write_demo_inputs(folder)
+    areas = folder / "areas.geojson"
+    text = areas.read_text(encoding="utf-8")
+    areas.write_text(text.replace('"Acocks Green"', json.dumps(HOSTILE), 1), encoding="utf-8")
+    result = run(config)
+    return {
+        "config": config,
+        "out": result.out_dir,
+        "html": (result.out_dir / MAP_NAME).read_text(encoding="utf-8"),
+    }
+
+
+def test_map_loads_nothing_from_the_network(demo_map: dict[str, object]) -> None:
+    html = str(demo_map["html"])
+    assert not re.search(r"<script[^>]+src=", html)
+    assert not re.search(r"<link[^>]+href=[\"']?https?:", html)
+    assert not re.search(r"@import", html)
+    assert "cdn." not in html and "code.jquery" not in html
+
+
+def test_map_holds_no_user_id_and_escapes_names(demo_map: dict[str, object]) -> None:
+    html = str(demo_map["html"])
+    signups = pd.read_csv(Path(str(demo_map["config"])).parent / "signups.csv", dtype=str)
+    ids = signups["user_id"].sample(200, random_state=1)
+    assert not any(uid in html for uid in ids)
+    assert HOSTILE not in html and "<script>alert" not in html
+    assert (
+        json.dumps(HOSTILE).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+        in html
+    )
+
+
+def test_map_shows_suppressed_values_as_suppressed(demo_map: dict[str, object]) -> None:
+    config = load_config(Path(str(demo_map["config"])))
+    data = read_map_data(Path(str(demo_map["out"])), config=config)
+    payload = json.loads(
+        re.search(r"var D = (\{.*?\});\n", map_to_html(data)).group(1)  # type: ignore[union-attr]
+    )
+    withheld = data.origin_cells[data.origin_cells["suppressed"]]
+    assert len(withheld) > 0
+    origin = withheld["origin"].iloc[0]
+    entry = payload["origin_cells"]["index"][origin]
+    assert any(entry["s"]) and all(
+        v is None for v, s in zip(entry["v"], entry["s"], strict=True) if s
+    )
+
+
+def test_map_command_renders_from_the_store(demo_map: dict[str, object], tmp_path: Path) -> None:
+    target = tmp_path / "pak.html"
+    runner = CliRunner()
+    done = runner.invoke(
+        app, ["map", str(demo_map["config"]), "--origin", "Pakistani", "--out", str(target)]
+    )
+    assert done.exit_code == 0, done.output
+    assert '"default_origin":"Pakistani"' in target.read_text(encoding="utf-8")
+    again = tmp_path / "again.html"
+    runner.invoke(
+        app, ["map", str(demo_map["config"]), "--origin", "Pakistani", "--out", str(again)]
+    )
+    assert again.read_bytes() == target.read_bytes()  # fixed element ids, no timestamps
+    bad = runner.invoke(app, ["map", str(demo_map["config"]), "--origin", "Martian"])
+    assert bad.exit_code == 2 and "use one of" in bad.output
+
+
+PROBE_HEAD = (
+    "<script>window.__errors=[];window.addEventListener('error',"
+    "function(e){window.__errors.push(String(e.message))});</script>"
+)
+PROBE_END = """<script>window.addEventListener('load', function () {
+  var boxes = Array.from(document.querySelectorAll('.leaflet-control-layers-overlays label'));
+  var watch = boxes.find(function (b) { return b.textContent.indexOf('Watch coverage') >= 0; });
+  if (watch) watch.querySelector('input').click();
+  var picker = document.getElementById('origin-picker');
+  picker.value = 'Bangladeshi'; picker.dispatchEvent(new Event('change'));
+  var b = document.body;
+  b.setAttribute('data-js-errors', window.__errors.join(' | '));
+  b.setAttribute('data-overlays', String(boxes.length));
+  b.setAttribute('data-legend', document.querySelector('.legend').textContent);
+  b.setAttribute('data-labels', Array.from(document.querySelectorAll('.area-label'))
+    .map(function (l) { return l.textContent; }).join(' ; '));
+});</script></body>"""
+
+
+@needs_chromium
+def test_browser_draws_the_map_offline(demo_map: dict[str, object], tmp_path: Path) -> None:
+    page = Path(str(demo_map["out"])) / MAP_NAME
+    screenshot = tmp_path / "map.png"
+    shot = chromium(
+        page.as_uri(), "--window-size=1200,900", f"--screenshot={screenshot}", home=tmp_path / "a"
+    )
+    console_errors = [
+        line for line in shot.stderr.splitlines() if "CONSOLE" in line and "Uncaught" in line
+    ]
+    assert console_errors == []
+    pixels = matplotlib.image.imread(screenshot)[..., :3]
+    colours = np.unique((pixels.reshape(-1, 3) * 255).astype(np.uint8), axis=0)
+    assert len(colours) > 50  # cells, outlines, labels and legend drawn, not a blank page
+    shutil.copyfile(screenshot, SCREENSHOT_COPY)
+    print(f"map screenshot: {SCREENSHOT_COPY}")
+
+    probe = tmp_path / "probe.html"
+    probe.write_text(
+        page.read_text(encoding="utf-8").replace("<head>", "<head>" + PROBE_HEAD, 1)
+        .replace("</body>", PROBE_END),
+        encoding="utf-8",
+    )  # fmt: skip
+    dom = chromium(probe.as_uri(), "--dump-dom", home=tmp_path / "b").stdout
+    body = re.search(r"<body[^>]*>", dom).group(0)  # type: ignore[union-attr]
+    attrs = dict(re.findall(r'(data-[\w-]+)="([^"]*)"', body))
+    assert attrs["data-js-errors"] == ""
+    assert int(attrs["data-overlays"]) >= 12
+    assert "Watch coverage" in attrs["data-legend"]  # the toggled layer brought its legend
+    assert "Bangladeshi" in attrs["data-legend"]  # the origin picker restyled the index layer
+    assert "data-map-ready-ms" in attrs
+    # the hostile name shows as text (escaped once more in the DOM dump), never as markup
+    assert (
+        "&amp;lt;script&amp;gt;" in attrs["data-labels"] or "&lt;script&gt;" in attrs["data-labels"]
+    )
+    assert "<script>alert" not in dom
