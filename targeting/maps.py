@@ -584,6 +584,9 @@ PAGE_JS = r"""
   var tactics = '<h4>Hotspots and sites</h4>' + Object.keys(C.tactic).map(function (t) {
     return '<i style="background:' + C.tactic[t] + '"></i>' + esc(t); }).join("<br>");
   legends.hot = {layer: hot, html: function () { return tactics; }};
+  legends.st = {layer: st, html: function () { return '<h4>Mobile-station sites</h4><i style="background:' +
+    C.tactic.station + '"></i>site; the ring is a ' + num(S.radius) + ' m walk'; }};
+  legends.fences = {layer: fences, html: function () { return '<h4>Geofences</h4>dashed outlines, coloured by tactic'; }};
 
   var overlays = {
     "Area outlines": outlines,

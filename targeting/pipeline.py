@@ -70,7 +70,9 @@ INGEST_STEPS = (
     "ratings",
     "schemes",
 )
-RUN_STEPS = (*INGEST_STEPS, "grid", "representation", "targeting", "report", "write outputs")
+RUN_STEPS = (
+    *INGEST_STEPS, "grid", "representation", "targeting", "report", "write outputs", "map",
+)  # fmt: skip
 
 
 def _noop(_: str) -> None:
@@ -443,6 +445,7 @@ def run(
         write_report(
             tmp, sections, marking=cfg.output.protective_marking, as_of=data.as_of, base=base
         )
+        on_step("map")
         write_map(tmp, config=cfg)
         write_rejects(tmp, rejects)
         write_manifest(tmp, manifest)
