@@ -1,0 +1,120 @@
+"""Segments: the open segmentation recovers planted clusters reproducibly, and the profile index
+by hand, with disclosure control."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from targeting.segments import UNASSIGNED, build_segments, segment_representation, shares
+
+PLANTED = {  # share profiles of four planted kinds of place
+    "student": [0.55, 0.10, 0.05, 0.30],
+    "family": [0.15, 0.45, 0.30, 0.10],
+    "retired": [0.05, 0.10, 0.70, 0.15],
+    "mixed": [0.25, 0.25, 0.25, 0.25],
+}
+
+
+def _planted(n_per: int = 60, noise: float = 0.03, seed: int = 3) -> tuple[pd.DataFrame, list[str]]:
+    rng = np.random.default_rng(seed)
+    rows, truth = [], []
+    for kind, profile in PLANTED.items():
+        for _ in range(n_per):
+            rows.append(np.clip(np.array(profile) + rng.normal(0, noise, 4), 0.001, None))
+            truth.append(kind)
+    counts = pd.DataFrame(np.array(rows) * 300, columns=["young", "children", "old", "other"])
+    counts.index = [f"E00{i:06d}" for i in range(len(counts))]
+    return shares(counts), truth
+
+
+def test_shares_by_hand() -> None:
+    counts = pd.DataFrame({"a": [1.0, 0.0], "b": [3.0, 0.0]}, index=["x", "y"])
+    out = shares(counts)
+    assert out.loc["x"].tolist() == [0.25, 0.75]
+    assert out.loc["y"].isna().all()
+
+
+def test_planted_clusters_are_recovered_and_k_is_chosen() -> None:
+    variables, truth = _planted()
+    seg = build_segments(variables, k=None, seed=11, k_min=2, k_max=8)
+    assert seg.k == 4
+    assert max(seg.silhouettes, key=seg.silhouettes.get) == 4
+    found = seg.assignments.set_index("area_code")["segment"].reindex(variables.index)
+    # well-separated profiles with 3-point noise: k-means should misplace almost none; 0.9
+    # allows a few borderline areas while failing any real confusion of two kinds
+    assert adjusted_rand_score(truth, found) > 0.9
+
+
+def test_segmentation_is_reproducible_and_numbered_by_size() -> None:
+    variables, _ = _planted()
+    variables = pd.concat([variables, variables.iloc[:30].add(0.001)])  # a larger kind
+    variables.index = [f"E00{i:06d}" for i in range(len(variables))]
+    a = build_segments(variables, k=4, seed=5)
+    b = build_segments(variables.sample(frac=1.0, random_state=2), k=4, seed=5)
+    pd.testing.assert_frame_equal(
+        a.assignments.set_index("area_code").sort_index(),
+        b.assignments.set_index("area_code").sort_index(),
+    )
+    sizes = a.assignments["segment"].value_counts()
+    assert sizes.index[0] == "S01" and sizes.is_monotonic_decreasing
+
+
+def test_segments_are_named_by_what_sets_them_apart() -> None:
+    variables, truth = _planted()
+    seg = build_segments(variables, k=4, seed=11)
+    found = seg.assignments.set_index("area_code")["segment"].reindex(variables.index)
+    retired = pd.Series(found.to_numpy())[np.array(truth) == "retired"].mode()[0]
+    label = seg.descriptions.set_index("segment").loc[retired, "label"]
+    assert label.startswith("high old")
+    profile = seg.profiles[
+        (seg.profiles["segment"] == retired) & (seg.profiles["variable"] == "old")
+    ]
+    assert profile["index"].iloc[0] > 150  # far above the average share of old residents
+    assert set(seg.descriptions.columns) == {"segment", "group", "label", "description"}
+
+
+def _wilson(k: int, n: int) -> tuple[float, float]:
+    z = 1.959963984540054
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return centre - half, centre + half
+
+
+def test_profile_index_by_hand() -> None:
+    base = pd.Series({"S01": 600.0, "S02": 400.0})
+    signups = pd.Series({"S01": 30, "S02": 70})
+    out = segment_representation(base, signups, threshold=10).set_index("segment")
+    # S01: 30% of sign-ups from 60% of households -> 50; S02: 70% from 40% -> 175
+    assert out.loc["S01", "profile_index"] == pytest.approx(50.0)
+    assert out.loc["S02", "profile_index"] == pytest.approx(175.0)
+    low, high = _wilson(30, 100)
+    assert out.loc["S01", "ci_low"] == pytest.approx(low, rel=1e-6)
+    assert out.loc["S01", "index_high"] == pytest.approx(100 * high / 0.6, rel=1e-6)
+    assert out.loc["S01", "signups_per_1000_households"] == pytest.approx(50.0)
+    assert bool(out.loc["S01", "under_represented"]) and not bool(
+        out.loc["S02", "under_represented"]
+    )
+
+
+def test_small_segment_counts_are_withheld_with_their_complement() -> None:
+    base = pd.Series({"S01": 500.0, "S02": 500.0})
+    out = segment_representation(base, pd.Series({"S01": 4, "S02": 96}), threshold=10)
+    out = out.set_index("segment")
+    assert out["suppressed"].all()  # S02 would give S01 away by subtraction from the total
+    assert out[["signups", "profile_index", "ci_low"]].isna().all().all()
+    assert out["households"].tolist() == [500.0, 500.0]  # the base is public
+
+
+def test_unassigned_signups_count_in_the_total_not_the_index() -> None:
+    base = pd.Series({"S01": 500.0, "S02": 500.0})
+    signups = pd.Series({"S01": 40, "S02": 40, UNASSIGNED: 20})
+    out = segment_representation(base, signups, threshold=10).set_index("segment")
+    assert out.loc["S01", "signup_share"] == pytest.approx(0.4)
+    assert out.loc["S01", "profile_index"] == pytest.approx(80.0)
+    assert pd.isna(out.loc[UNASSIGNED, "profile_index"])
