@@ -180,6 +180,38 @@ def demo(
     out.print(str(result.out_dir))
 
 
+segments_app = typer.Typer(
+    help="Geodemographic segments: build the open segmentation from the census.",
+    no_args_is_help=True,
+)
+app.add_typer(segments_app, name="segments")
+
+
+@segments_app.command("build")
+def segments_build(
+    config: Annotated[Path, typer.Argument(help="The run's TOML config.", show_default=False)],
+    k: Annotated[
+        int | None, typer.Option("--k", help="Segments (default: [segments] k, or by silhouette).")
+    ] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Folder (default: segments/ beside the config).")
+    ] = None,
+) -> None:
+    """Cluster the small areas on their census shares into segments, reproducibly from the seed.
+
+    Example: targeting segments build pipelines/nhw_week.toml --k 8
+    """
+    with _errors():
+        target, seg = pipeline.build_open_segments(config, k=k, out_dir=out_dir)
+    if not _State.quiet:
+        err.print(
+            f"{seg.k} segments; to use them, add to the config's \\[inputs]:\n"
+            f'  segments = "{target / "segments.csv"}"\n'
+            f'  segment_descriptions = "{target / "segment_descriptions.csv"}"'
+        )
+    out.print(str(target))
+
+
 @app.command(name="map")
 def map_command(
     config: Annotated[Path, typer.Argument(help="The run's TOML config.", show_default=False)],

@@ -60,6 +60,8 @@ CANONICAL_COLUMNS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "schemes": ("scheme_id", "scheme_name", "scheme_type", "households", "members"),
         "postcodes": ("postcode", "latitude", "longitude"),
         "visited": ("cell", "visited_on"),
+        "segments": ("area_code", "postcode", "segment", "households"),
+        "segment_descriptions": ("segment", "group", "label", "description"),
     }
 )
 
@@ -79,6 +81,8 @@ class InputsConfig:
     population_raster: Path | None = None
     population_previous: Path | None = None  # an earlier census snapshot, for emerging communities
     visited: Path | None = None  # log of visited hotspot cells (`cell, visited_on`), for cooldown
+    segments: Path | None = None  # segment per small area or postcode, with households
+    segment_descriptions: Path | None = None  # segment, group, label, description
 
 
 @dataclass(frozen=True)
@@ -191,6 +195,27 @@ class EmergingConfig:
 
 
 @dataclass(frozen=True)
+class CensusTable:
+    """A numeric census table for the open segmentation, keyed by the small areas or by the
+    polygons of `areas` (e.g. LSOAs), which the small areas then take their values from."""
+
+    table: Path
+    areas: Path | None = None
+
+
+@dataclass(frozen=True)
+class SegmentsConfig:
+    k: int = 0  # segments in the open segmentation; 0: chosen by silhouette in k_min..k_max
+    k_min: int = 4
+    k_max: int = 10
+    census: tuple[CensusTable, ...] = ()  # census tables besides the population's origin shares
+    base: str = "households"  # the base of the profile index: households or residents
+    # expected sign-ups per hotspot by segment and tactic; a segment or tactic not listed takes
+    # [tactics] yields
+    yields: Mapping[str, Mapping[str, float]] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything a run needs to know, read once from TOML and passed explicitly."""
 
@@ -211,6 +236,7 @@ class Config:
     hotspots: HotspotsConfig = HotspotsConfig()
     stations: StationsConfig = StationsConfig()
     geofences: GeofencesConfig = GeofencesConfig()
+    segments: SegmentsConfig = SegmentsConfig()
     columns: Mapping[str, Mapping[str, str | tuple[str, ...]]] = field(
         default_factory=lambda: MappingProxyType({})
     )
@@ -247,6 +273,8 @@ _PATH_KEYS = {
     "population_raster",
     "population_previous",
     "visited",
+    "segments",
+    "segment_descriptions",
 }
 _REQUIRED_INPUTS = ("areas", "population", "signups")
 
@@ -329,6 +357,62 @@ def _number_table(
     return out
 
 
+def _segments_section(r: _Reader, raw: Mapping[str, Any], path: Path) -> SegmentsConfig:
+    """`[segments]`: k and its range, census tables, the base, yields by segment and tactic."""
+    section = dict(r.table(raw, "segments"))
+    census_raw = section.pop("census", [])
+    yields_raw = section.pop("yields", {})
+    base = section.pop("base", SegmentsConfig.base)
+    r.unknown(section, {"k", "k_min", "k_max"}, "segments")
+    k = r.typed(section, "k", int, SegmentsConfig.k, "segments")
+    k_min = r.typed(section, "k_min", int, SegmentsConfig.k_min, "segments")
+    k_max = r.typed(section, "k_max", int, SegmentsConfig.k_max, "segments")
+    if k < 0 or not 2 <= k_min <= k_max:
+        r.add("segments.k", f"needs k >= 0 and 2 <= k_min <= k_max, got {k}, {k_min}, {k_max}",
+              "e.g. k = 0 (choose), k_min = 4, k_max = 10")  # fmt: skip
+    if base not in ("households", "residents"):
+        r.add("segments.base", f"must be households or residents, got {base!r}", '"households"')
+        base = SegmentsConfig.base
+    census: list[CensusTable] = []
+    if not isinstance(census_raw, list) or not all(isinstance(c, Mapping) for c in census_raw):
+        r.add("segments.census", "must be a list of tables", 'census = [{ table = "age.csv" }]')
+    else:
+        for i, entry in enumerate(census_raw):
+            r.unknown(entry, {"table", "areas"}, f"segments.census[{i}]")
+            table = r.path_value(entry, "table", f"segments.census[{i}]")
+            if table is None:
+                r.add(f"segments.census[{i}].table", "is required", '{ table = "age.csv" }')
+                continue
+            census.append(CensusTable(table, r.path_value(entry, "areas", f"segments.census[{i}]")))
+    yields: dict[str, Mapping[str, float]] = {}
+    if not isinstance(yields_raw, Mapping):
+        r.add("segments.yields", "must be a table per segment", "[segments.yields.S01] door = 3.0")
+    else:
+        for segment, table in yields_raw.items():
+            if not isinstance(table, Mapping):
+                r.add(f"segments.yields.{segment}", "must be a table of tactics", "door = 3.0")
+                continue
+            r.unknown(table, set(TACTICS), f"segments.yields.{segment}")
+            chosen = {}
+            for tactic in TACTICS:
+                if tactic in table:
+                    v = r.typed(
+                        table, tactic, float, DEFAULT_YIELDS[tactic], f"segments.yields.{segment}"
+                    )
+                    if v < 0:
+                        r.add(
+                            f"segments.yields.{segment}.{tactic}",
+                            "must not be negative",
+                            "e.g. 2.7",
+                        )
+                    chosen[tactic] = max(float(v), 0.0)
+            yields[str(segment)] = MappingProxyType(chosen)
+    return SegmentsConfig(
+        k=k, k_min=k_min, k_max=k_max, census=tuple(census), base=str(base),
+        yields=MappingProxyType(yields),
+    )  # fmt: skip
+
+
 def _simple_section(r: _Reader, raw: Mapping[str, Any], name: str, cls: type) -> dict[str, Any]:
     """Read a section of plain numbers into keyword arguments for `cls`: its fields' types and
     defaults; every value must be positive, except that a fraction, a cooldown or a count may be 0."""
@@ -368,7 +452,7 @@ def config_from_dict(raw: Mapping[str, Any], *, path: Path) -> Config:
     r = _Reader(path)
     sections = {
         "inputs", "origins", "grid", "run", "scoring", "output", "population", "privacy", "crimes",
-        "schemes", "representation", "emerging", "tactics", "hotspots", "stations", "geofences",
+        "schemes", "representation", "emerging", "tactics", "hotspots", "stations", "geofences", "segments",
         "columns",
     }  # fmt: skip
     r.unknown(raw, sections, "")
@@ -514,6 +598,7 @@ def config_from_dict(raw: Mapping[str, Any], *, path: Path) -> Config:
             r.add("stations.fixed", "has a pair outside latitude/longitude ranges", "[lat, lon]")
     stations = _simple_section(r, {"stations": stations_t}, "stations", StationsConfig)
     geofences = _simple_section(r, raw, "geofences", GeofencesConfig)
+    segments = _segments_section(r, raw, path)
 
     columns_t = r.table(raw, "columns")
     r.unknown(columns_t, set(CANONICAL_COLUMNS), "columns")
@@ -562,6 +647,8 @@ def config_from_dict(raw: Mapping[str, Any], *, path: Path) -> Config:
             population_raster=paths["population_raster"],
             population_previous=paths["population_previous"],
             visited=paths["visited"],
+            segments=paths["segments"],
+            segment_descriptions=paths["segment_descriptions"],
         ),
         origins=OriginsConfig(map=r.path_value(origins_t, "map", "origins")),
         grid=GridConfig(resolution=resolution, small_area_fit=small_area_fit),
@@ -580,5 +667,6 @@ def config_from_dict(raw: Mapping[str, Any], *, path: Path) -> Config:
         hotspots=HotspotsConfig(**hotspots),
         stations=StationsConfig(**stations, fixed=tuple(fixed)),
         geofences=GeofencesConfig(**geofences),
+        segments=segments,
         columns=MappingProxyType(columns),
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,12 +41,14 @@ from targeting.ingest import (
     read_small_areas,
     read_visited,
 )
+from targeting.ingest.segments import read_census_variables
 from targeting.maps import write_map
 from targeting.origins import OriginMapping, map_origins, read_origin_map
 from targeting.pack import write_tasking_pack
 from targeting.reference import read_crime_types
 from targeting.report import build_sections, write_report
 from targeting.representation import TOTAL, grid_to_representation, map_cells
+from targeting.segments import Segmentation, build_segments
 from targeting.store import (
     CELLS_COLUMNS,
     STORE_NAME,
@@ -57,7 +60,7 @@ from targeting.store import (
     write_rejects,
     write_store,
 )
-from targeting.tasking import plan_week
+from targeting.tasking import PERSONS_PER_HOUSEHOLD, plan_week
 
 StepCallback = Callable[[str], None]
 INGEST_STEPS = (
@@ -486,3 +489,78 @@ def run_demo(out_dir: Path, *, on_step: StepCallback = _noop) -> RunResult:
     """The whole run on the embedded demo city; inputs in `out_dir`, outputs in `out_dir/output`."""
     on_step("demo data")
     return run(demo_config_path(out_dir), on_step=on_step)
+
+
+def build_open_segments(
+    config: Config | Path | str, *, k: int | None = None, out_dir: Path | None = None
+) -> tuple[Path, Segmentation]:
+    """The open segmentation of the config's small areas (or areas, without small areas), written
+    as `segments.csv`, `segment_descriptions.csv`, `segment_profiles.csv` and `segments.json`
+    into `out_dir` (default: `segments/` beside the config), ready to use as `inputs.segments`.
+
+    `k` (or `[segments] k`; 0 or None: chosen by the silhouette score) and `[run] seed` make it
+    reproducible.
+    """
+    cfg = config if isinstance(config, Config) else load_config(config)
+    started = time.perf_counter()
+    areas, _ = read_areas(cfg)
+    small, _ = read_small_areas(cfg)
+    population, _ = read_population(
+        cfg,
+        area_codes=set(areas["area_code"]),
+        small_area_codes=set(small["area_code"]) if small is not None else None,
+    )
+    units = small if small is not None and population.keyed_by == "small_areas" else areas
+    variables = read_census_variables(cfg, small_areas=units, population=population.table)
+    residents = population.table.groupby("area_code")["residents"].sum()
+    chosen = k if k else (cfg.segments.k or None)
+    seg = build_segments(
+        variables,
+        k=chosen,
+        seed=cfg.run.seed,
+        k_min=cfg.segments.k_min,
+        k_max=cfg.segments.k_max,
+        weights=residents,
+    )
+    households = (
+        units.set_index("area_code")["households"].astype(float)
+        if "households" in units.columns and units["households"].notna().any()
+        else residents / PERSONS_PER_HOUSEHOLD
+    )
+    table = seg.assignments.assign(
+        households=seg.assignments["area_code"].map(households).fillna(0.0).round(1)
+    )
+    sizes = table.groupby("segment").agg(
+        small_areas=("area_code", "size"), households=("households", "sum")
+    )
+    sizes["residents"] = (
+        table.assign(r=table["area_code"].map(residents)).groupby("segment")["r"].sum()
+    )
+    descriptions = seg.descriptions.join(sizes, on="segment")
+    profiles = seg.profiles.merge(seg.descriptions[["segment", "group", "label"]], on="segment")
+    target = (out_dir or cfg.path.parent / "segments").resolve()
+    _check_output_dir(target, cfg)
+    with atomic_output_dir(target, marker="segments.json") as tmp:
+        write_csv(table, tmp / "segments.csv")
+        write_csv(descriptions, tmp / "segment_descriptions.csv")
+        write_csv(
+            profiles[["segment", "group", "label", "variable", "share", "overall", "index", "z"]],
+            tmp / "segment_profiles.csv",
+        )
+        (tmp / "segments.json").write_text(
+            json.dumps(
+                {
+                    "k": seg.k,
+                    "k_chosen_by": "given" if chosen else "silhouette score (highest)",
+                    "silhouettes": {str(key): round(v, 4) for key, v in seg.silhouettes.items()},
+                    "seed": cfg.run.seed,
+                    "units": "small_areas" if units is small else "areas",
+                    "variables": list(variables.columns),
+                    "seconds": round(time.perf_counter() - started, 2),
+                },
+                indent=2,
+            )
+            + "\n",
+            encoding="utf-8",
+        )
+    return target, seg

@@ -10,6 +10,7 @@ variables that set it apart most, and a coarser group level joining similar segm
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -111,16 +112,18 @@ def build_segments(
     spread = filled.std(ddof=0).replace(0, np.nan)
     z = means.sub(filled.mean(), axis=1).div(spread, axis=1).fillna(0.0)
     labels_text = pd.Series(_describe(z), index=z.index)
-    n_groups = max(2, min(k - 1, round(k / 3))) if k > 2 else 1
-    if n_groups > 1:
-        grouping = AgglomerativeClustering(n_clusters=n_groups).fit_predict(z.to_numpy())
-        group_z = z.groupby(grouping).mean()
-        group_name = pd.Series(_describe(group_z, top=1), index=group_z.index)
-        group = pd.Series(
-            [f"G{g + 1}: {group_name[g]}" for g in grouping], index=z.index, dtype=str
-        )
-    else:
-        group = pd.Series("G1: all", index=z.index)
+    # groups join similar segments (Ward clustering of the segment centres), named by their
+    # members so that a group's name never claims more than its segments share
+    n_groups = max(2, math.ceil(k / 2)) if k > 2 else 1
+    grouping = (
+        AgglomerativeClustering(n_clusters=n_groups).fit_predict(z.to_numpy())
+        if n_groups > 1
+        else np.zeros(len(z), dtype=int)
+    )
+    first_member = pd.Series(z.index).groupby(grouping).min()
+    number = {g: i + 1 for i, g in enumerate(first_member.sort_values().index)}
+    members = pd.Series(z.index).groupby(grouping).agg(", ".join)
+    group = pd.Series([f"G{number[g]}: {members[g]}" for g in grouping], index=z.index, dtype=str)
     descriptions = pd.DataFrame(
         {
             "segment": z.index,

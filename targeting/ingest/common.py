@@ -51,6 +51,18 @@ ALIASES: Mapping[str, Mapping[str, tuple[str, ...]]] = {
             "All persons", "all_residents", "Total",
         ),
     },
+    "segments": {
+        "area_code": ("OA11CD", "OA21CD", "LSOA11CD", "LSOA21CD", "MSOA11CD", "MSOA21CD", "code"),
+        "postcode": ("pcds", "pcd", "post_code"),
+        "segment": ("mosaic", "mosaic_type", "segment_code", "type", "class"),
+        "households": ("hh", "households_total", "total_households"),
+    },
+    "segment_descriptions": {
+        "segment": ("code", "segment_code", "type"),
+        "group": ("supergroup", "group_name", "group_code"),
+        "label": ("name", "segment_name", "title"),
+        "description": ("desc", "text", "notes"),
+    },
     "visited": {
         "cell": ("h3", "h3_cell", "hotspot_cell"),
         "visited_on": ("visited", "date", "visit_date", "visited_at"),
