@@ -37,6 +37,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyogrio
@@ -44,6 +45,7 @@ import shapely
 from pyproj import Transformer
 
 from targeting.reference import DEMO_DIR
+from targeting.segments import build_segments, shares
 
 __all__ = ["write_demo_inputs"]
 
@@ -144,6 +146,8 @@ postcodes = "postcodes.csv"
 crimes = ["crime/*/*.csv"]
 ratings = "ratings.csv"
 schemes = "schemes.geojson"
+segments = "segments.csv"                        # the open segmentation of the demo's census
+segment_descriptions = "segment_descriptions.csv"
 
 [grid]
 resolution = 9
@@ -205,9 +209,22 @@ def write_demo_inputs(out_dir: Path, *, seed: int = 2018) -> Path:
     _write_csv(out / "signups.csv", _table(signups.columns))
     _write_crimes(rng_crime, out / "crime", city)
     _write_csv(out / "ratings.csv", _ratings(rng_rate, city, signups))
+    _write_segments(out, city, seed=seed)
     config = out / "demo.toml"
     config.write_text(_CONFIG, encoding="utf-8")
     return config
+
+
+def _write_segments(out: Path, city: _City, *, seed: int) -> None:
+    """The open segmentation of the demo's Output Areas by their origin shares (six segments),
+    as `targeting segments build` would write it."""
+    codes = _numbered("E009", city.oa_ward.size, 5)
+    counts = pd.DataFrame(city.residents, index=codes, columns=_ORIGIN_NAMES)
+    seg = build_segments(shares(counts), k=6, seed=seed, weights=counts.sum(axis=1))
+    households = pd.Series(city.households, index=codes)
+    table = seg.assignments.assign(households=seg.assignments["area_code"].map(households))
+    table.to_csv(out / "segments.csv", index=False, lineterminator="\n")
+    seg.descriptions.to_csv(out / "segment_descriptions.csv", index=False, lineterminator="\n")
 
 
 # ------------------------------------------------------------------------------------ geography

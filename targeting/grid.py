@@ -396,6 +396,7 @@ class Grid:
     crs: str
     warnings: tuple[str, ...]
     previous: pd.DataFrame | None = None  # cell, area_code, origin, residents of the earlier census
+    cell_segments: pd.DataFrame | None = None  # cell, area_code, segment, households
 
 
 def _per_fragment(n: int, index: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
@@ -419,13 +420,18 @@ def build_grid(
     previous_keyed_by: str = "small_areas",
     small_area_fit: str = "split",
     low_rating: int = 2,
+    segments: pd.DataFrame | None = None,
+    segments_keyed_by: str = "small_areas",
+    postcodes: pd.DataFrame | None = None,
 ) -> Grid:
     """Put every input's counts on the fragments of the areas.
 
     Census residents and small-area households go by surface (or raster) shares, Watch-scheme
     households by surface shares of the scheme (a point scheme covers a circle of
     `point_radius_m`), and sign-ups (not deleted), crimes and ratings by the point's fragment.
-    Ratings at or below `low_rating` are also counted as `low_ratings`.
+    Ratings at or below `low_rating` are also counted as `low_ratings`. Segment households
+    (`key, segment, households`) go by the small areas' shares, or, keyed by postcode, to the
+    fragment of the postcode's centroid.
     An earlier population snapshot, when given, is allocated the same way as the current one.
     With `small_area_fit="best_fit"` each small area goes wholly to the area holding its largest
     share; with "split", a warning says how many residents the split moved across area lines.
@@ -597,4 +603,48 @@ def build_grid(
         ["cell", "area_code", "origin", "residents", "registered"]
     ].reset_index(drop=True)
     cells = cells.sort_values(["cell", "area_code"], kind="stable").reset_index(drop=True)
-    return Grid(cells, cell_origins, unallocated, crs.srs, tuple(warnings), previous)
+    cell_segments = None
+    if segments is not None:
+        if (
+            segments_keyed_by == "small_areas"
+            and small_areas is not None
+            and small_pairs is not None
+        ):
+            position = pd.Series(
+                np.arange(len(small_areas)), index=small_areas["area_code"].to_numpy()
+            )
+            values = pd.DataFrame(
+                {
+                    "source": segments["key"].map(position).to_numpy(),
+                    "segment": segments["segment"].to_numpy(),
+                    "households": segments["households"].to_numpy(dtype=float),
+                }
+            )
+            by_segment, left = allocate_to_fragments(small_pairs, values)
+            unallocated["segment_households"] = float(left["households"])
+        else:
+            located = segments.merge(
+                postcodes if postcodes is not None else pd.DataFrame(columns=["key"]), on="key"
+            )
+            area_idx = points_to_areas(
+                located["longitude"].to_numpy(), located["latitude"].to_numpy(), areas
+            )
+            inside = located[area_idx >= 0].assign(
+                area_code=areas["area_code"].to_numpy()[area_idx[area_idx >= 0]]
+            )
+            by_segment = (
+                inside.assign(fragment=locate(inside))
+                .groupby(["fragment", "segment"], as_index=False)[["households"]]
+                .sum()
+            )
+            unallocated["segment_households"] = float(
+                segments["households"].sum() - by_segment["households"].sum()
+            )
+        cell_segments = (
+            by_segment.join(cells[["cell", "area_code"]], on="fragment")[
+                ["cell", "area_code", "segment", "households"]
+            ]
+            .sort_values(["cell", "area_code", "segment"], kind="stable")
+            .reset_index(drop=True)
+        )
+    return Grid(cells, cell_origins, unallocated, crs.srs, tuple(warnings), previous, cell_segments)

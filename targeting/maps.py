@@ -31,6 +31,7 @@ from branca.element import Figure, MacroElement
 from jinja2 import Template
 
 from targeting.config import Config
+from targeting.segments import main_segments
 from targeting.store import STORE_NAME
 
 LEAFLET_DIR = Path(xstatic.pkg.leaflet.BASE_DIR)
@@ -42,6 +43,9 @@ INDEX_COLOURS = ("#b2182b", "#ef8a62", "#fddbc7", "#f7f7f7", "#d1e5f0", "#67a9cf
 SEQUENTIAL = ("#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026")
 GREENS = ("#edf8e9", "#bae4b3", "#74c476", "#31a354", "#006d2c")
 TACTIC_COLOURS = {"door": "#b2182b", "street": "#2166ac", "station": "#1b7837"}
+# ColorBrewer Set3: twelve categories that stay apart
+SEGMENT_COLOURS = ("#8dd3c7", "#ffffb3", "#bebada", "#fb8072", "#80b1d3", "#fdb462", "#b3de69",
+                   "#fccde5", "#d9d9d9", "#bc80bd", "#ccebc5", "#ffed6f")  # fmt: skip
 
 
 class OfflineMap(folium.Map):
@@ -96,6 +100,7 @@ class MapData:
     marking: str
     station_radius_m: float
     threshold: int
+    segment_labels: pd.Series  # segment -> label (empty without descriptions)
 
 
 def read_map_data(out_dir: Path, *, config: Config) -> MapData:
@@ -113,8 +118,9 @@ def read_map_data(out_dir: Path, *, config: Config) -> MapData:
         origin_cells = con.execute("SELECT * FROM map_representation").df()
         plan = {
             name: con.execute(f"SELECT * FROM {name}").df() if name in tables else pd.DataFrame()
-            for name in ("ranked_areas", "hotspots", "stations")
-        }
+            for name in ("ranked_areas", "hotspots", "stations", "cell_segments",
+                         "segment_representation")
+        }  # fmt: skip
     cells = frag.groupby("cell", sort=True)[
         ["residents", "households", "watch_households", "crimes", "sac_crimes", "area_m2"]
     ].sum(min_count=1)
@@ -125,6 +131,9 @@ def read_map_data(out_dir: Path, *, config: Config) -> MapData:
             np.minimum(1.0, cells["watch_households"] / cells["households"]),
             np.nan,
         )
+    if not plan["cell_segments"].empty:
+        main = main_segments(plan["cell_segments"].rename(columns={"cell": "key"}))
+        cells["segment"] = main.reindex(cells.index)
     cells["crimes_km2"] = cells["crimes"] / km2
     cells["sac_km2"] = cells["sac_crimes"] / km2
     prior = config.scoring.rating_prior
@@ -163,6 +172,11 @@ def read_map_data(out_dir: Path, *, config: Config) -> MapData:
         geofences=fences,
         marking=config.output.protective_marking,
         station_radius_m=config.stations.radius_m,
+        segment_labels=(
+            plan["segment_representation"].set_index("segment")["label"].dropna().astype(str)
+            if "label" in plan["segment_representation"]
+            else pd.Series(dtype=str)
+        ),
         threshold=config.privacy.suppression_threshold,
     )
 
@@ -281,7 +295,11 @@ def map_payload(data: MapData, *, origin: str | None) -> dict[str, Any]:
             "expected": area_field(ranked, "expected_signups"),
             "index": by_key,
         },
-        "cells": {**encode_cells(cells["cell"]), "layers": layers_cells},
+        "cells": {
+            **encode_cells(cells["cell"]),
+            "layers": layers_cells,
+            "segments": _segment_layer(cells, data.segment_labels),
+        },
         "origin_cells": {**encode_cells(pd.Series(origin_cell_ids, dtype=str)), "index": by_origin},
         "hotspots": {
             "lat": hotspots.get("latitude", pd.Series(dtype=float)).round(5).tolist(),
@@ -324,6 +342,20 @@ def _keys(rows: pd.DataFrame) -> np.ndarray:
 def origin_keys(data: MapData) -> list[str]:
     """The origins and groups (as "group: NAME") the map's selector offers: origins first."""
     return sorted(set(_keys(data.area_rows)), key=lambda k: (k.startswith("group: "), k))
+
+
+def _segment_layer(cells: pd.DataFrame, labels: pd.Series) -> dict[str, Any] | None:
+    """Each cell's main segment as an index into the segment list, with the segments' labels."""
+    if "segment" not in cells or cells["segment"].isna().all():
+        return None
+    names = sorted(cells["segment"].dropna().unique())
+    position = {name: i for i, name in enumerate(names)}
+    return {
+        "names": names,
+        "labels": [str(labels.get(n, "")) for n in names],
+        "v": [None if pd.isna(v) else position[v] for v in cells["segment"]],
+        "colours": [SEGMENT_COLOURS[i % len(SEGMENT_COLOURS)] for i in range(len(names))],
+    }
 
 
 def _script_json(payload: dict[str, Any]) -> str:
@@ -602,6 +634,23 @@ PAGE_JS = r"""
     legends[k] = {layer: layer, html: function () {
       return legendHtml(spec.label, k === "watch_share" ? C.greens : C.sequential, spec.breaks); }};
   });
+  var SG = D.cells.segments;
+  if (SG) {
+    var segLayer = L.layerGroup(), segBuilt = false;
+    segLayer.on("add", function () {
+      if (segBuilt) return; segBuilt = true;
+      cellRings = cellRings || hexes(D.cells);
+      for (var i = 0; i < cellRings.length; i++) {
+        var v = SG.v[i]; if (v === null) continue;
+        L.polygon(cellRings[i], {renderer: renderer, weight: 0, fillOpacity: 0.75, fillColor: SG.colours[v]})
+          .bindTooltip(esc(SG.names[v] + " " + SG.labels[v])).addTo(segLayer);
+      }
+    });
+    overlays["Segments (cells)"] = segLayer;
+    legends.segments = {layer: segLayer, html: function () {
+      return "<h4>Main segment of each cell</h4>" + SG.names.map(function (n, i) {
+        return '<i style="background:' + SG.colours[i] + '"></i>' + esc(n + " " + SG.labels[i]); }).join("<br>"); }};
+  }
   overlays["Ranked areas"] = ranked;
   overlays["Hotspots"] = hot;
   overlays["Mobile-station sites"] = st;

@@ -30,7 +30,8 @@ TACTIC_COLOURS = {"door": "#b2182b", "street": "#2166ac", "station": "#1b7837"}
 TASKING_COLUMNS = (
     "parent_code", "parent_name", "item", "rank", "area_code", "area_name", "tactic", "cell",
     "latitude", "longitude", "nearest_postcode", "score", "parity_gap", "expected_signups",
-    "previous_rank", "rank_change", "parity_gap_change", "penetration_gap_change", "reason",
+    "previous_rank", "rank_change", "parity_gap_change", "penetration_gap_change", "segment",
+    "reason",
 )  # fmt: skip
 
 
@@ -70,10 +71,17 @@ def tasking_rows(
     plan: Plan, postcodes: pd.DataFrame | None, previous: pd.DataFrame | None
 ) -> pd.DataFrame:
     """The tasking list: areas, hotspots and stations, per parent area, in rank order."""
-    areas = compare_with_previous(plan.ranked_areas, previous).assign(item="area")
+    areas = compare_with_previous(plan.ranked_areas, previous).assign(
+        item="area", segment=plan.ranked_areas["segments"]
+    )
     parents = plan.ranked_areas.set_index("area_code")[["parent_code", "parent_name"]]
     hotspots = plan.hotspots.assign(
         item="hotspot",
+        segment=(
+            plan.hotspots["segment"].astype("string")
+            + " "
+            + plan.hotspots["segment_label"].astype("string").fillna("")
+        ).str.strip(),
         parent_name=plan.hotspots["area_code"].map(parents["parent_name"]),
         nearest_postcode=nearest_postcodes(
             plan.hotspots["latitude"].to_numpy(), plan.hotspots["longitude"].to_numpy(), postcodes
@@ -158,7 +166,7 @@ def write_tasking_pack(
         area_cols = ["rank", "area_name", "score", "tactic", "parity_gap", "expected_signups"]
         if previous is not None:
             area_cols += ["previous_rank", "rank_change", "parity_gap_change"]
-        hot_cols = ["rank", "area_name", "tactic", "nearest_postcode", "cell", "reason"]
+        hot_cols = ["rank", "area_name", "tactic", "nearest_postcode", "cell", "segment", "reason"]
         sections.append(
             Section(
                 title=f"{label}",

@@ -41,14 +41,24 @@ from targeting.ingest import (
     read_small_areas,
     read_visited,
 )
-from targeting.ingest.segments import read_census_variables
+from targeting.ingest.segments import (
+    SegmentInput,
+    read_census_variables,
+    read_segment_descriptions,
+    read_segments,
+)
 from targeting.maps import write_map
 from targeting.origins import OriginMapping, map_origins, read_origin_map
 from targeting.pack import write_tasking_pack
 from targeting.reference import read_crime_types
-from targeting.report import build_sections, write_report
+from targeting.report import build_sections, segment_section, write_report
 from targeting.representation import TOTAL, grid_to_representation, map_cells
-from targeting.segments import Segmentation, build_segments
+from targeting.segments import (
+    Segmentation,
+    build_segments,
+    points_to_segments,
+    segment_representation,
+)
 from targeting.store import (
     CELLS_COLUMNS,
     STORE_NAME,
@@ -72,6 +82,7 @@ INGEST_STEPS = (
     "crimes",
     "ratings",
     "schemes",
+    "segments",
 )
 RUN_STEPS = (
     *INGEST_STEPS, "grid", "representation", "targeting", "report", "write outputs", "map",
@@ -98,6 +109,8 @@ class Ingested:
     population_previous: Population | None = None
     visited: pd.DataFrame | None = None
     postcodes: pd.DataFrame | None = None  # postcode centroids, for the nearest postcode of a site
+    segments: SegmentInput | None = None
+    segment_descriptions: pd.DataFrame | None = None
 
     @property
     def as_of(self) -> dt.date:
@@ -173,6 +186,18 @@ def ingest_inputs(config: Config, *, on_step: StepCallback = _noop) -> Ingested:
     visited, s9 = read_visited(config, as_of=signups.as_of)
     if s9:
         summaries.append(s9)
+    on_step("segments")
+    descriptions, s10 = read_segment_descriptions(config)
+    if s10:
+        summaries.append(s10)
+    segments, s11 = read_segments(
+        config,
+        small_area_codes=set(small["area_code"]) if small is not None else None,
+        postcodes=postcodes,
+        descriptions=descriptions,
+    )
+    if s11:
+        summaries.append(s11)
     return Ingested(
         areas,
         small,
@@ -186,6 +211,8 @@ def ingest_inputs(config: Config, *, on_step: StepCallback = _noop) -> Ingested:
         previous,
         visited,
         postcodes,
+        segments,
+        descriptions,
     )
 
 
@@ -210,6 +237,9 @@ def grid_inputs(data: Ingested, config: Config, *, on_step: StepCallback = _noop
         else "areas",
         small_area_fit=config.grid.small_area_fit,
         low_rating=config.scoring.low_rating,
+        segments=data.segments.table if data.segments else None,
+        segments_keyed_by=data.segments.keyed_by if data.segments else "small_areas",
+        postcodes=data.postcodes,
     )
 
 
@@ -284,6 +314,50 @@ def _schemes_with_areas(
     return pd.DataFrame(schemes.drop(columns="geometry")).assign(area_code=codes.to_numpy())
 
 
+def segment_table(data: Ingested, grid: Grid, config: Config) -> pd.DataFrame | None:
+    """Who is missing by segment (`segment_representation.csv`), or None without segments.
+
+    The base is the segments' households placed on the grid (inside the areas), or their
+    residents (each cell's residents shared out by its segments' households); sign-ups (not
+    deleted) take the segment of the small area or nearest postcode they fall in.
+    """
+    if data.segments is None or grid.cell_segments is None:
+        return None
+    live = data.signups.table[data.signups.table["status"] != "deleted"]
+    found = points_to_segments(
+        live["latitude"].to_numpy(),
+        live["longitude"].to_numpy(),
+        segments=data.segments.table,
+        keyed_by=data.segments.keyed_by,
+        small_areas=data.small_areas,
+        postcodes=data.postcodes,
+    )
+    signups = pd.Series(found).value_counts()
+    cs = grid.cell_segments
+    if config.segments.base == "residents":
+        residents = grid.cells.set_index(["cell", "area_code"])["residents"]
+        share = cs["households"] / cs.groupby(["cell", "area_code"])["households"].transform("sum")
+        weight = (
+            share
+            * residents.reindex(pd.MultiIndex.from_frame(cs[["cell", "area_code"]])).to_numpy()
+        )
+        base = weight.groupby(cs["segment"]).sum()
+    else:
+        base = cs.groupby("segment")["households"].sum()
+    table = segment_representation(
+        base,
+        signups,
+        threshold=config.privacy.suppression_threshold,
+        base_name=config.segments.base,
+    )
+    if data.segment_descriptions is not None:
+        info = data.segment_descriptions.set_index("segment")[["group", "label"]]
+        table = table.join(info, on="segment")
+        table.insert(1, "group", table.pop("group"))
+        table.insert(2, "label", table.pop("label"))
+    return table
+
+
 def _check_output_dir(target: Path, config: Config) -> None:
     """Refuse an output folder that would swallow the config or an input when it is replaced."""
     target = target.resolve()
@@ -347,6 +421,7 @@ def run(
         if grid.previous is not None
         else None
     )
+    segments_out = segment_table(data, grid, cfg)
     on_step("targeting")
     plan = plan_week(
         config=cfg,
@@ -358,6 +433,12 @@ def run(
         visited=data.visited,
         postcodes=data.postcodes,
         as_of=data.as_of,
+        cell_segments=grid.cell_segments,
+        segment_labels=(
+            data.segment_descriptions.set_index("segment")["label"]
+            if data.segment_descriptions is not None
+            else None
+        ),
     )
     on_step("report")
     base = data.population.base
@@ -374,6 +455,8 @@ def run(
         base=base,
         threshold=threshold,
     )
+    if segments_out is not None:
+        sections = [*sections, segment_section(segments_out, base=cfg.segments.base)]
     on_step("write outputs")
     manifest["warnings"] += list(grid.warnings)
     manifest["scoring"] = {
@@ -422,6 +505,11 @@ def run(
                 "area_gaps": rep.areas,
                 "map_representation": map_rep,
                 "ranked_areas": plan.ranked_areas,
+                **(
+                    {"cell_segments": grid.cell_segments, "segment_representation": segments_out}
+                    if segments_out is not None and grid.cell_segments is not None
+                    else {}
+                ),
                 "hotspots": plan.hotspots,
                 "stations": plan.stations,
                 **({"emerging": emerging} if emerging is not None else {}),
@@ -431,6 +519,8 @@ def run(
         if emerging is not None:
             write_csv(emerging, tmp / "emerging.csv")
         write_csv(plan.ranked_areas, tmp / "ranked_areas.csv")
+        if segments_out is not None:
+            write_csv(segments_out, tmp / "segment_representation.csv")
         write_csv(plan.hotspots, tmp / "hotspots.csv")
         write_csv(plan.stations, tmp / "stations.csv")
         write_geofences_geojson(plan.geofences, tmp / "geofences.geojson")

@@ -454,6 +454,54 @@ def build_sections(
     return sections
 
 
+def segment_section(table: pd.DataFrame, *, base: str) -> Section:
+    """Who is missing by segment: each segment's share of sign-ups against its share of the
+    base, as a profile index (100 = the base share)."""
+    suppressed = table["suppressed"].to_numpy(bool)
+
+    def shown(col: str, render: Callable[[object], str]) -> list[str]:
+        return [
+            WITHHELD if s and _blank(v) else NOT_DEFINED if _blank(v) else render(v)
+            for v, s in zip(table[col], suppressed, strict=True)
+        ]
+
+    rows = pd.DataFrame(
+        {
+            "Segment": table["segment"],
+            **({"Label": table["label"].fillna("")} if "label" in table else {}),
+            base.capitalize(): [_count(v) for v in table[base]],
+            "Base share": shown("base_share", _pct),
+            "Sign-ups": shown("signups", lambda v: f"{float(v):,.0f}"),  # type: ignore[arg-type]
+            "Sign-up share": shown("signup_share", _pct),
+            "Profile index": shown("profile_index", lambda v: f"{float(v):.0f}"),  # type: ignore[arg-type]
+            "95% interval": [
+                WITHHELD
+                if s and _blank(lo)
+                else NOT_DEFINED
+                if _blank(lo)
+                else f"{float(lo):.0f} to {float(hi):.0f}"
+                for lo, hi, s in zip(
+                    table["index_low"], table["index_high"], suppressed, strict=True
+                )
+            ],
+            f"Sign-ups per 1,000 {base}": shown(
+                f"signups_per_1000_{base}",
+                lambda v: f"{float(v):.1f}",  # type: ignore[arg-type]
+            ),
+        }
+    )
+    return Section(
+        title="Sign-ups by segment",
+        text=(
+            f"Each segment's share of sign-ups against its share of {base}: a profile index of 100 "
+            "is the base share, below 100 fewer sign-ups than the segment's size would give. "
+            "Segments whose whole interval lies below 100 are under-represented."
+        ),
+        tables=(("", rows),),
+        anchor="segments",
+    )
+
+
 def _protect_role_table(roles: pd.DataFrame, *, threshold: int) -> pd.DataFrame:
     """Watch roles per area as display strings, disclosure-controlled.
 

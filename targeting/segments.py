@@ -14,8 +14,11 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
+from scipy.spatial import cKDTree
 from sklearn.cluster import AgglomerativeClustering, KMeans
 from sklearn.metrics import silhouette_score
 from sklearn.preprocessing import StandardScaler
@@ -190,7 +193,7 @@ def segment_representation(
     out = pd.DataFrame(
         {
             "segment": rows,
-            base_name: b.to_numpy(),
+            base_name: b.round(1).to_numpy(),
             "base_share": base_share.to_numpy(),
             "signups": s.to_numpy().astype(float),
             "signup_share": share.to_numpy(),
@@ -212,3 +215,66 @@ def segment_representation(
                                            "index_high", "under_represented"]] = pd.NA  # fmt: skip
     out.attrs["signups_in_segments"] = int(signups_in)
     return out
+
+
+def main_segments(segments: pd.DataFrame) -> pd.Series:
+    """Each key's segment with the most households (ties: the first segment code)."""
+    ordered = segments.sort_values(["key", "households", "segment"], ascending=[True, False, True])
+    return ordered.drop_duplicates("key").set_index("key")["segment"]
+
+
+def points_to_segments(
+    lat: np.ndarray,
+    lon: np.ndarray,
+    *,
+    segments: pd.DataFrame,
+    keyed_by: str,
+    small_areas: gpd.GeoDataFrame | None,
+    postcodes: pd.DataFrame | None,
+    max_distance_m: float = 500.0,
+) -> np.ndarray:
+    """The segment of each point (a sign-up): the main segment of the small area holding it, or
+    of the nearest postcode centroid within `max_distance_m`; `UNASSIGNED` otherwise."""
+    main = main_segments(segments)
+    out = np.full(len(lat), UNASSIGNED, dtype=object)
+    if len(lat) == 0:
+        return out
+    if keyed_by == "small_areas" and small_areas is not None:
+        points = shapely.points(lon, lat)
+        p_idx, a_idx = shapely.STRtree(small_areas.geometry.values).query(
+            points, predicate="within"
+        )
+        first = pd.DataFrame({"p": p_idx, "a": a_idx}).drop_duplicates("p")
+        codes = small_areas["area_code"].astype(str).to_numpy()[first["a"].to_numpy()]
+        found = pd.Series(codes).map(main)
+        has = found.notna().to_numpy()
+        out[first["p"].to_numpy()[has]] = found[has].to_numpy()
+    elif postcodes is not None:
+        known = postcodes[postcodes["key"].isin(main.index)]
+        if known.empty:
+            return out
+        scale = np.cos(np.radians(float(np.mean(lat))))
+        tree = cKDTree(np.column_stack([known["latitude"], known["longitude"] * scale]))
+        dist, idx = tree.query(np.column_stack([lat, lon * scale]))
+        near = dist * 111_320.0 <= max_distance_m
+        out[near] = known["key"].map(main).to_numpy()[idx[near]]
+    return out
+
+
+def dominant_segments(
+    cell_segments: pd.DataFrame, *, by: str, labels: pd.Series | None, top: int = 2
+) -> pd.Series:
+    """Per `by` (area_code or cell), its largest segments by households with their shares:
+    "S04 high Pakistani, high Bangladeshi (45%); S02 ... (30%)"."""
+    sums = cell_segments.groupby([by, "segment"], as_index=False)["households"].sum()
+    sums["share"] = sums["households"] / sums.groupby(by)["households"].transform("sum")
+    sums = sums[sums["households"] > 0].sort_values(
+        [by, "households", "segment"], ascending=[True, False, True]
+    )
+    sums = sums[sums.groupby(by).cumcount() < top]
+    name = sums["segment"].astype(str)
+    if labels is not None:
+        named = sums["segment"].map(labels)
+        name = name.where(named.isna(), name + " " + named.fillna("").astype(str))
+    text = name + " (" + (100 * sums["share"]).round(0).astype(int).astype(str) + "%)"
+    return text.groupby(sums[by].to_numpy()).agg("; ".join)

@@ -34,6 +34,7 @@ from targeting.scoring import (
     tactics_of,
     units_to_components,
 )
+from targeting.segments import dominant_segments, main_segments
 from targeting.siting import site_stations
 
 # residents per household, for cells where no households were given (England and Wales, 2021)
@@ -42,11 +43,13 @@ PERSONS_PER_HOUSEHOLD = 2.4
 RANKED_AREAS_COLUMNS = (
     "rank", "area_code", "area_name", "parent_code", "parent_name", "score", "tactic",
     "parity_gap", "penetration_gap", "expected_signups", "hotspots", "stations", "reason",
+    "segments",
     "representation_gap", "watch_gap", "crime", "sac", "low_satisfaction", "low_penetration",
 )  # fmt: skip
 HOTSPOTS_COLUMNS = (
     "rank", "hotspot_id", "cell", "area_code", "area_name", "parent_code", "tactic", "latitude",
-    "longitude", "score", "parity_gap", "households", "expected_signups", "reason",
+    "longitude", "score", "parity_gap", "households", "expected_signups", "reason", "segment",
+    "segment_label",
 )  # fmt: skip
 STATIONS_COLUMNS = (
     "rank", "cell", "area_code", "area_name", "latitude", "longitude", "covered_residents",
@@ -251,12 +254,15 @@ def plan_week(
     visited: pd.DataFrame | None,
     postcodes: pd.DataFrame | None,
     as_of: dt.date,
+    cell_segments: pd.DataFrame | None = None,
+    segment_labels: pd.Series | None = None,
 ) -> Plan:
     """Rank the areas, choose the week's hotspots and station sites, and draw the geofences.
 
     `cells`, `cell_origins` are the grid's fragment tables (raw counts); `areas` has the area
     attributes; `area_gaps` and `representation` are the published, disclosure-controlled tables;
-    `postcodes` (centroids, optional) tell which cells hold addresses.
+    `postcodes` (centroids, optional) tell which cells hold addresses; `cell_segments` (optional)
+    name each area's and hotspot's main segments and set a hotspot's yield by its segment.
     """
     threshold = config.privacy.suppression_threshold
     weights = config.scoring.weights
@@ -293,7 +299,22 @@ def plan_week(
         notes.append(
             f"hotspots: {len(excluded)} cells visited in the last {config.hotspots.cooldown_days} days left out"
         )
+    cell_main = (
+        main_segments(cell_segments.rename(columns={"cell": "key"})) if cell_segments is not None
+        else pd.Series(dtype=str)
+    )  # fmt: skip
+    chosen["segment"] = chosen["cell"].map(cell_main)
+    chosen["segment_label"] = (
+        chosen["segment"].map(segment_labels) if segment_labels is not None else np.nan
+    )
     hotspots = _hotspots_table(chosen, ranked, config=config, force=force)
+    ranked["segments"] = (
+        ranked["area_code"].map(
+            dominant_segments(cell_segments, by="area_code", labels=segment_labels)
+        )
+        if cell_segments is not None
+        else np.nan
+    )
     stations = _stations_table(units, areas, config=config)
 
     yields = config.tactics.yields
@@ -340,13 +361,37 @@ def _hotspots_table(
     out["area_name"] = out["area_code"].map(info["area_name"])
     out["parent_code"] = out["area_code"].map(info["parent_code"])
     out["latitude"], out["longitude"] = _cell_centres(out["cell"])
-    out["expected_signups"] = out["tactic"].map(dict(config.tactics.yields)).astype(float)
+    out["expected_signups"] = segment_yields(
+        out["segment"],
+        out["tactic"],
+        yields=config.tactics.yields,
+        by_segment=config.segments.yields,
+    )
     raw = out[[f"raw_{c}" for c in config.scoring.weights]].rename(columns=lambda c: c[4:])
     # a cell's reason never quotes its parity gap: a few sign-ups could be read back from it
     clauses = reason_clauses(raw, out.assign(parity_gap=np.nan), pd.Series(dtype=str), force=force)
     clauses["representation_gap"] = "home to residents of under-represented origins"
     out["reason"] = reasons(clauses, out[["first", "second"]])
     return out
+
+
+def segment_yields(
+    segment: pd.Series,
+    tactic: pd.Series,
+    *,
+    yields: Mapping[str, float],
+    by_segment: Mapping[str, Mapping[str, float]],
+) -> np.ndarray:
+    """Expected sign-ups per hotspot: the segment's yield for the tactic where `[segments.yields]`
+    gives one, else the tactic's default."""
+    default = tactic.map(dict(yields)).to_numpy(dtype=float)
+    table = pd.Series(
+        {(str(s), str(t)): float(v) for s, row in by_segment.items() for t, v in row.items()},
+        dtype=float,
+    )
+    keys = pd.MultiIndex.from_arrays([segment.astype(str), tactic.astype(str)])
+    chosen = table.reindex(keys).to_numpy(dtype=float) if len(table) else np.full(len(keys), np.nan)
+    return np.where(np.isnan(chosen), default, chosen)
 
 
 def _stations_table(units: pd.DataFrame, areas: pd.DataFrame, *, config: Config) -> pd.DataFrame:

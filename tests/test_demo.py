@@ -257,7 +257,7 @@ def _digests(root: Path) -> dict[str, str]:
 def test_same_seed_gives_identical_bytes(root: Path, tmp_path: Path) -> None:
     again = write_demo_inputs(tmp_path / "again").parent
     first, second = _digests(root), _digests(again)
-    assert len(first) == 8 + 12  # 7 inputs + demo.toml, 12 crime months
+    assert len(first) == 10 + 12  # 9 inputs + demo.toml, 12 crime months
     assert first == second
 
 

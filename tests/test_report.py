@@ -46,6 +46,7 @@ DEMO_TITLES = (
     "Neighbourhood Watch",
     "Sign-ups with no known origin",
     "Origins that do not match",
+    "Sign-ups by segment",
 )
 ORIGIN_COLUMNS = [
     "Origin",
@@ -620,3 +621,16 @@ def test_counts_adding_to_a_known_total_protect_each_other() -> None:
     # the 3 alone would be recoverable from the total, so the smallest other (12) goes too
     assert _protected_counts(np.array([3, 12, 40]), threshold=10) == [WITHHELD, WITHHELD, "40"]
     assert _protected_counts(np.array([0, 12, 40]), threshold=10) == ["0", "12", "40"]
+
+
+def test_demo_segments_show_who_is_missing(demo_out: Path) -> None:
+    text = (demo_out / "report.md").read_text(encoding="utf-8")
+    rows = {r["Segment"]: r for r in markdown_table(text, "Sign-ups by segment")}
+    table = pd.read_csv(demo_out / "segment_representation.csv").set_index("segment")
+    pakistani = table.index[table["label"].str.startswith("high Pakistani")][0]
+    # the segment where Pakistani residents live is under-represented, as the demo was built
+    assert table.loc[pakistani, "profile_index"] < 80
+    assert bool(table.loc[pakistani, "under_represented"])
+    assert rows[pakistani]["Profile index"] == f"{table.loc[pakistani, 'profile_index']:.0f}"
+    shares = table["base_share"].sum()
+    assert shares == pytest.approx(1.0)
