@@ -213,3 +213,31 @@ def test_representation_command_prints_a_finished_runs_table(tmp_path: Path) -> 
     assert "suppressed" in result.stdout
     bad = runner.invoke(app, ["representation", str(config), "--level", "ward"])
     assert bad.exit_code != 0
+
+
+def test_segments_build_then_a_run_reports_who_is_missing_by_segment(tmp_path: Path) -> None:
+    config = write_world(tmp_path)
+    built = runner.invoke(
+        app, ["segments", "build", str(config), "--k", "2", "--out", str(tmp_path / "seg")]
+    )
+    assert built.exit_code == 0, built.output
+    folder = tmp_path / "seg"
+    assert built.stdout.strip() == str(folder.resolve())
+    assert "segments = " in built.stderr  # tells the user what to add to the config
+    table = pd.read_csv(folder / "segments.csv")
+    assert sorted(table["area_code"]) == ["OA1", "OA2", "OA3", "OA4"]
+    assert set(table["segment"]) == {"S01", "S02"}
+    assert json.loads((folder / "segments.json").read_text())["k_chosen_by"] == "given"
+    text = config.read_text(encoding="utf-8").replace(
+        "[inputs]\n",
+        f'[inputs]\nsegments = "{folder / "segments.csv"}"\n'
+        f'segment_descriptions = "{folder / "segment_descriptions.csv"}"\n',
+    )
+    config.write_text(text, encoding="utf-8")
+    done = runner.invoke(app, ["--quiet", "run", str(config)])
+    assert done.exit_code == 0, done.output
+    out = Path(done.stdout.strip())
+    by_segment = pd.read_csv(out / "segment_representation.csv")
+    # three sign-ups in all: every count is under the threshold, so every one is withheld
+    assert by_segment["suppressed"].all() and by_segment["signups"].isna().all()
+    assert by_segment["households"].sum() > 0

@@ -118,3 +118,58 @@ def test_unassigned_signups_count_in_the_total_not_the_index() -> None:
     assert out.loc["S01", "signup_share"] == pytest.approx(0.4)
     assert out.loc["S01", "profile_index"] == pytest.approx(80.0)
     assert pd.isna(out.loc[UNASSIGNED, "profile_index"])
+
+
+def test_points_take_the_main_segment_of_their_small_area_or_nearest_postcode() -> None:
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    from targeting.segments import points_to_segments
+
+    small = gpd.GeoDataFrame(
+        {"area_code": ["OA1", "OA2"]},
+        geometry=[box(-1.90, 52.50, -1.89, 52.51), box(-1.89, 52.50, -1.88, 52.51)],
+        crs=4326,
+    )
+    segments = pd.DataFrame(
+        {"key": ["OA1", "OA1", "OA2"], "segment": ["S01", "S02", "S02"],
+         "households": [30.0, 70.0, 10.0]}
+    )  # fmt: skip
+    lat = np.array([52.505, 52.505, 52.60])
+    lon = np.array([-1.895, -1.885, -1.895])
+    found = points_to_segments(lat, lon, segments=segments, keyed_by="small_areas",
+                               small_areas=small, postcodes=None)  # fmt: skip
+    assert found.tolist() == ["S02", "S02", UNASSIGNED]  # OA1's main segment is S02 (70 of 100)
+    postcodes = pd.DataFrame({"key": ["A1", "B2"], "latitude": [52.505, 52.70],
+                              "longitude": [-1.895, -1.70]})  # fmt: skip
+    by_postcode = pd.DataFrame(
+        {"key": ["A1", "B2"], "segment": ["S03", "S04"], "households": [5.0, 5.0]}
+    )
+    found = points_to_segments(lat, lon, segments=by_postcode, keyed_by="postcodes",
+                               small_areas=None, postcodes=postcodes)  # fmt: skip
+    # the second point is about 680 m from A1 (beyond 500 m), the third far from both
+    assert found.tolist() == ["S03", UNASSIGNED, UNASSIGNED]
+
+
+def test_dominant_segments_name_the_largest_with_shares() -> None:
+    from targeting.segments import dominant_segments
+
+    cell_segments = pd.DataFrame(
+        {"cell": ["c1", "c1", "c2", "c2"], "area_code": ["A", "A", "A", "A"],
+         "segment": ["S01", "S02", "S02", "S03"], "households": [10.0, 30.0, 50.0, 10.0]}
+    )  # fmt: skip
+    labels = pd.Series({"S02": "high Pakistani"})
+    text = dominant_segments(cell_segments, by="area_code", labels=labels)
+    assert text["A"] == "S02 high Pakistani (80%); S01 (10%)"
+
+
+def test_hotspot_yields_follow_the_segment_where_given() -> None:
+    from targeting.tasking import segment_yields
+
+    out = segment_yields(
+        pd.Series(["S01", "S02", None]),
+        pd.Series(["door", "door", "street"]),
+        yields={"door": 2.7, "street": 0.9},
+        by_segment={"S01": {"door": 4.0}},
+    )
+    assert out.tolist() == [4.0, 2.7, 0.9]

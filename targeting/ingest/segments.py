@@ -148,8 +148,10 @@ def census_table_to_shares(frame: pd.DataFrame, *, key: str) -> pd.DataFrame:
     numeric = {c: parse_numbers(frame[c]) for c in frame.columns if c != key}
     counts = [c for c, v in numeric.items() if np.isfinite(v).mean() > 0.95]
     text = [c for c in frame.columns if c != key and c not in counts]
-    if len(counts) == 1 and text:
-        category = min(text, key=lambda c: frame[c].nunique())
+    # in a long table the category varies within a key; names and other labels do not
+    varying = [c for c in text if frame.groupby(key)[c].nunique().max() > 1]
+    if len(counts) == 1 and varying:
+        category = min(varying, key=lambda c: frame[c].nunique())
         wide = pd.DataFrame(
             {
                 "key": frame[key].str.strip(),
