@@ -49,3 +49,8 @@ class InputError(TargetingError):
 
 class OutputError(TargetingError):
     """The output folder cannot be written or swapped into place."""
+
+
+class TrialError(TargetingError):
+    """A trial's files or options do not fit together (a missing column, an arm that is not
+    there, more hotspots than the weeks hold)."""

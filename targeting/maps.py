@@ -392,6 +392,69 @@ def map_to_html(data: MapData, *, origin: str | None = None) -> str:
     return root.render()
 
 
+def points_to_map_html(
+    points: pd.DataFrame, *, title: str, marking: str, colour_by: str = "arm"
+) -> str:
+    """A small offline map of labelled points (e.g. a week's trial hotspots coloured by arm):
+    `latitude, longitude, label` and the `colour_by` column; Leaflet inline, names escaped."""
+    values = sorted(points[colour_by].astype(str).unique())
+    colours = {v: SEGMENT_COLOURS[i % len(SEGMENT_COLOURS)] for i, v in enumerate(values)}
+    colours.update({k: v for k, v in TACTIC_COLOURS.items() if k in colours})
+    payload = {
+        "title": title,
+        "marking": marking,
+        "lat": points["latitude"].round(5).tolist(),
+        "lng": points["longitude"].round(5).tolist(),
+        "label": points["label"].astype(str).tolist(),
+        "kind": points[colour_by].astype(str).tolist(),
+        "colours": colours,
+    }
+    fmap = OfflineMap(location=[float(points["latitude"].mean()), float(points["longitude"].mean())],
+                      zoom_start=13, tiles=None, control_scale=True)  # fmt: skip
+    fmap._id = "points"
+    root = fmap.get_root()
+    assert isinstance(root, Figure)
+    root._id = "page"
+    root.header.add_child(folium.Element(leaflet_assets()), name="leaflet")
+    root.header.add_child(folium.Element(f"<style>{PAGE_CSS}</style>"), name="css")
+    root.html.add_child(
+        folium.Element(
+            '<div class="marking marking-top"></div><div class="marking marking-bottom"></div>'
+        ),
+        name="marking",
+    )
+    script = POINTS_JS.replace("__MAP__", fmap.get_name()).replace(
+        "__DATA__", _script_json(payload)
+    )
+    fmap.add_child(_Script(script), name="points")
+    return root.render()
+
+
+POINTS_JS = r"""
+(function () {
+  var D = __DATA__, map = __MAP__;
+  function esc(s) { return String(s).replace(/[&<>"']/g, function (c) {
+    return {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]; }); }
+  document.querySelector(".marking-top").textContent = D.marking;
+  document.querySelector(".marking-bottom").textContent = D.marking;
+  var group = L.featureGroup().addTo(map);
+  for (var i = 0; i < D.lat.length; i++) {
+    L.circleMarker([D.lat[i], D.lng[i]], {radius: 7, color: "#333", weight: 1, fillOpacity: 0.9,
+      fillColor: D.colours[D.kind[i]]}).bindTooltip(esc(D.label[i]) + " (" + esc(D.kind[i]) + ")").addTo(group);
+  }
+  if (D.lat.length) map.fitBounds(group.getBounds().pad(0.1));
+  var legend = L.control({position: "bottomright"});
+  legend.onAdd = function () {
+    var div = L.DomUtil.create("div", "legend");
+    div.innerHTML = "<h4>" + esc(D.title) + "</h4>" + Object.keys(D.colours).map(function (k) {
+      return '<i style="background:' + D.colours[k] + '"></i>' + esc(k); }).join("<br>");
+    return div;
+  };
+  legend.addTo(map);
+})();
+"""
+
+
 def write_map(
     out_dir: Path, *, config: Config, origin: str | None = None, path: Path | None = None
 ) -> Path:
