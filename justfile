@@ -14,6 +14,8 @@ lint:
     ruff format --check targeting tests
     mypy targeting
 
-# benchmarks (not part of the tests): time the demo run end to end
+# benchmarks (not part of the tests): time the demo run end to end, then the long simulation
+# studies (1,000 simulated trials: coverage of the intervals, false positives of a null arm)
 bench:
     python benchmarks/run.py
+    pytest -m slow -s

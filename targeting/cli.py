@@ -294,7 +294,8 @@ def trial_assign(
             encoding="utf-8",
         )  # fmt: skip
         if lists is not None:
-            write_weekly_lists(assigned, lists, marking=marking)
+            parent = "parent_code" if "parent_code" in assigned.columns else "block"
+            write_weekly_lists(assigned, lists, marking=marking, parent_by=parent)
     if not _State.quiet:
         err.print(balance.to_string(index=False), markup=False, highlight=False)
     out.print(str(out_file.resolve()))
