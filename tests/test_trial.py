@@ -199,3 +199,29 @@ def test_cli_assign_is_reproducible_and_evaluate_writes_results(tmp_path: Path) 
         app, ["trial", "power", "--baseline", "0.25", "--hotspots", "2124", "--sims", "200"]
     )
     assert power.exit_code == 0 and 1.2 < float(power.stdout) < 1.8
+
+
+def test_cli_outcomes_from_a_signup_export(tmp_path: Path) -> None:
+    a, b = sorted(h3.grid_disk(CENTRE, 1))[:2]
+    pd.DataFrame(
+        {"hotspot_id": ["H1", "H2"], "arm": ["door", "control"], "block": "A", "cell": [a, b]}
+    ).to_csv(tmp_path / "assignments.csv", index=False)
+    (la, lo), (lb, lob) = h3.cell_to_latlng(a), h3.cell_to_latlng(b)
+    pd.DataFrame(
+        {
+            "user_id": ["U1", "U2", "U3", "U4"],
+            "joined": ["2018-03-06", "2018-03-07", "2018-05-01", "2018-03-08"],
+            "latitude": [la, la, la, lb],
+            "longitude": [lo, lo, lo, lob],
+            "status": ["active", "deleted", "active", "active"],
+        }
+    ).to_csv(tmp_path / "signups.csv", index=False)
+    done = CliRunner().invoke(
+        app,
+        ["trial", "outcomes", str(tmp_path / "assignments.csv"), str(tmp_path / "signups.csv"),
+         "--start", "2018-03-05", "--days", "28", "--out", str(tmp_path / "outcomes.csv")],
+    )  # fmt: skip
+    assert done.exit_code == 0, done.output
+    counts = pd.read_csv(tmp_path / "outcomes.csv").set_index("hotspot_id")["signups"]
+    # U2 is deleted and U3 joined after the window
+    assert counts.to_dict() == {"H1": 1, "H2": 1}
