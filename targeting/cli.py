@@ -183,6 +183,28 @@ def demo(
     out.print(str(result.out_dir))
 
 
+@app.command()
+def synth(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the inputs and synth.toml.")],
+    scale: Annotated[str, typer.Option("--scale", help="force or national.")] = "force",
+    tiles: Annotated[
+        int | None, typer.Option("--tiles", help="Demo cities to tile (overrides the scale's).")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the first city.")] = 2018,
+) -> None:
+    """Write synthetic inputs at force or national scale (for benchmarks), with a config.
+
+    Example: targeting synth --scale national --out /data/national && targeting run /data/national/synth.toml
+    """
+    from targeting.synth import SCALES, write_synthetic_inputs
+
+    with _errors():
+        if scale not in SCALES:
+            raise typer.BadParameter(f"--scale must be one of {', '.join(SCALES)}")
+        config = write_synthetic_inputs(out_dir, scale=scale, tiles=tiles, seed=seed)
+    out.print(str(config.resolve()))
+
+
 segments_app = typer.Typer(
     help="Geodemographic segments: build the open segmentation from the census.",
     no_args_is_help=True,
