@@ -151,8 +151,10 @@ def overlay_weights(
     piece twice, so a source whose weights exceed 1 is scaled back to 1. A source with no surface
     (a degenerate polygon) goes wholly to the fragment under its representative point.
     """
-    src_geoms = sources.values
-    frag_geoms = fragments.geometry.values
+    # plain arrays of shapely geometries: the vectorised functions then skip pandas' slow
+    # element-wise dispatch for extension arrays
+    src_geoms = np.asarray(sources.values)
+    frag_geoms = np.asarray(fragments.geometry.values)
     tree = shapely.STRtree(frag_geoms)
     src_idx, frag_idx = tree.query(src_geoms, predicate="intersects")
     pieces = shapely.intersection(src_geoms[src_idx], frag_geoms[frag_idx])
@@ -358,7 +360,7 @@ def points_to_fragments(
         to_proj = pyproj.Transformer.from_crs(WGS84, fragments.crs, always_xy=True)
         x, y = to_proj.transform(lon[missing], lat[missing])
         points = shapely.points(x, y)
-        geoms = fragments.geometry.values
+        geoms = np.asarray(fragments.geometry.values)
         edge = h3.average_hexagon_edge_length(resolution, unit="m")
         p_idx, f_idx = shapely.STRtree(geoms).query(points, predicate="dwithin", distance=2 * edge)
         same = fragments["area_code"].to_numpy()[f_idx] == area_code[missing][p_idx]
@@ -528,7 +530,7 @@ def build_grid(
     cells["watch_households"] = np.nan
     cells["watch_scheme_members"] = np.nan
     if schemes is not None:
-        geoms = schemes.to_crs(crs).geometry.values
+        geoms = np.asarray(schemes.to_crs(crs).geometry.values)
         is_point = np.isin(shapely.get_type_id(geoms), [0, 4])
         geoms = np.where(is_point, shapely.buffer(geoms, point_radius_m), geoms)
         s_pairs = overlay_weights(gpd.GeoSeries(geoms, crs=crs), fragments)

@@ -1,0 +1,91 @@
+"""The engine against the approach an analyst would take with the usual tools, on the same
+force-scale data in the same process: geopandas `sjoin` of sign-ups to wards, and tobler
+`area_interpolate` of census counts to an H3 grid (`tobler.util.h3fy`) and to wards.
+
+The engine's side is its sign-up point-in-area step plus its whole grid stage, which puts census
+counts on cell x ward fragments (so on cells and wards at once) and also places sign-ups, crimes,
+ratings and Watch schemes: a conservative comparison. Needs the `bench` extra (tobler).
+
+Usage: python benchmarks/compare.py [--inputs DIR]   (default: synthetic force-scale inputs)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import geopandas as gpd
+
+from targeting.config import load_config
+from targeting.grid import points_to_areas
+from targeting.pipeline import grid_inputs, ingest_inputs
+from targeting.synth import write_synthetic_inputs
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def timed(label: str, fn, log: dict) -> object:  # type: ignore[no-untyped-def]
+    start = time.perf_counter()
+    value = fn()
+    log[label] = round(time.perf_counter() - start, 3)
+    print(f"{label}: {log[label]} s", flush=True)
+    return value
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--inputs", type=Path, default=None)
+    args = parser.parse_args()
+    folder = args.inputs or Path(tempfile.mkdtemp(prefix="targeting-compare-"))
+    config_path = folder / "synth.toml"
+    if not config_path.is_file():
+        write_synthetic_inputs(folder, scale="force")
+    config = load_config(config_path)
+    data = ingest_inputs(config)
+    areas = data.areas
+    signups = data.signups.table
+    log: dict[str, float] = {}
+
+    # the engine
+    timed("engine: sign-ups to wards", lambda: points_to_areas(
+        signups["longitude"].to_numpy(), signups["latitude"].to_numpy(), areas), log)  # fmt: skip
+    timed("engine: grid (census to cells and wards, and every point)",
+          lambda: grid_inputs(data, config), log)  # fmt: skip
+
+    # the usual approach
+    from tobler.area_weighted import area_interpolate
+    from tobler.util import h3fy
+
+    points = gpd.GeoDataFrame(
+        signups[["user_id"]], geometry=gpd.points_from_xy(signups["longitude"], signups["latitude"]),
+        crs=4326,
+    )  # fmt: skip
+    timed("usual: sjoin sign-ups to wards", lambda: gpd.sjoin(
+        points, areas[["area_code", "geometry"]], predicate="within").groupby("area_code").size(), log)  # fmt: skip
+    wide = data.population.table.pivot_table(
+        index="area_code", columns="origin", values="residents", aggfunc="sum"
+    ).fillna(0.0)
+    origins = list(wide.columns)
+    oas = data.small_areas.merge(wide, left_on="area_code", right_index=True).to_crs(27700)
+    wards = areas.to_crs(27700)
+    hexes = timed("usual: h3fy wards at resolution 9", lambda: h3fy(areas, resolution=9), log)
+    timed("usual: area_interpolate census to H3", lambda: area_interpolate(
+        oas, hexes.to_crs(27700), extensive_variables=origins), log)  # fmt: skip
+    timed("usual: area_interpolate census to wards", lambda: area_interpolate(
+        oas, wards, extensive_variables=origins), log)  # fmt: skip
+
+    engine = sum(v for k, v in log.items() if k.startswith("engine"))
+    usual = sum(v for k, v in log.items() if k.startswith("usual"))
+    result = {"seconds": log, "engine_total": round(engine, 3), "usual_total": round(usual, 3),
+              "ratio": round(engine / usual, 3), "small_areas": len(oas), "signups": len(points),
+              "hexes": len(hexes)}  # fmt: skip
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "compare.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(f"engine {engine:.2f} s, usual {usual:.2f} s: ratio {engine / usual:.3f}")
+
+
+if __name__ == "__main__":
+    main()
