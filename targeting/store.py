@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import json
 import os
 import platform
@@ -44,6 +45,25 @@ _VERSIONED = (
 )  # fmt: skip
 
 
+def _remove_stale_temporaries(target: Path) -> None:
+    """Remove temporary folders that killed runs left beside `target` (their process is gone);
+    a folder of a run still going is left alone."""
+    for folder in target.parent.glob(f".{target.name}.tmp-*"):
+        pid = folder.name.removeprefix(f".{target.name}.tmp-").split("-")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 @contextlib.contextmanager
 def atomic_output_dir(target: Path, *, marker: str) -> Iterator[Path]:
     """Yield a fresh temporary folder; on success it replaces `target`, on error it is removed.
@@ -57,6 +77,7 @@ def atomic_output_dir(target: Path, *, marker: str) -> Iterator[Path]:
     prev = target.with_name(target.name + ".prev")
     if prev.exists() and not target.exists():
         prev.rename(target)
+    _remove_stale_temporaries(target)
     if target.is_file() or (
         target.is_dir() and any(target.iterdir()) and not (target / marker).is_file()
     ):
@@ -66,7 +87,9 @@ def atomic_output_dir(target: Path, *, marker: str) -> Iterator[Path]:
         )
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+        tmp = Path(
+            tempfile.mkdtemp(prefix=f".{target.name}.tmp-{os.getpid()}-", dir=target.parent)
+        )
     except OSError as exc:
         raise OutputError(f"cannot create the output folder next to {target}: {exc}") from exc
     try:
@@ -143,18 +166,42 @@ def write_store(path: Path, tables: Mapping[str, pd.DataFrame]) -> None:
         con.close()
 
 
+# shared outputs go to meetings, phones and spreadsheets; restricted ones stay with analysts:
+# the store and cells.parquet hold unsuppressed counts, rejects hold rows as read
+RESTRICTED = ("targeting.duckdb", "cells.parquet", "rejects/")
+
+
+def store_digest(path: Path) -> str:
+    """sha256 over a DuckDB file's tables, their columns and an order-free sum of their rows'
+    hashes, computed in the database: the same tables give the same digest although the file's
+    bytes differ from run to run."""
+    digest = hashlib.sha256()
+    with duckdb.connect(str(path), read_only=True) as con:
+        for (name,) in sorted(con.execute("SHOW TABLES").fetchall()):
+            columns = con.execute(f'DESCRIBE "{name}"').fetchall()
+            rows, total = con.execute(
+                f'SELECT count(*), coalesce(sum(hash(t)::HUGEINT), 0) FROM "{name}" AS t'
+            ).fetchone() or (0, 0)
+            digest.update(f"{name}|{columns}|{rows}|{total}\n".encode())
+    return digest.hexdigest()
+
+
 def write_manifest(folder: Path, manifest: Mapping[str, Any]) -> Path:
-    """`manifest.json` with the sha256 of every other file in the folder added."""
+    """`manifest.json` with the sha256 of every other file in the folder (the store's by its
+    contents) and which outputs are restricted to analysts and which are safe to share."""
     outputs = {
-        str(p.relative_to(folder)): sha256_file(p)
+        str(p.relative_to(folder)): store_digest(p) if p.suffix == ".duckdb" else sha256_file(p)
         for p in sorted(folder.rglob("*"))
         if p.is_file() and p.name != "manifest.json"
     }
+    restricted = sorted(k for k in outputs if k.startswith(RESTRICTED))
     full = {
         **manifest,
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "versions": package_versions(),
         "outputs": outputs,
+        "restricted_outputs": restricted,
+        "shareable_outputs": sorted(k for k in outputs if k not in restricted),
     }
     path = folder / "manifest.json"
     path.write_text(
