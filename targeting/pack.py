@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
 from pathlib import Path
 
 import geopandas as gpd
@@ -114,7 +115,9 @@ def parent_map_png(outlines: gpd.GeoDataFrame, rows: pd.DataFrame, *, title: str
     for point, name in zip(
         outlines.geometry.representative_point(), outlines["area_name"], strict=True
     ):
-        ax.annotate(str(name), (point.x, point.y), fontsize=7, ha="center", color="#333333")
+        # control characters have no glyph; the label shows the rest of the name
+        shown = re.sub(r"[\x00-\x1f\x7f]", "", str(name))[:40]
+        ax.annotate(shown, (point.x, point.y), fontsize=7, ha="center", color="#333333")
     for tactic, colour in TACTIC_COLOURS.items():
         pts = rows[(rows["item"] != "area") & (rows["tactic"] == tactic)]
         if len(pts):

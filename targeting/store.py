@@ -87,9 +87,7 @@ def atomic_output_dir(target: Path, *, marker: str) -> Iterator[Path]:
         )
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(
-            tempfile.mkdtemp(prefix=f".{target.name}.tmp-{os.getpid()}-", dir=target.parent)
-        )
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-{os.getpid()}-", dir=target.parent))
     except OSError as exc:
         raise OutputError(f"cannot create the output folder next to {target}: {exc}") from exc
     try:
