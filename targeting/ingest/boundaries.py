@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -22,6 +24,7 @@ from targeting.ingest.common import (
 )
 from targeting.io import (
     parse_numbers,
+    polygonal_part,
     read_vector,
 )
 
@@ -69,8 +72,55 @@ def read_areas(config: Config) -> tuple[gpd.GeoDataFrame, InputSummary]:
         warnings.append(f"{repaired} invalid area polygon(s) repaired with make_valid")
     if not cols["area_name"]:
         warnings.append("areas have no name column; area codes are used as names")
+    out, slivers = resolve_overlaps(out, path=path)
+    if slivers:
+        warnings.append(
+            f"{slivers} small overlap(s) between areas (each under {OVERLAP_STOP_M2:,.0f} m2 and "
+            f"{OVERLAP_STOP_SHARE:.0%} of the smaller area) given to the area with the first code"
+        )
     summary = InputSummary("areas", (path,), len(frame), int(ok.sum()), rejects, tuple(warnings))
     return out, summary
+
+
+# overlaps this large are an error in the boundaries; smaller ones are digitising slivers
+OVERLAP_STOP_M2 = 1_000.0
+OVERLAP_STOP_SHARE = 0.01
+
+
+def resolve_overlaps(areas: gpd.GeoDataFrame, *, path: Path) -> tuple[gpd.GeoDataFrame, int]:
+    """Areas with no overlaps: a pair overlapping by more than 1,000 m2 or 1% of the smaller area
+    stops the run, listing every such pair; a smaller sliver goes to the area with the first
+    code (taken out of the other). Returns the areas and how many slivers were given."""
+    projected = areas.to_crs(equal_area_crs(areas)).geometry.to_numpy()
+    left, right = shapely.STRtree(projected).query(projected, predicate="intersects")
+    pairs = left < right
+    left, right = left[pairs], right[pairs]
+    if len(left) == 0:
+        return areas, 0
+    shared = shapely.area(shapely.intersection(projected[left], projected[right]))
+    smaller = np.minimum(shapely.area(projected[left]), shapely.area(projected[right]))
+    overlapping = shared > 1e-6
+    big = overlapping & ((shared > OVERLAP_STOP_M2) | (shared > OVERLAP_STOP_SHARE * smaller))
+    codes = areas["area_code"].to_numpy()
+    if big.any():
+        listed = "; ".join(
+            f"{codes[a]} and {codes[b]} ({m2:,.0f} m2)"
+            for a, b, m2 in zip(left[big], right[big], shared[big], strict=True)
+        )
+        raise InputError("areas", path, [Problem(
+            str(path), f"areas overlap: {listed}",
+            "fix the boundaries so that each place is in one area (overlaps up to 1,000 m2 and "
+            "1% of the smaller area are taken as slivers)")])  # fmt: skip
+    small = overlapping & ~big
+    if not small.any():
+        return areas, 0
+    first_is_left = codes[left] < codes[right]
+    loser = np.where(first_is_left, right, left)[small]
+    winner = np.where(first_is_left, left, right)[small]
+    geoms = areas.geometry.to_numpy().copy()
+    for lose, win in zip(loser, winner, strict=True):  # one per sliver: a handful
+        geoms[lose] = polygonal_part(shapely.difference(geoms[lose], geoms[win]))
+    return areas.set_geometry(geoms, crs=areas.crs), int(small.sum())
 
 
 def read_small_areas(config: Config) -> tuple[gpd.GeoDataFrame | None, InputSummary | None]:
