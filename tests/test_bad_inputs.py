@@ -156,3 +156,23 @@ def test_encodings_and_line_ends_read_the_same(tmp_path: Path, encoding: str) ->
     manifest = _run(config)
     assert manifest["inputs"]["population"]["rows_rejected"] == 0
     assert manifest["unallocated_residents"] == pytest.approx(50, rel=1e-5)
+
+
+def test_corrupt_geopackage_stops(tmp_path: Path) -> None:
+    config = write_world(tmp_path, with_bad_rows=False)
+    (tmp_path / "wards.gpkg").write_bytes(b"SQLite format 3\x00" + b"\x13" * 200)
+    _stop(config, "wards.gpkg")
+
+
+def test_fractional_residents_are_kept(tmp_path: Path) -> None:
+    """Population estimates are often fractional (modelled); they are used as given."""
+    config = write_world(tmp_path, with_bad_rows=False)
+    census = tmp_path / "census.csv"
+    census.write_text(
+        census.read_text().replace("300,100,200", "300.5,100.25,200.25"), encoding="utf-8"
+    )
+    manifest = _run(config)
+    assert manifest["inputs"]["population"]["rows_rejected"] == 0
+    assert manifest["grid"]["residents_on_grid"] + manifest[
+        "unallocated_residents"
+    ] == pytest.approx(612.5)
