@@ -48,7 +48,8 @@ def suppress_lines(
     suppressed = is_small(values, threshold=threshold)
     if initial is not None:
         suppressed = suppressed | initial
-    line = lines["line"].to_numpy()
+    # lines as integer codes: set operations on text ids are far slower at a force's scale
+    line = pd.factorize(lines["line"])[0]
     cell = lines["cell"].to_numpy()
     is_total = lines["is_total"].to_numpy(dtype=bool)
     value = values[cell]
