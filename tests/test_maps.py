@@ -159,7 +159,7 @@ def test_browser_draws_the_map_offline(demo_map: dict[str, object], tmp_path: Pa
     assert console_errors == []
     pixels = matplotlib.image.imread(screenshot)[..., :3]
     colours = np.unique((pixels.reshape(-1, 3) * 255).astype(np.uint8), axis=0)
-    assert len(colours) > 50  # cells, outlines, labels and legend drawn, not a blank page
+    assert len(colours) > 50  # areas, outlines, labels and legend drawn, not a blank page
     shutil.copyfile(screenshot, SCREENSHOT_COPY)
     print(f"map screenshot: {SCREENSHOT_COPY}")
 
@@ -169,6 +169,14 @@ def test_browser_draws_the_map_offline(demo_map: dict[str, object], tmp_path: Pa
         .replace("</body>", PROBE_END),
         encoding="utf-8",
     )  # fmt: skip
+    # the probe switches the Watch coverage cells on: they must be drawn too
+    cells_shot = tmp_path / "cells.png"
+    chromium(probe.as_uri(), "--window-size=1200,900", f"--screenshot={cells_shot}",
+             home=tmp_path / "c")  # fmt: skip
+    with_cells = matplotlib.image.imread(cells_shot)[..., :3]
+    changed = np.abs(with_cells - pixels).max(axis=2) > 0.05
+    assert changed.mean() > 0.05  # the cells changed a real part of the picture
+    shutil.copyfile(cells_shot, Path("/tmp/map_cells_screenshot.png"))
     dom = chromium(probe.as_uri(), "--dump-dom", home=tmp_path / "b").stdout
     body = re.search(r"<body[^>]*>", dom).group(0)  # type: ignore[union-attr]
     attrs = dict(re.findall(r'(data-[\w-]+)="([^"]*)"', body))
