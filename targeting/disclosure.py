@@ -142,7 +142,12 @@ def narrow_cells(
         sub = matrix[rows][:, members]
         b = rhs[rows]
         low, high = truth[members].copy(), truth[members].copy()
-        for _ in range(4 if len(members) > 8 else 0):
+        # one LP in a random direction moves every cell of the group at once; large groups get
+        # more of them (until the wanted cells are all wide), so few cells need LPs of their own
+        tries = 0 if len(members) <= 8 else min(64, 4 + len(members) // 25)
+        for _ in range(tries):
+            if (high - low)[wanted[members]].min() >= threshold:
+                break
             res = linprog(rng.normal(size=len(members)), A_eq=sub, b_eq=b, bounds=(0, None),
                           method="highs")  # fmt: skip
             if res.status == 0:
