@@ -37,6 +37,7 @@ from targeting.store import STORE_NAME
 LEAFLET_DIR = Path(xstatic.pkg.leaflet.BASE_DIR)
 SCALE = 100_000  # coordinates as integers of 1e-5 degree: about a metre, enough for a street map
 MAP_NAME = "map.html"
+MAP_MAX_CELLS = 60_000  # about 5 MB of cell outlines: a page that opens on a phone
 # index classes: below parity in reds, above in blues (100 = parity)
 INDEX_BREAKS = (50, 80, 95, 105, 125, 200)
 INDEX_COLOURS = ("#b2182b", "#ef8a62", "#fddbc7", "#f7f7f7", "#d1e5f0", "#67a9cf", "#2166ac")
@@ -86,6 +87,7 @@ def leaflet_assets() -> str:
 class MapData:
     """What the map draws, read from a finished run's output folder."""
 
+    cell_resolution: int  # resolution of the grid-cell layers (coarser than the grid when large)
     default_origin: str | None  # the origin the map opens on: the force's largest parity gap
     areas: gpd.GeoDataFrame  # area_code, area_name, parent_name, geometry (WGS84)
     cells: pd.DataFrame  # cell, residents, watch_share, crimes_km2, sac_km2 (whole cells)
@@ -121,6 +123,19 @@ def read_map_data(out_dir: Path, *, config: Config) -> MapData:
             for name in ("ranked_areas", "hotspots", "stations", "cell_segments",
                          "segment_representation")
         }  # fmt: skip
+    # a national grid would make one giant page: its cell layers go to coarser parent cells until
+    # they number at most MAP_MAX_CELLS (sums are additive, so the figures stay exact)
+    cell_resolution = map_cell_resolution(frag["cell"])
+    if cell_resolution < h3.get_resolution(str(frag["cell"].iloc[0])):
+        parent = {c: h3.cell_to_parent(c, cell_resolution) for c in frag["cell"].unique()}
+        frag = frag.assign(cell=frag["cell"].map(parent))
+        if not plan["cell_segments"].empty:
+            seg = plan["cell_segments"]
+            plan["cell_segments"] = (
+                seg.assign(cell=seg["cell"].map(parent))
+                .groupby(["cell", "segment"], as_index=False)[["households"]]
+                .sum()
+            )
     cells = frag.groupby("cell", sort=True)[
         ["residents", "households", "watch_households", "crimes", "sac_crimes", "area_m2"]
     ].sum(min_count=1)
@@ -159,6 +174,7 @@ def read_map_data(out_dir: Path, *, config: Config) -> MapData:
     ).sort_index()
     default = str(gap.idxmax()) if gap.notna().any() and gap.max() > 0 else None
     return MapData(
+        cell_resolution=cell_resolution,
         default_origin=default,
         areas=outlines,
         cells=cells.reset_index(),
@@ -179,6 +195,18 @@ def read_map_data(out_dir: Path, *, config: Config) -> MapData:
         ),
         threshold=config.privacy.suppression_threshold,
     )
+
+
+def map_cell_resolution(cells: pd.Series) -> int:
+    """The finest resolution, at or above the grid's, at which the cells number at most
+    `MAP_MAX_CELLS`."""
+    unique = pd.Series(cells.unique())
+    resolution = h3.get_resolution(str(unique.iloc[0]))
+    count = len(unique)
+    while count > MAP_MAX_CELLS and resolution > 0:
+        resolution -= 1
+        count = unique.map(lambda c, r=resolution: h3.cell_to_parent(c, r)).nunique()
+    return resolution
 
 
 def encode_cells(cells: pd.Series) -> dict[str, list[int]]:
@@ -296,6 +324,7 @@ def map_payload(data: MapData, *, origin: str | None) -> dict[str, Any]:
             "index": by_key,
         },
         "cells": {
+            "resolution": data.cell_resolution,
             **encode_cells(cells["cell"]),
             "layers": layers_cells,
             "segments": _segment_layer(cells, data.segment_labels),
@@ -693,7 +722,7 @@ PAGE_JS = r"""
   if (hasSat) overlays["Satisfaction (areas)"] = areaSat;
   Object.keys(D.cells.layers).forEach(function (k) {
     var layer = cellLayer(k), spec = D.cells.layers[k];
-    overlays[spec.label + " (cells)"] = layer;
+    overlays[spec.label + " (cells, resolution " + D.cells.resolution + ")"] = layer;
     legends[k] = {layer: layer, html: function () {
       return legendHtml(spec.label, k === "watch_share" ? C.greens : C.sequential, spec.breaks); }};
   });
@@ -709,7 +738,7 @@ PAGE_JS = r"""
           .bindTooltip(esc(SG.names[v] + " " + SG.labels[v])).addTo(segLayer);
       }
     });
-    overlays["Segments (cells)"] = segLayer;
+    overlays["Segments (cells, resolution " + D.cells.resolution + ")"] = segLayer;
     legends.segments = {layer: segLayer, html: function () {
       return "<h4>Main segment of each cell</h4>" + SG.names.map(function (n, i) {
         return '<i style="background:' + SG.colours[i] + '"></i>' + esc(n + " " + SG.labels[i]); }).join("<br>"); }};

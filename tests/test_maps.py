@@ -190,3 +190,15 @@ def test_browser_draws_the_map_offline(demo_map: dict[str, object], tmp_path: Pa
         "&amp;lt;script&amp;gt;" in attrs["data-labels"] or "&lt;script&gt;" in attrs["data-labels"]
     )
     assert "<script>alert" not in dom
+
+
+def test_a_large_grid_is_mapped_on_coarser_cells(monkeypatch: pytest.MonkeyPatch) -> None:
+    import targeting.maps as maps
+
+    cells = pd.Series(sorted(h3.grid_disk(h3.latlng_to_cell(52.5, -1.9, 9), 20)))  # 1,261 cells
+    assert maps.map_cell_resolution(cells) == 9
+    monkeypatch.setattr(maps, "MAP_MAX_CELLS", 100)
+    resolution = maps.map_cell_resolution(cells)
+    parents = cells.map(lambda c: h3.cell_to_parent(c, resolution)).nunique()
+    finer = cells.map(lambda c: h3.cell_to_parent(c, resolution + 1)).nunique()
+    assert parents <= 100 < finer  # the finest resolution that fits
