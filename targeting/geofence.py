@@ -344,8 +344,3 @@ def write_geofences_kml(geofences: gpd.GeoDataFrame, path: Path | str) -> None:
             _kml_ring(polygon, "innerBoundaryIs", hole)
     ET.indent(root)
     Path(path).write_bytes(ET.tostring(root, encoding="UTF-8", xml_declaration=True) + b"\n")
-
-
-def write_geofences_circles(circles: pd.DataFrame, path: Path | str) -> None:
-    """The circles as CSV (e.g. geofences_circles.csv), for loading into circle-only platforms."""
-    circles.to_csv(path, index=False, lineterminator="\n")

@@ -54,7 +54,6 @@ class Force:
     crimes_per_1000: float
     sac_per_1000: float
     low_rating_share: float
-    watch_share: float
 
 
 def force_rates(units: pd.DataFrame) -> Force:
@@ -70,7 +69,6 @@ def force_rates(units: pd.DataFrame) -> Force:
         crimes_per_1000=ratio("crimes", "residents", 1000.0),
         sac_per_1000=ratio("sac_crimes", "residents", 1000.0),
         low_rating_share=ratio("low_ratings", "ratings"),
-        watch_share=ratio("watch_households", "households"),
     )
 
 

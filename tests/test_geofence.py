@@ -27,7 +27,6 @@ from targeting.geofence import (
     cells_to_geofences,
     geofences_to_circles,
     vertex_count,
-    write_geofences_circles,
     write_geofences_geojson,
     write_geofences_kml,
 )
@@ -317,9 +316,11 @@ def test_circle_limit_keeps_the_best_ranks() -> None:
 
 
 def test_circles_csv_round_trips(tmp_path: Path) -> None:
+    from targeting.store import write_csv
+
     circles = geofences_to_circles(_fences())
     path = tmp_path / "geofences_circles.csv"
-    write_geofences_circles(circles, path)
+    write_csv(circles, path)
     back = pd.read_csv(path, dtype={"area_code": str})
     pd.testing.assert_frame_equal(back, circles, check_dtype=False)
 

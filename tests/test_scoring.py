@@ -29,7 +29,6 @@ FORCE = Force(
     crimes_per_1000=80.0,
     sac_per_1000=20.0,
     low_rating_share=0.2,
-    watch_share=0.1,
 )
 
 
