@@ -404,7 +404,13 @@ def map_to_html(data: MapData, *, origin: str | None = None) -> str:
         prefer_canvas=True,
         control_scale=True,
     )
-    fmap._id = "targeting"  # fixed element names: a rerun writes the same bytes
+    return _offline_page(fmap, name="targeting", script=PAGE_JS, payload=payload)
+
+
+def _offline_page(fmap: OfflineMap, *, name: str, script: str, payload: dict[str, Any]) -> str:
+    """The page around a map: Leaflet and the page's CSS inline, the marking's places, fixed
+    element names (a rerun writes the same bytes), and the script with its data."""
+    fmap._id = name
     root = fmap.get_root()
     assert isinstance(root, Figure)
     root._id = "page"
@@ -416,8 +422,8 @@ def map_to_html(data: MapData, *, origin: str | None = None) -> str:
         ),
         name="marking",
     )
-    script = PAGE_JS.replace("__MAP__", fmap.get_name()).replace("__DATA__", _script_json(payload))
-    fmap.add_child(_Script(script), name="layers")
+    code = script.replace("__MAP__", fmap.get_name()).replace("__DATA__", _script_json(payload))
+    fmap.add_child(_Script(code), name="script")
     return root.render()
 
 
@@ -440,23 +446,7 @@ def points_to_map_html(
     }
     fmap = OfflineMap(location=[float(points["latitude"].mean()), float(points["longitude"].mean())],
                       zoom_start=13, tiles=None, control_scale=True)  # fmt: skip
-    fmap._id = "points"
-    root = fmap.get_root()
-    assert isinstance(root, Figure)
-    root._id = "page"
-    root.header.add_child(folium.Element(leaflet_assets()), name="leaflet")
-    root.header.add_child(folium.Element(f"<style>{PAGE_CSS}</style>"), name="css")
-    root.html.add_child(
-        folium.Element(
-            '<div class="marking marking-top"></div><div class="marking marking-bottom"></div>'
-        ),
-        name="marking",
-    )
-    script = POINTS_JS.replace("__MAP__", fmap.get_name()).replace(
-        "__DATA__", _script_json(payload)
-    )
-    fmap.add_child(_Script(script), name="points")
-    return root.render()
+    return _offline_page(fmap, name="points", script=POINTS_JS, payload=payload)
 
 
 POINTS_JS = r"""
