@@ -21,11 +21,11 @@ from targeting.config import load_config
 from targeting.demo import write_demo_inputs
 from targeting.maps import (
     MAP_NAME,
-    _script_json,
     encode_cells,
     leaflet_assets,
     map_to_html,
     read_map_data,
+    script_json,
 )
 from targeting.pipeline import run
 
@@ -53,8 +53,8 @@ def test_leaflet_is_inlined_with_its_images() -> None:
     assert "sourceMappingURL" not in assets
 
 
-def test_script_json_cannot_close_its_script_element() -> None:
-    text = _script_json({"name": HOSTILE})
+def testscript_json_cannot_close_its_script_element() -> None:
+    text = script_json({"name": HOSTILE})
     assert "</script>" not in text and "<" not in text and "&" not in text
     assert json.loads(text)["name"] == HOSTILE
 
@@ -193,7 +193,7 @@ def test_browser_draws_the_map_offline(demo_map: dict[str, object], tmp_path: Pa
 
 
 def test_a_large_grid_is_mapped_on_coarser_cells(monkeypatch: pytest.MonkeyPatch) -> None:
-    import targeting.maps as maps
+    import targeting.maps.data as maps
 
     cells = pd.Series(sorted(h3.grid_disk(h3.latlng_to_cell(52.5, -1.9, 9), 20)))  # 1,261 cells
     assert maps.map_cell_resolution(cells) == 9

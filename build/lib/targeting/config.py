@@ -1,0 +1,672 @@
+"""The run configuration: one frozen, typed object read from a TOML file with the standard library.
+
+Every setting and its default is documented once, here, in the dataclass fields; `docs/contract.md`
+and the README point at this module. Unknown keys and wrong types are errors that name the key and
+the file, all of them at once, so a user fixes a config in one pass.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from targeting.errors import ConfigError, Problem
+
+SCORE_COMPONENTS = (
+    "representation_gap",
+    "watch_gap",
+    "crime",
+    "sac",
+    "low_satisfaction",
+    "low_penetration",
+)
+DEFAULT_WEIGHTS: Mapping[str, float] = MappingProxyType(
+    {
+        "representation_gap": 1.0,
+        "watch_gap": 0.5,
+        "crime": 0.25,
+        "sac": 0.25,
+        "low_satisfaction": 0.25,
+        "low_penetration": 0.5,
+    }
+)
+DEFAULT_SAC_TYPES = ("Burglary", "Robbery", "Vehicle crime", "Theft from the person")
+
+# Canonical column names per input; `[columns.<input>]` maps these to the names in a file.
+CANONICAL_COLUMNS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "areas": ("area_code", "area_name", "parent_code", "parent_name"),
+        "small_areas": ("area_code", "households"),
+        "population": ("area_code", "origin", "residents", "age_band", "total", "origins"),
+        "signups": (
+            "user_id",
+            "joined",
+            "latitude",
+            "longitude",
+            "easting",
+            "northing",
+            "postcode",
+            "origin",
+            "status",
+            "watch_role",
+        ),
+        "crimes": ("crime_id", "month", "longitude", "latitude", "crime_type"),
+        "ratings": ("rated_at", "rating", "user_id", "latitude", "longitude"),
+        "schemes": ("scheme_id", "scheme_name", "scheme_type", "households", "members"),
+        "postcodes": ("postcode", "latitude", "longitude"),
+        "visited": ("cell", "visited_on"),
+        "segments": ("area_code", "postcode", "segment", "households"),
+        "segment_descriptions": ("segment", "group", "label", "description"),
+    }
+)
+
+
+@dataclass(frozen=True)
+class InputsConfig:
+    """Input files, resolved against the config file's folder."""
+
+    areas: Path
+    population: Path
+    signups: Path
+    small_areas: Path | None = None
+    crimes: tuple[str, ...] = ()  # glob patterns, absolute after resolution
+    ratings: Path | None = None
+    schemes: Path | None = None
+    postcodes: Path | None = None
+    population_raster: Path | None = None
+    population_previous: Path | None = None  # an earlier census snapshot, for emerging communities
+    visited: Path | None = None  # log of visited hotspot cells (`cell, visited_on`), for cooldown
+    segments: Path | None = None  # segment per small area or postcode, with households
+    segment_descriptions: Path | None = None  # segment, group, label, description
+
+
+@dataclass(frozen=True)
+class OriginsConfig:
+    map: Path | None = None  # CSV origin,population_origin; default: reference_data's census map
+
+
+SMALL_AREA_FITS = ("split", "best_fit")
+
+
+@dataclass(frozen=True)
+class GridConfig:
+    resolution: int = 9  # H3 resolution; 9 is about 0.1 km2 per cell, a few streets
+    # how a small area cut by an area boundary is shared: "split" by surface (or raster) shares,
+    # or "best_fit": wholly to the area holding its largest share, as ONS best-fit lookups do
+    # for census areas built to nest in the areas but drawn with different generalisation
+    small_area_fit: str = "split"
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    as_of: dt.date | None = None  # the date every date rule uses; default: the latest `joined`
+    seed: int = 2018  # for every random choice a later stage makes
+
+
+@dataclass(frozen=True)
+class ScoringConfig:
+    weights: Mapping[str, float] = field(default_factory=lambda: DEFAULT_WEIGHTS)
+    low_rating: int = 2  # ratings (1-6) at or below this count as low
+    rating_prior: float = 20.0  # ratings' weight of the force's low share, shrinking few ratings
+
+
+TACTICS = ("door", "street", "social", "control", "station")
+# Sign-ups per hotspot (per station visit for `station`) in one visit week. Only the ratio has a
+# source: door-knocking gave about nine times control in the 2,124-hotspot test, whose 2,074
+# sign-ups make about one per hotspot across its four arms. The absolute values are assumptions,
+# to be replaced by a force's own trial results.
+DEFAULT_YIELDS: Mapping[str, float] = MappingProxyType(
+    {"door": 2.7, "street": 0.9, "social": 0.6, "control": 0.3, "station": 20.0}
+)
+
+
+@dataclass(frozen=True)
+class TacticsConfig:
+    yields: Mapping[str, float] = field(default_factory=lambda: DEFAULT_YIELDS)
+
+
+@dataclass(frozen=True)
+class HotspotsConfig:
+    per_week: int = 120  # hotspots on the week's list, across the force (the test used about 120)
+    max_per_area: int = 12  # so the list is spread over areas rather than all in one
+    min_households: float = 40.0  # a hotspot cell must hold this many households (or residents/2.4)
+    min_postcodes: int = 1  # ...and, when postcodes are given, this many postcode centroids
+    cooldown_days: int = 28  # cells visited this recently (the visited log) stay off the list
+
+
+@dataclass(frozen=True)
+class StationsConfig:
+    count: int = 5  # mobile-station sites to choose, besides any fixed ones
+    radius_m: float = 800.0  # walking radius a site covers
+    fixed: tuple[tuple[float, float], ...] = ()  # existing sites as [latitude, longitude] pairs
+
+
+@dataclass(frozen=True)
+class GeofencesConfig:
+    max_vertices: int = 100  # devices cap a geofence's vertices
+    max_extra_area: float = 0.2  # extra area a simplified geofence may add before it is split
+    circles: int = 20  # circular geofences written (iOS monitors at most 20 regions per app)
+    min_radius_m: float = 100.0  # smallest circle platforms monitor reliably
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    dir: Path = Path("out")
+    protective_marking: str = "OFFICIAL-SENSITIVE"  # printed on every shared output
+
+
+@dataclass(frozen=True)
+class PopulationConfig:
+    min_age: int = 18  # only adults sign up; used when the population has age bands
+    total_tolerance: float = 0.01  # parts above the total by more than this fraction: reject
+
+
+@dataclass(frozen=True)
+class PrivacyConfig:
+    suppression_threshold: int = 10  # sign-up-derived counts 1..threshold-1 are withheld
+
+
+@dataclass(frozen=True)
+class CrimesConfig:
+    sac_types: tuple[str, ...] = DEFAULT_SAC_TYPES  # serious acquisitive crime types
+
+
+@dataclass(frozen=True)
+class SchemesConfig:
+    point_radius_m: float = 200.0  # a Watch scheme given as a point covers this radius
+
+
+@dataclass(frozen=True)
+class RepresentationConfig:
+    map_resolution: int = (
+        8  # H3 resolution of the map's per-origin layers (coarser: fewer withheld)
+    )
+
+
+@dataclass(frozen=True)
+class EmergingConfig:
+    min_growth: float = 0.5  # an origin grew by more than this fraction of its earlier count...
+    min_increase: float = 100.0  # ...and by more than this many residents
+
+
+@dataclass(frozen=True)
+class CensusTable:
+    """A numeric census table for the open segmentation, keyed by the small areas or by the
+    polygons of `areas` (e.g. LSOAs), which the small areas then take their values from."""
+
+    table: Path
+    areas: Path | None = None
+
+
+@dataclass(frozen=True)
+class SegmentsConfig:
+    k: int = 0  # segments in the open segmentation; 0: chosen by silhouette in k_min..k_max
+    k_min: int = 4
+    k_max: int = 10
+    census: tuple[CensusTable, ...] = ()  # census tables besides the population's origin shares
+    base: str = "households"  # the base of the profile index: households or residents
+    # expected sign-ups per hotspot by segment and tactic; a segment or tactic not listed takes
+    # [tactics] yields
+    yields: Mapping[str, Mapping[str, float]] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything a run needs to know, read once from TOML and passed explicitly."""
+
+    path: Path
+    inputs: InputsConfig
+    origins: OriginsConfig = OriginsConfig()
+    grid: GridConfig = GridConfig()
+    run: RunConfig = RunConfig()
+    scoring: ScoringConfig = ScoringConfig()
+    output: OutputConfig = OutputConfig()
+    population: PopulationConfig = PopulationConfig()
+    privacy: PrivacyConfig = PrivacyConfig()
+    crimes: CrimesConfig = CrimesConfig()
+    schemes: SchemesConfig = SchemesConfig()
+    representation: RepresentationConfig = RepresentationConfig()
+    emerging: EmergingConfig = EmergingConfig()
+    tactics: TacticsConfig = TacticsConfig()
+    hotspots: HotspotsConfig = HotspotsConfig()
+    stations: StationsConfig = StationsConfig()
+    geofences: GeofencesConfig = GeofencesConfig()
+    segments: SegmentsConfig = SegmentsConfig()
+    columns: Mapping[str, Mapping[str, str | tuple[str, ...]]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+
+    def columns_for(self, input_name: str) -> Mapping[str, str | tuple[str, ...]]:
+        """The `[columns.<input>]` mapping (canonical name -> file's name), empty if none."""
+        return self.columns.get(input_name, MappingProxyType({}))
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-friendly copy, for the manifest."""
+        return _jsonable(self)
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "__dataclass_fields__"):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Path | dt.date):
+        return str(value)
+    return value
+
+
+_PATH_KEYS = {
+    "areas",
+    "population",
+    "signups",
+    "small_areas",
+    "ratings",
+    "schemes",
+    "postcodes",
+    "population_raster",
+    "population_previous",
+    "visited",
+    "segments",
+    "segment_descriptions",
+}
+_REQUIRED_INPUTS = ("areas", "population", "signups")
+
+
+class _Reader:
+    """Collects problems while converting raw TOML tables into typed values."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.problems: list[Problem] = []
+
+    def add(self, key: str, problem: str, fix: str) -> None:
+        self.problems.append(Problem(f"{self.path} key '{key}'", problem, fix))
+
+    def table(self, raw: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+        value = raw.get(key, {})
+        if not isinstance(value, Mapping):
+            self.add(key, f"must be a table, got {type(value).__name__}", f"write it as [{key}]")
+            return {}
+        return value
+
+    def unknown(self, section: Mapping[str, Any], allowed: set[str], prefix: str) -> None:
+        for key in sorted(set(section) - allowed):
+            name = f"{prefix}.{key}" if prefix else key
+            self.add(
+                name,
+                "is not a known setting",
+                f"remove it or use one of: {', '.join(sorted(allowed))}",
+            )
+
+    def path_value(self, section: Mapping[str, Any], key: str, prefix: str) -> Path | None:
+        value = section.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value:
+            self.add(
+                f"{prefix}.{key}", f"must be a file path string, got {value!r}", 'e.g. "file.csv"'
+            )
+            return None
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else (self.path.parent / p)
+
+    def typed(
+        self, section: Mapping[str, Any], key: str, kind: type, default: Any, prefix: str
+    ) -> Any:
+        if key not in section:
+            return default
+        value = section[key]
+        ok = isinstance(value, kind) and not (kind in (int, float) and isinstance(value, bool))
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        if not ok:
+            self.add(
+                f"{prefix}.{key}",
+                f"must be {kind.__name__}, got {type(value).__name__} {value!r}",
+                f"give a {kind.__name__} value (default {default!r})",
+            )
+            return default
+        return value
+
+
+def _number_table(
+    r: _Reader, section: Mapping[str, Any], key: str, defaults: Mapping[str, float], prefix: str
+) -> dict[str, float]:
+    """A table of non-negative numbers with known keys (`weights = { crime = 0.25 }`), filled in
+    from `defaults`."""
+    out = dict(defaults)
+    raw = section.get(key, {})
+    name = f"{prefix}.{key}"
+    if not isinstance(raw, Mapping):
+        example = next(iter(defaults))
+        r.add(name, "must be a table of numbers", f"e.g. {key} = {{ {example} = 0.5 }}")
+        return out
+    r.unknown(raw, set(defaults), name)
+    for item, default in defaults.items():
+        value = r.typed(raw, item, float, default, name)
+        if value < 0:
+            r.add(f"{name}.{item}", "must not be negative", "use 0 to switch it off")
+        out[item] = max(float(value), 0.0)
+    return out
+
+
+def _segments_section(r: _Reader, raw: Mapping[str, Any], path: Path) -> SegmentsConfig:
+    """`[segments]`: k and its range, census tables, the base, yields by segment and tactic."""
+    section = dict(r.table(raw, "segments"))
+    census_raw = section.pop("census", [])
+    yields_raw = section.pop("yields", {})
+    base = section.pop("base", SegmentsConfig.base)
+    r.unknown(section, {"k", "k_min", "k_max"}, "segments")
+    k = r.typed(section, "k", int, SegmentsConfig.k, "segments")
+    k_min = r.typed(section, "k_min", int, SegmentsConfig.k_min, "segments")
+    k_max = r.typed(section, "k_max", int, SegmentsConfig.k_max, "segments")
+    if k < 0 or not 2 <= k_min <= k_max:
+        r.add("segments.k", f"needs k >= 0 and 2 <= k_min <= k_max, got {k}, {k_min}, {k_max}",
+              "e.g. k = 0 (choose), k_min = 4, k_max = 10")  # fmt: skip
+    if base not in ("households", "residents"):
+        r.add("segments.base", f"must be households or residents, got {base!r}", '"households"')
+        base = SegmentsConfig.base
+    census: list[CensusTable] = []
+    if not isinstance(census_raw, list) or not all(isinstance(c, Mapping) for c in census_raw):
+        r.add("segments.census", "must be a list of tables", 'census = [{ table = "age.csv" }]')
+    else:
+        for i, entry in enumerate(census_raw):
+            r.unknown(entry, {"table", "areas"}, f"segments.census[{i}]")
+            table = r.path_value(entry, "table", f"segments.census[{i}]")
+            if table is None:
+                r.add(f"segments.census[{i}].table", "is required", '{ table = "age.csv" }')
+                continue
+            census.append(CensusTable(table, r.path_value(entry, "areas", f"segments.census[{i}]")))
+    yields: dict[str, Mapping[str, float]] = {}
+    if not isinstance(yields_raw, Mapping):
+        r.add("segments.yields", "must be a table per segment", "[segments.yields.S01] door = 3.0")
+    else:
+        for segment, table in yields_raw.items():
+            if not isinstance(table, Mapping):
+                r.add(f"segments.yields.{segment}", "must be a table of tactics", "door = 3.0")
+                continue
+            r.unknown(table, set(TACTICS), f"segments.yields.{segment}")
+            chosen = {}
+            for tactic in TACTICS:
+                if tactic in table:
+                    v = r.typed(
+                        table, tactic, float, DEFAULT_YIELDS[tactic], f"segments.yields.{segment}"
+                    )
+                    if v < 0:
+                        r.add(
+                            f"segments.yields.{segment}.{tactic}",
+                            "must not be negative",
+                            "e.g. 2.7",
+                        )
+                    chosen[tactic] = max(float(v), 0.0)
+            yields[str(segment)] = MappingProxyType(chosen)
+    return SegmentsConfig(
+        k=k, k_min=k_min, k_max=k_max, census=tuple(census), base=str(base),
+        yields=MappingProxyType(yields),
+    )  # fmt: skip
+
+
+def _simple_section(r: _Reader, raw: Mapping[str, Any], name: str, cls: type) -> dict[str, Any]:
+    """Read a section of plain numbers into keyword arguments for `cls`: its fields' types and
+    defaults; every value must be positive, except that a fraction, a cooldown or a count may be 0."""
+    section = r.table(raw, name)
+    simple = {f.name: f for f in fields(cls) if f.type in ("int", "float")}
+    r.unknown(section, set(simple) | ({"fixed"} if name == "stations" else set()), name)
+    values: dict[str, Any] = {}
+    for key, f in simple.items():
+        kind = int if f.type == "int" else float
+        value = r.typed(section, key, kind, f.default, name)
+        may_be_zero = {"max_extra_area", "cooldown_days", "count", "min_postcodes"}
+        if value < 0 or (value == 0 and key not in may_be_zero):
+            r.add(f"{name}.{key}", f"must be positive, got {value}", f"default {f.default}")
+            value = f.default
+        values[key] = value
+    return values
+
+
+def load_config(path: Path | str) -> Config:
+    """Read and check a run's TOML config; raise one `ConfigError` listing every problem."""
+    path = Path(path).resolve()
+    if not path.is_file():
+        raise ConfigError(
+            path, [Problem(str(path), "file not found", "check the path to the config")]
+        )
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8-sig"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            path, [Problem(str(path), f"is not valid TOML ({exc})", "fix the syntax")]
+        ) from exc
+    return config_from_dict(raw, path=path)
+
+
+def config_from_dict(raw: Mapping[str, Any], *, path: Path) -> Config:
+    """Build a `Config` from an already parsed TOML mapping; paths are relative to `path`'s folder."""
+    r = _Reader(path)
+    sections = {
+        "inputs", "origins", "grid", "run", "scoring", "output", "population", "privacy", "crimes",
+        "schemes", "representation", "emerging", "tactics", "hotspots", "stations", "geofences", "segments",
+        "columns",
+    }  # fmt: skip
+    r.unknown(raw, sections, "")
+
+    inp = r.table(raw, "inputs")
+    r.unknown(inp, _PATH_KEYS | {"crimes"}, "inputs")
+    for key in _REQUIRED_INPUTS:
+        if key not in inp:
+            r.add(f"inputs.{key}", "is required", f'add {key} = "path/to/file" under [inputs]')
+    paths = {k: r.path_value(inp, k, "inputs") for k in _PATH_KEYS}
+    crimes_raw = inp.get("crimes", [])
+    if isinstance(crimes_raw, str):
+        crimes_raw = [crimes_raw]
+    crimes: list[str] = []
+    if not isinstance(crimes_raw, list) or not all(isinstance(c, str) for c in crimes_raw):
+        r.add("inputs.crimes", "must be a list of paths or globs", 'e.g. crimes = ["crime/*.csv"]')
+    else:
+        for c in crimes_raw:
+            p = Path(c).expanduser()
+            crimes.append(str(p if p.is_absolute() else path.parent / p))
+
+    origins_t = r.table(raw, "origins")
+    r.unknown(origins_t, {"map"}, "origins")
+    grid_t = r.table(raw, "grid")
+    r.unknown(grid_t, {"resolution", "small_area_fit"}, "grid")
+    resolution = r.typed(grid_t, "resolution", int, GridConfig.resolution, "grid")
+    if not 0 <= resolution <= 15:
+        r.add(
+            "grid.resolution", f"must be an H3 resolution 0-15, got {resolution}", "use 8, 9 or 10"
+        )
+        resolution = 9
+    small_area_fit = r.typed(grid_t, "small_area_fit", str, GridConfig.small_area_fit, "grid")
+    if small_area_fit not in SMALL_AREA_FITS:
+        r.add(
+            "grid.small_area_fit",
+            f"must be one of {', '.join(SMALL_AREA_FITS)}, got {small_area_fit!r}",
+            'use "split" (surface shares) or "best_fit" (small areas that nest in the areas)',
+        )
+        small_area_fit = GridConfig.small_area_fit
+    run_t = r.table(raw, "run")
+    r.unknown(run_t, {"as_of", "seed"}, "run")
+    as_of = run_t.get("as_of")
+    if isinstance(as_of, dt.datetime):
+        as_of = as_of.date()
+    elif isinstance(as_of, str):
+        try:
+            as_of = dt.date.fromisoformat(as_of)
+        except ValueError:
+            r.add("run.as_of", f"is not a date: {as_of!r}", "write it as 2018-10-31")
+            as_of = None
+    elif as_of is not None and not isinstance(as_of, dt.date):
+        r.add("run.as_of", f"must be a date, got {as_of!r}", "write it as 2018-10-31")
+        as_of = None
+    seed = r.typed(run_t, "seed", int, RunConfig.seed, "run")
+
+    scoring_t = r.table(raw, "scoring")
+    r.unknown(scoring_t, {"weights", "low_rating", "rating_prior"}, "scoring")
+    low_rating = r.typed(scoring_t, "low_rating", int, ScoringConfig.low_rating, "scoring")
+    rating_prior = r.typed(scoring_t, "rating_prior", float, ScoringConfig.rating_prior, "scoring")
+    if not 1 <= low_rating < 6:
+        r.add("scoring.low_rating", f"must be 1 to 5, got {low_rating}", "e.g. 2")
+    if rating_prior < 0:
+        r.add("scoring.rating_prior", "must not be negative", "e.g. 20")
+    weights = _number_table(r, scoring_t, "weights", DEFAULT_WEIGHTS, "scoring")
+    if not any(weights.values()):
+        r.add("scoring.weights", "are all 0: nothing to rank by", "give one a positive weight")
+
+    out_t = r.table(raw, "output")
+    r.unknown(out_t, {"dir", "protective_marking"}, "output")
+    out_dir = r.path_value(out_t, "dir", "output") or path.parent / OutputConfig.dir
+    marking = r.typed(out_t, "protective_marking", str, OutputConfig.protective_marking, "output")
+
+    pop_t = r.table(raw, "population")
+    r.unknown(pop_t, {"min_age", "total_tolerance"}, "population")
+    min_age = r.typed(pop_t, "min_age", int, PopulationConfig.min_age, "population")
+    tol = r.typed(pop_t, "total_tolerance", float, PopulationConfig.total_tolerance, "population")
+    if not 0 <= tol < 1:
+        r.add("population.total_tolerance", f"must be a fraction in [0, 1), got {tol}", "e.g. 0.01")
+
+    priv_t = r.table(raw, "privacy")
+    r.unknown(priv_t, {"suppression_threshold"}, "privacy")
+    threshold = r.typed(
+        priv_t, "suppression_threshold", int, PrivacyConfig.suppression_threshold, "privacy"
+    )
+    if threshold < 1:
+        r.add("privacy.suppression_threshold", "must be at least 1", "the default is 10")
+
+    crimes_t = r.table(raw, "crimes")
+    r.unknown(crimes_t, {"sac_types"}, "crimes")
+    sac = crimes_t.get("sac_types", list(DEFAULT_SAC_TYPES))
+    if not isinstance(sac, list) or not all(isinstance(s, str) for s in sac):
+        r.add(
+            "crimes.sac_types", "must be a list of police.uk crime types", '["Burglary", "Robbery"]'
+        )
+        sac = list(DEFAULT_SAC_TYPES)
+
+    schemes_t = r.table(raw, "schemes")
+    r.unknown(schemes_t, {"point_radius_m"}, "schemes")
+    radius = r.typed(schemes_t, "point_radius_m", float, SchemesConfig.point_radius_m, "schemes")
+    if radius <= 0:
+        r.add("schemes.point_radius_m", "must be positive", "e.g. 200")
+
+    rep_t = r.table(raw, "representation")
+    r.unknown(rep_t, {"map_resolution"}, "representation")
+    map_res = r.typed(
+        rep_t, "map_resolution", int, RepresentationConfig.map_resolution, "representation"
+    )
+    if not 0 <= map_res <= resolution:
+        r.add(
+            "representation.map_resolution",
+            f"must be an H3 resolution from 0 to grid.resolution ({resolution}), got {map_res}",
+            "e.g. 8",
+        )
+
+    em_t = r.table(raw, "emerging")
+    r.unknown(em_t, {"min_growth", "min_increase"}, "emerging")
+    min_growth = r.typed(em_t, "min_growth", float, EmergingConfig.min_growth, "emerging")
+    min_increase = r.typed(em_t, "min_increase", float, EmergingConfig.min_increase, "emerging")
+    if min_growth < 0 or min_increase < 0:
+        r.add("emerging", "thresholds must not be negative", "e.g. min_growth = 0.5")
+
+    tactics_t = r.table(raw, "tactics")
+    r.unknown(tactics_t, {"yields"}, "tactics")
+    yields = _number_table(r, tactics_t, "yields", DEFAULT_YIELDS, "tactics")
+    hotspots = _simple_section(r, raw, "hotspots", HotspotsConfig)
+    stations_t = dict(r.table(raw, "stations"))
+    fixed_raw = stations_t.pop("fixed", [])
+    fixed: list[tuple[float, float]] = []
+    if not isinstance(fixed_raw, list) or not all(
+        isinstance(p, list)
+        and len(p) == 2
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in p)
+        for p in fixed_raw
+    ):
+        r.add(
+            "stations.fixed",
+            "must be a list of [latitude, longitude] pairs",
+            "e.g. fixed = [[52.4862, -1.8904]]",
+        )
+    else:
+        fixed = [(float(a), float(b)) for a, b in fixed_raw]
+        if any(not (-90 <= a <= 90 and -180 <= b <= 180) for a, b in fixed):
+            r.add("stations.fixed", "has a pair outside latitude/longitude ranges", "[lat, lon]")
+    stations = _simple_section(r, {"stations": stations_t}, "stations", StationsConfig)
+    geofences = _simple_section(r, raw, "geofences", GeofencesConfig)
+    segments = _segments_section(r, raw, path)
+
+    columns_t = r.table(raw, "columns")
+    r.unknown(columns_t, set(CANONICAL_COLUMNS), "columns")
+    columns: dict[str, Mapping[str, str | tuple[str, ...]]] = {}
+    for input_name, mapping in columns_t.items():
+        if input_name not in CANONICAL_COLUMNS:
+            continue
+        if not isinstance(mapping, Mapping):
+            r.add(f"columns.{input_name}", "must be a table", f"write [columns.{input_name}]")
+            continue
+        r.unknown(mapping, set(CANONICAL_COLUMNS[input_name]), f"columns.{input_name}")
+        clean: dict[str, str | tuple[str, ...]] = {}
+        for canon, name in mapping.items():
+            if canon == "origins":
+                if isinstance(name, list) and all(isinstance(n, str) for n in name):
+                    clean[canon] = tuple(name)
+                else:
+                    r.add(
+                        f"columns.{input_name}.origins",
+                        "must be a list of column names",
+                        '["A", "B"]',
+                    )
+            elif isinstance(name, str) and name:
+                clean[canon] = name
+            elif canon in CANONICAL_COLUMNS[input_name]:
+                r.add(
+                    f"columns.{input_name}.{canon}",
+                    f"must be a column name, got {name!r}",
+                    '"Name"',
+                )
+        columns[input_name] = MappingProxyType(clean)
+
+    if r.problems:
+        raise ConfigError(path, r.problems)
+    return Config(
+        path=path,
+        inputs=InputsConfig(
+            areas=paths["areas"],  # type: ignore[arg-type]
+            population=paths["population"],  # type: ignore[arg-type]
+            signups=paths["signups"],  # type: ignore[arg-type]
+            small_areas=paths["small_areas"],
+            crimes=tuple(crimes),
+            ratings=paths["ratings"],
+            schemes=paths["schemes"],
+            postcodes=paths["postcodes"],
+            population_raster=paths["population_raster"],
+            population_previous=paths["population_previous"],
+            visited=paths["visited"],
+            segments=paths["segments"],
+            segment_descriptions=paths["segment_descriptions"],
+        ),
+        origins=OriginsConfig(map=r.path_value(origins_t, "map", "origins")),
+        grid=GridConfig(resolution=resolution, small_area_fit=small_area_fit),
+        run=RunConfig(as_of=as_of, seed=seed),
+        scoring=ScoringConfig(
+            weights=MappingProxyType(weights), low_rating=low_rating, rating_prior=rating_prior
+        ),
+        output=OutputConfig(dir=out_dir, protective_marking=marking),
+        population=PopulationConfig(min_age=min_age, total_tolerance=tol),
+        privacy=PrivacyConfig(suppression_threshold=threshold),
+        crimes=CrimesConfig(sac_types=tuple(sac)),
+        schemes=SchemesConfig(point_radius_m=radius),
+        representation=RepresentationConfig(map_resolution=map_res),
+        emerging=EmergingConfig(min_growth=min_growth, min_increase=min_increase),
+        tactics=TacticsConfig(yields=MappingProxyType(yields)),
+        hotspots=HotspotsConfig(**hotspots),
+        stations=StationsConfig(**stations, fixed=tuple(fixed)),
+        geofences=GeofencesConfig(**geofences),
+        segments=segments,
+        columns=MappingProxyType(columns),
+    )

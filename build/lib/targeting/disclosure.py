@@ -1,0 +1,239 @@
+"""Disclosure control for counts derived from sign-ups (special category data).
+
+Counts from 1 to the threshold minus one are withheld (primary suppression). Because published
+tables add up (origins to groups to all origins; areas to parents to the force), a withheld count
+could be recovered by subtraction, so more counts are withheld (secondary suppression) until, in
+every additive line, the withheld counts together add up to at least the threshold: then each is
+known only to lie in a range at least the threshold wide.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from scipy.optimize import linprog
+from scipy.sparse.csgraph import connected_components
+
+
+def withhold_small_counts(counts: Mapping[str, int], *, threshold: int) -> dict[str, int | str]:
+    """The counts with every value from 1 to `threshold - 1` replaced by "<threshold"."""
+    return {k: (f"<{threshold}" if 0 < v < threshold else v) for k, v in counts.items()}
+
+
+def is_small(values: np.ndarray, *, threshold: int) -> np.ndarray:
+    """Counts that primary suppression withholds: 1 to `threshold - 1`."""
+    return (values >= 1) & (values < threshold)
+
+
+def suppress_lines(
+    values: np.ndarray,
+    lines: pd.DataFrame,
+    *,
+    threshold: int,
+    initial: np.ndarray | None = None,
+) -> np.ndarray:
+    """Which cells to withhold, primary and secondary, in one pass over all additive lines.
+
+    `values` holds each cell's count (cells are positions 0..n-1). `lines` has one row per cell
+    in a line: `line` (id), `cell` (position) and `is_total` (the cell the others add up to).
+    A line needs more suppression when it holds exactly one withheld cell, or when its total is
+    published and its withheld cells add up to less than `threshold`; the smallest published
+    non-zero cell of the line is then withheld (its total if it has none). This repeats over every
+    line until nothing changes. Line by line is not enough on its own where lines cross (see
+    `protect_counts`). `initial` adds cells already withheld.
+    """
+    suppressed = is_small(values, threshold=threshold)
+    if initial is not None:
+        suppressed = suppressed | initial
+    # lines as integer codes: set operations on text ids are far slower at a force's scale
+    line = pd.factorize(lines["line"])[0]
+    cell = lines["cell"].to_numpy()
+    is_total = lines["is_total"].to_numpy(dtype=bool)
+    value = values[cell]
+    while True:
+        supp = suppressed[cell]
+        frame = pd.DataFrame(
+            {
+                "line": line,
+                "n": supp.astype(int),
+                "withheld": np.where(supp & ~is_total, value, 0),
+                "total_withheld": supp & is_total,
+            }
+        )
+        per_line = frame.groupby("line").agg(
+            n=("n", "sum"), withheld=("withheld", "sum"), total_withheld=("total_withheld", "any")
+        )
+        needy = per_line.index[
+            (per_line["n"] == 1)
+            | (
+                (per_line["n"] >= 2)
+                & ~per_line["total_withheld"]
+                & (per_line["withheld"] < threshold)
+            )
+        ]
+        if len(needy) == 0:
+            return suppressed
+        in_needy = np.isin(line, needy.to_numpy())
+        candidates = pd.DataFrame({"line": line, "cell": cell, "value": value})[
+            in_needy & ~supp & ~is_total & (value > 0)
+        ]
+        pick = candidates.sort_values(["line", "value", "cell"]).drop_duplicates("line")
+        chosen = set(pick["cell"].tolist())
+        no_child = np.setdiff1d(needy.to_numpy(), pick["line"].to_numpy())
+        totals = cell[np.isin(line, no_child) & is_total & ~supp]
+        chosen.update(totals.tolist())
+        if not chosen:
+            return suppressed
+        suppressed[list(chosen)] = True
+
+
+def narrow_cells(
+    values: np.ndarray,
+    lines: pd.DataFrame,
+    suppressed: np.ndarray,
+    *,
+    threshold: int,
+    check: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """Withheld cells that the published values pin to a range narrower than `threshold`, with
+    the lines that pin them: columns `cell, line`.
+
+    This is what anyone holding the published tables can do: each line is an equation, published
+    cells are constants, withheld cells unknowns >= 0; minimising and maximising each unknown by
+    linear programming gives the tightest range, and the lines with a non-zero dual value at the
+    optimum are the ones that pin it. Cells are solved per connected group; a few LPs in random
+    directions first find spread-out solutions, and a cell is skipped once solutions already
+    found (starting from the true values) span the threshold in it. `check` limits the audit to
+    some cells (withholding more only ever widens ranges, so cells found wide stay wide).
+    """
+    found = pd.DataFrame({"cell": pd.Series(dtype=np.int64), "line": pd.Series(dtype=object)})
+    cells = np.flatnonzero(suppressed)
+    if len(cells) == 0:
+        return found
+    var = np.full(len(values), -1)
+    var[cells] = np.arange(len(cells))
+    frame = lines.assign(
+        var=var[lines["cell"].to_numpy()],
+        coef=np.where(lines["is_total"].to_numpy(dtype=bool), -1.0, 1.0),
+        value=values[lines["cell"].to_numpy()].astype(float),
+    )
+    frame = frame[frame.groupby("line")["var"].transform("max") >= 0]
+    line_ids, line_pos = np.unique(frame["line"].to_numpy(), return_inverse=True)
+    unknown = frame["var"].to_numpy() >= 0
+    matrix = sp.csr_matrix(
+        (frame["coef"].to_numpy()[unknown], (line_pos[unknown], frame["var"].to_numpy()[unknown])),
+        shape=(len(line_ids), len(cells)),
+    )
+    known = -frame["coef"].to_numpy()[~unknown] * frame["value"].to_numpy()[~unknown]
+    rhs = np.bincount(line_pos[~unknown], weights=known, minlength=len(line_ids))
+    n_comp, comp = connected_components(matrix.T @ matrix, directed=False)
+    truth = values[cells].astype(float)
+    wanted = np.ones(len(cells), dtype=bool) if check is None else np.isin(cells, check)
+    rng = np.random.default_rng(0)
+    pinned: list[tuple[int, object]] = []
+    for k in range(n_comp):
+        members = np.flatnonzero(comp == k)
+        if not wanted[members].any():
+            continue
+        rows = np.unique(matrix[:, members].nonzero()[0])
+        sub = matrix[rows][:, members]
+        b = rhs[rows]
+        low, high = truth[members].copy(), truth[members].copy()
+        # one LP in a random direction moves every cell of the group at once; large groups get
+        # more of them (until the wanted cells are all wide), so few cells need LPs of their own
+        tries = 0 if len(members) <= 8 else min(64, 4 + len(members) // 25)
+        for _ in range(tries):
+            if (high - low)[wanted[members]].min() >= threshold:
+                break
+            res = linprog(rng.normal(size=len(members)), A_eq=sub, b_eq=b, bounds=(0, None),
+                          method="highs")  # fmt: skip
+            if res.status == 0:
+                low, high = np.minimum(low, res.x), np.maximum(high, res.x)
+        for j in np.flatnonzero(wanted[members]):
+            binding: set[int] = set()
+            for sign in (1.0, -1.0):
+                if high[j] - low[j] >= threshold:
+                    break
+                cost = np.zeros(len(members))
+                cost[j] = sign
+                res = linprog(cost, A_eq=sub, b_eq=b, bounds=(0, None), method="highs")
+                if res.status == 3:  # unbounded: as wide as can be
+                    high[j] = np.inf
+                elif res.status == 0:
+                    low = np.minimum(low, res.x)
+                    high = np.maximum(high, res.x)
+                    binding.update(np.flatnonzero(np.abs(res.eqlin.marginals) > 1e-9).tolist())
+            if high[j] - low[j] < threshold - 1e-6:
+                pinned += [(int(cells[members[j]]), line_ids[rows[r]]) for r in sorted(binding)]
+                if not binding:
+                    pinned.append((int(cells[members[j]]), None))
+    return pd.DataFrame(pinned, columns=["cell", "line"]) if pinned else found
+
+
+def protect_counts(
+    values: np.ndarray, lines: pd.DataFrame, *, threshold: int, max_rounds: int = 30
+) -> np.ndarray:
+    """Which cells to withhold so that no withheld count can be placed in a range narrower than
+    `threshold` from everything published.
+
+    Line-by-line suppression (`suppress_lines`) first; then, while the linear-programming audit
+    (`narrow_cells`) finds pinned cells, the smallest published non-zero cell on a line that pins
+    each (or, failing that, on any line through it) is withheld too and the line rule reapplied.
+    The test suite audits the result independently.
+    """
+    suppressed = suppress_lines(values, lines, threshold=threshold)
+    line = lines["line"].to_numpy()
+    cell = lines["cell"].to_numpy()
+    value = values[cell]
+    check: np.ndarray | None = None
+    for _ in range(max_rounds):
+        narrow = narrow_cells(values, lines, suppressed, threshold=threshold, check=check)
+        if narrow.empty:
+            return suppressed
+        open_cells = pd.DataFrame({"line": line, "cell": cell, "value": value})[
+            ~suppressed[cell] & (value > 0)
+        ]
+        through = pd.DataFrame({"narrow": cell, "line": line})[np.isin(cell, narrow["cell"])]
+        options = pd.concat(
+            [
+                narrow.rename(columns={"cell": "narrow"})
+                .merge(open_cells, on="line")
+                .assign(rank=0),
+                through.merge(open_cells, on="line").assign(rank=1),
+            ]
+        )
+        if options.empty:
+            break
+        # for each pinned cell, the smallest published cell on a line that pins it
+        picks = options.sort_values(["rank", "value", "cell"]).drop_duplicates("narrow")["cell"]
+        extra = suppressed.copy()
+        extra[picks.to_numpy(dtype=np.int64)] = True
+        before = suppressed
+        suppressed = suppress_lines(values, lines, threshold=threshold, initial=extra)
+        # only the cells still pinned and the newly withheld ones can be narrow next time
+        check = np.union1d(narrow["cell"].to_numpy(), np.flatnonzero(suppressed & ~before))
+    return suppressed
+
+
+def protect_breakdown(
+    parts: Mapping[str, int], *, total: int | None = None, threshold: int
+) -> dict[str, int | str]:
+    """A published breakdown (parts of a total that is public) with small parts withheld so
+    that none can be worked out from the total and the other parts; withheld parts read
+    "<threshold"."""
+    names = list(parts)
+    values = np.array([*parts.values(), total if total is not None else sum(parts.values())])
+    lines = pd.DataFrame(
+        {
+            "line": "breakdown",
+            "cell": np.arange(len(values)),
+            "is_total": np.arange(len(values)) == len(names),
+        }
+    )
+    withheld = protect_counts(values.astype(np.int64), lines, threshold=threshold)
+    if withheld[-1]:  # the total is public: its parts must protect themselves
+        withheld[:] = True
+    return {n: (f"<{threshold}" if withheld[i] else int(values[i])) for i, n in enumerate(names)}

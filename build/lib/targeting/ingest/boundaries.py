@@ -1,0 +1,268 @@
+"""Polygon inputs: the areas to rank, census small areas, Watch schemes, and the raster check."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from targeting.config import Config
+from targeting.errors import InputError, Problem
+from targeting.grid import equal_area_crs
+from targeting.ingest.common import (
+    InputSummary,
+    all_rejected,
+    columns_of,
+    duplicated_among_valid,
+    first_reason,
+    polygonal,
+    require_columns,
+    vector_rejects,
+)
+from targeting.io import (
+    parse_numbers,
+    polygonal_part,
+    read_vector,
+)
+
+
+def read_areas(config: Config) -> tuple[gpd.GeoDataFrame, InputSummary]:
+    """The areas to rank: `area_code, area_name, parent_code, parent_name, geometry` in WGS84."""
+    path = config.inputs.areas
+    frame, repaired = read_vector(path, input_name="areas")
+    cols = columns_of(frame, "areas", config)
+    require_columns(cols, ["area_code"], path, "areas", config.columns_for("areas"))
+    code = frame[cols["area_code"]].astype(str).str.strip()
+    reasons = np.full(len(frame), "", dtype=object)
+    geoms = frame.geometry.values
+    first_reason(
+        reasons,
+        code.eq("").to_numpy() | frame[cols["area_code"]].isna().to_numpy(),
+        "missing area_code",
+    )
+    first_reason(reasons, ~polygonal(np.asarray(geoms)), "missing or non-polygon geometry")
+    first_reason(reasons, duplicated_among_valid(code, reasons), "duplicate area_code")
+    ok = reasons == ""
+    rejects = vector_rejects(frame, reasons)
+    if not ok.any():
+        raise all_rejected("areas", path, rejects, "check the area codes and geometry")
+    out = gpd.GeoDataFrame(
+        {
+            "area_code": code[ok].to_numpy(),
+            "area_name": (
+                frame.loc[ok, cols["area_name"]].astype(str).to_numpy()
+                if cols["area_name"]
+                else code[ok].to_numpy()
+            ),
+            "parent_code": frame.loc[ok, cols["parent_code"]].astype(str).to_numpy()
+            if cols["parent_code"]
+            else None,
+            "parent_name": frame.loc[ok, cols["parent_name"]].astype(str).to_numpy()
+            if cols["parent_name"]
+            else None,
+        },
+        geometry=np.asarray(geoms)[ok],
+        crs=frame.crs,
+    )
+    warnings = []
+    if repaired:
+        warnings.append(f"{repaired} invalid area polygon(s) repaired with make_valid")
+    if not cols["area_name"]:
+        warnings.append("areas have no name column; area codes are used as names")
+    out, slivers = resolve_overlaps(out, path=path)
+    if slivers:
+        warnings.append(
+            f"{slivers} small overlap(s) between areas (each under {OVERLAP_STOP_M2:,.0f} m2 and "
+            f"{OVERLAP_STOP_SHARE:.0%} of the smaller area) given to the area with the first code"
+        )
+    summary = InputSummary("areas", (path,), len(frame), int(ok.sum()), rejects, tuple(warnings))
+    return out, summary
+
+
+# overlaps this large are an error in the boundaries; smaller ones are digitising slivers
+OVERLAP_STOP_M2 = 1_000.0
+OVERLAP_STOP_SHARE = 0.01
+
+
+def resolve_overlaps(areas: gpd.GeoDataFrame, *, path: Path) -> tuple[gpd.GeoDataFrame, int]:
+    """Areas with no overlaps: a pair overlapping by more than 1,000 m2 or 1% of the smaller area
+    stops the run, listing every such pair; a smaller sliver goes to the area with the first
+    code (taken out of the other). Returns the areas and how many slivers were given."""
+    projected = areas.to_crs(equal_area_crs(areas)).geometry.to_numpy()
+    left, right = shapely.STRtree(projected).query(projected, predicate="intersects")
+    pairs = left < right
+    left, right = left[pairs], right[pairs]
+    if len(left) == 0:
+        return areas, 0
+    shared = shapely.area(shapely.intersection(projected[left], projected[right]))
+    smaller = np.minimum(shapely.area(projected[left]), shapely.area(projected[right]))
+    overlapping = shared > 1e-6
+    big = overlapping & ((shared > OVERLAP_STOP_M2) | (shared > OVERLAP_STOP_SHARE * smaller))
+    codes = areas["area_code"].to_numpy()
+    if big.any():
+        listed = "; ".join(
+            f"{codes[a]} and {codes[b]} ({m2:,.0f} m2)"
+            for a, b, m2 in zip(left[big], right[big], shared[big], strict=True)
+        )
+        raise InputError("areas", path, [Problem(
+            str(path), f"areas overlap: {listed}",
+            "fix the boundaries so that each place is in one area (overlaps up to 1,000 m2 and "
+            "1% of the smaller area are taken as slivers)")])  # fmt: skip
+    small = overlapping & ~big
+    if not small.any():
+        return areas, 0
+    first_is_left = codes[left] < codes[right]
+    loser = np.where(first_is_left, right, left)[small]
+    winner = np.where(first_is_left, left, right)[small]
+    geoms = areas.geometry.to_numpy().copy()
+    for lose, win in zip(loser, winner, strict=True):  # one per sliver: a handful
+        geoms[lose] = polygonal_part(shapely.difference(geoms[lose], geoms[win]))
+    return areas.set_geometry(geoms, crs=areas.crs), int(small.sum())
+
+
+def read_small_areas(config: Config) -> tuple[gpd.GeoDataFrame | None, InputSummary | None]:
+    """Census small areas: `area_code, households, geometry` in WGS84 (None if not configured)."""
+    path = config.inputs.small_areas
+    if path is None:
+        return None, None
+    frame, repaired = read_vector(path, input_name="small_areas")
+    cols = columns_of(frame, "small_areas", config)
+    require_columns(cols, ["area_code"], path, "small_areas", config.columns_for("small_areas"))
+    code = frame[cols["area_code"]].astype(str).str.strip()
+    households = (
+        parse_numbers(frame[cols["households"]].astype(str))
+        if cols["households"]
+        else np.full(len(frame), np.nan)
+    )
+    reasons = np.full(len(frame), "", dtype=object)
+    first_reason(
+        reasons,
+        code.eq("").to_numpy() | frame[cols["area_code"]].isna().to_numpy(),
+        "missing area_code",
+    )
+    first_reason(
+        reasons, ~polygonal(np.asarray(frame.geometry.values)), "missing or non-polygon geometry"
+    )
+    first_reason(reasons, households < 0, "negative households")
+    first_reason(reasons, duplicated_among_valid(code, reasons), "duplicate area_code")
+    ok = reasons == ""
+    rejects = vector_rejects(frame, reasons)
+    if not ok.any():
+        raise all_rejected("small_areas", path, rejects, "check the codes and geometry")
+    out = gpd.GeoDataFrame(
+        {"area_code": code[ok].to_numpy(), "households": households[ok]},
+        geometry=np.asarray(frame.geometry.values)[ok],
+        crs=frame.crs,
+    )
+    warnings = (
+        [f"{repaired} invalid small-area polygon(s) repaired with make_valid"] if repaired else []
+    )
+    return out, InputSummary(
+        "small_areas", (path,), len(frame), int(ok.sum()), rejects, tuple(warnings)
+    )
+
+
+def read_schemes(
+    config: Config, *, areas: gpd.GeoDataFrame
+) -> tuple[gpd.GeoDataFrame | None, InputSummary | None]:
+    """Watch schemes: `scheme_id, scheme_name, scheme_type, households, members, geometry` (points kept)."""
+    path = config.inputs.schemes
+    if path is None:
+        return None, None
+    frame, repaired = read_vector(path, input_name="schemes")
+    cols = columns_of(frame, "schemes", config)
+    require_columns(
+        cols, ["scheme_id", "households"], path, "schemes", config.columns_for("schemes")
+    )
+    sid = frame[cols["scheme_id"]].astype(str).str.strip()
+    households = parse_numbers(frame[cols["households"]].astype(str))
+    members = (
+        parse_numbers(frame[cols["members"]].astype(str))
+        if cols["members"]
+        else np.full(len(frame), np.nan)
+    )
+    geoms = np.asarray(frame.geometry.values)
+    types = shapely.get_type_id(geoms)
+    reasons = np.full(len(frame), "", dtype=object)
+    first_reason(
+        reasons,
+        sid.eq("").to_numpy() | frame[cols["scheme_id"]].isna().to_numpy(),
+        "missing scheme_id",
+    )
+    first_reason(
+        reasons, np.isnan(households) | (households < 0), "households not a non-negative number"
+    )
+    first_reason(
+        reasons,
+        shapely.is_missing(geoms) | shapely.is_empty(geoms) | ~np.isin(types, [0, 3, 4, 6]),
+        "missing or unsupported geometry",
+    )
+    candidates = reasons == ""
+    # a point scheme covers a circle, so it counts as inside when its circle reaches an area
+    crs = equal_area_crs(areas)
+    shapes = gpd.GeoSeries(geoms[candidates], crs=frame.crs).to_crs(crs).to_numpy()
+    is_point = np.isin(shapely.get_type_id(shapes), [0, 4])
+    shapes[is_point] = shapely.buffer(shapes[is_point], config.schemes.point_radius_m)
+    tree = shapely.STRtree(areas.to_crs(crs).geometry.values)
+    inside = np.zeros(len(frame), bool)
+    hit, _ = tree.query(shapes, predicate="intersects")
+    inside[np.flatnonzero(candidates)[np.unique(hit)]] = True
+    first_reason(reasons, ~inside, "outside areas")
+    first_reason(reasons, duplicated_among_valid(sid, reasons), "duplicate scheme_id")
+    ok = reasons == ""
+    rejects = vector_rejects(frame, reasons)
+    out = gpd.GeoDataFrame(
+        {
+            "scheme_id": sid[ok].to_numpy(),
+            "scheme_name": frame.loc[ok, cols["scheme_name"]].astype(str).to_numpy()
+            if cols["scheme_name"]
+            else sid[ok].to_numpy(),
+            "scheme_type": frame.loc[ok, cols["scheme_type"]].astype(str).str.lower().to_numpy()
+            if cols["scheme_type"]
+            else "neighbourhood",
+            "households": households[ok],
+            "members": members[ok],
+        },
+        geometry=geoms[ok],
+        crs=frame.crs,
+    )
+    warnings = (
+        [f"{repaired} invalid scheme polygon(s) repaired with make_valid"] if repaired else []
+    )
+    return out, InputSummary(
+        "schemes", (path,), len(frame), int(ok.sum()), rejects, tuple(warnings)
+    )
+
+
+def check_raster(config: Config) -> InputSummary | None:
+    """Open the dasymetric raster once, so a bad file stops the run before any work."""
+    path = config.inputs.population_raster
+    if path is None:
+        return None
+    import rasterio
+
+    if not path.is_file() or path.stat().st_size == 0:
+        raise InputError(
+            "population_raster",
+            path,
+            [Problem(str(path), "missing or empty", "check inputs.population_raster")],
+        )
+    try:
+        with rasterio.open(path) as src:
+            if src.crs is None:
+                raise InputError(
+                    "population_raster",
+                    path,
+                    [Problem(str(path), "declares no CRS", "save the GeoTIFF with its CRS")],
+                )
+            rows = src.width * src.height
+    except rasterio.errors.RasterioError as exc:
+        raise InputError(
+            "population_raster",
+            path,
+            [Problem(str(path), f"cannot be read ({exc})", "save it as a GeoTIFF")],
+        ) from exc
+    return InputSummary("population_raster", (path,), rows, rows, pd.DataFrame(columns=["reason"]))

@@ -1,0 +1,358 @@
+"""Point inputs: postcode centroids, sign-ups, police.uk crimes and message ratings."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import geopandas as gpd
+import h3
+import numpy as np
+import pandas as pd
+import pyproj
+
+from targeting.config import Config
+from targeting.errors import InputError, Problem
+from targeting.grid import points_to_areas
+from targeting.ingest.common import (
+    ALIASES,
+    ASB,
+    STATUSES,
+    WATCH_ROLES,
+    InputSummary,
+    all_rejected,
+    columns_of,
+    coords,
+    duplicated_among_valid,
+    first_reason,
+    parse_dates,
+    require_columns,
+    split_rejects,
+)
+from targeting.io import (
+    expand_globs,
+    missing_column_problem,
+    parse_numbers,
+    read_table,
+)
+
+
+def normalise_postcode(values: pd.Series) -> pd.Series:
+    """Postcodes compared regardless of spacing and case."""
+    return values.astype(str).str.upper().str.replace(r"[^0-9A-Z]", "", regex=True)
+
+
+def read_postcodes(config: Config) -> tuple[pd.DataFrame | None, InputSummary | None]:
+    """Postcode centroids: `key, latitude, longitude` (key = upper case, no spaces)."""
+    path = config.inputs.postcodes
+    if path is None:
+        return None, None
+    frame = read_table(path, input_name="postcodes")
+    cols = columns_of(frame, "postcodes", config)
+    require_columns(
+        cols,
+        ["postcode", "latitude", "longitude"],
+        path,
+        "postcodes",
+        config.columns_for("postcodes"),
+    )
+    key = normalise_postcode(frame[cols["postcode"]])
+    lat, lon, _, valid = coords(frame, cols["latitude"], cols["longitude"])
+    reasons = np.full(len(frame), "", dtype=object)
+    first_reason(reasons, key.eq("").to_numpy(), "missing postcode")
+    first_reason(reasons, ~valid, "invalid coordinates")
+    first_reason(reasons, duplicated_among_valid(key, reasons), "duplicate postcode")
+    ok, rejects = split_rejects(frame, reasons)
+    out = pd.DataFrame({"key": key[ok].to_numpy(), "latitude": lat[ok], "longitude": lon[ok]})
+    return out, InputSummary("postcodes", (path,), len(frame), int(ok.sum()), rejects)
+
+
+@dataclass(frozen=True)
+class Signups:
+    """Located, validated sign-ups. No names; ids stay inside the run, never in shared outputs."""
+
+    table: (
+        pd.DataFrame
+    )  # user_id, joined, latitude, longitude, area_code, label, status, watch_role
+    as_of: dt.date
+
+
+def read_signups(
+    config: Config, *, areas: gpd.GeoDataFrame, postcodes: pd.DataFrame | None
+) -> tuple[Signups, InputSummary]:
+    """Sign-ups placed by their first usable location (lat/lon, easting/northing, postcode)."""
+    path = config.inputs.signups
+    frame = read_table(path, input_name="signups")
+    cols = columns_of(frame, "signups", config)
+    require_columns(cols, ["user_id", "joined"], path, "signups", config.columns_for("signups"))
+    kinds = {
+        "latitude,longitude": cols["latitude"] and cols["longitude"],
+        "easting,northing": cols["easting"] and cols["northing"],
+        "postcode": cols["postcode"],
+    }
+    if not any(kinds.values()):
+        raise InputError(
+            "signups", path,
+            [Problem(str(path), "has no location columns", "add latitude,longitude or easting,northing or postcode")],
+        )  # fmt: skip
+    n = len(frame)
+    reasons = np.full(n, "", dtype=object)
+    user = frame[cols["user_id"]].astype(str).str.strip()
+    joined = parse_dates(frame[cols["joined"]])
+    first_reason(reasons, user.eq("").to_numpy(), "missing user_id")
+    first_reason(reasons, joined.isna().to_numpy(), "unparseable joined date")
+    as_of = config.run.as_of or joined.max().date()
+    first_reason(
+        reasons, (joined.dt.date > as_of).fillna(False).to_numpy(dtype=bool), "joined after as_of"
+    )
+    status = (
+        frame[cols["status"]].astype(str).str.strip().str.lower().replace("", "active")
+        if cols["status"]
+        else pd.Series("active", index=frame.index)
+    )
+    role = (
+        frame[cols["watch_role"]].astype(str).str.strip().str.lower().replace("", "none")
+        if cols["watch_role"]
+        else pd.Series("none", index=frame.index)
+    )
+    first_reason(reasons, ~status.isin(STATUSES).to_numpy(), "unknown status")
+    first_reason(reasons, ~role.isin(WATCH_ROLES).to_numpy(), "unknown watch_role")
+
+    lat, lon, given, valid = coords(frame, cols["latitude"], cols["longitude"])
+    first_reason(reasons, given & ~valid, "invalid latitude/longitude")
+    use_en = ~given
+    if cols["easting"] and cols["northing"]:
+        e_text = frame[cols["easting"]].astype(str).str.strip()
+        n_text = frame[cols["northing"]].astype(str).str.strip()
+        en_given = use_en & (e_text.ne("") | n_text.ne("")).to_numpy()
+        east, north = parse_numbers(e_text), parse_numbers(n_text)
+        en_valid = (east >= 0) & (east <= 700_000) & (north >= 0) & (north <= 1_300_000)
+        first_reason(reasons, en_given & ~en_valid, "invalid easting/northing")
+        take = en_given & en_valid
+        if take.any():
+            tr = pyproj.Transformer.from_crs("EPSG:27700", "EPSG:4326", always_xy=True)
+            lon_en, lat_en = tr.transform(east[take], north[take])
+            lon[take], lat[take] = lon_en, lat_en
+        use_pc = use_en & ~en_given
+    else:
+        use_pc = use_en
+    if cols["postcode"]:
+        pc = normalise_postcode(frame[cols["postcode"]])
+        pc_given = use_pc & pc.ne("").to_numpy()
+        if pc_given.any() and postcodes is None:
+            raise InputError(
+                "signups", path,
+                [Problem(str(path), f"{int(pc_given.sum())} rows are located only by postcode", "add inputs.postcodes (a postcode,latitude,longitude lookup)")],
+            )  # fmt: skip
+        if postcodes is not None:
+            lookup = postcodes.set_index("key")
+            found = pc.map(lookup["latitude"]).to_numpy(dtype=float)
+            first_reason(reasons, pc_given & np.isnan(found), "postcode not found")
+            take = pc_given & ~np.isnan(found)
+            lat[take] = found[take]
+            lon[take] = pc.map(lookup["longitude"]).to_numpy(dtype=float)[take]
+        use_none = use_pc & ~pc_given
+    else:
+        use_none = use_pc
+    first_reason(reasons, use_none, "no location")
+    placed = reasons == ""
+    area_idx = np.full(n, -1)
+    area_idx[placed] = points_to_areas(lon[placed], lat[placed], areas)
+    first_reason(reasons, placed & (area_idx < 0), "outside areas")
+    first_reason(reasons, duplicated_among_valid(user, reasons), "duplicate user_id")
+    ok, rejects = split_rejects(frame, reasons)
+    if not ok.any():
+        raise all_rejected(
+            "signups",
+            path,
+            rejects,
+            "correct the rows for the reasons listed; when most are 'outside areas', the "
+            "coordinates are usually swapped or in another CRS",
+        )
+    label = (
+        frame[cols["origin"]].astype(str).str.strip()
+        if cols["origin"]
+        else pd.Series("", index=frame.index)
+    )
+    table = pd.DataFrame(
+        {
+            "user_id": user[ok].to_numpy(),
+            "joined": joined[ok].to_numpy(),
+            "latitude": lat[ok],
+            "longitude": lon[ok],
+            "area_code": areas["area_code"].to_numpy()[area_idx[ok]],
+            "label": label[ok].to_numpy(),
+            "status": status[ok].to_numpy(),
+            "watch_role": role[ok].to_numpy(),
+        }
+    )
+    warnings = [] if cols["origin"] else ["sign-ups have no origin column; every origin is unknown"]
+    details = {
+        "status_counts": {
+            k: int(v) for k, v in table["status"].value_counts().sort_index().items()
+        },
+        "watch_role_counts": {
+            k: int(v) for k, v in table["watch_role"].value_counts().sort_index().items()
+        },
+    }
+    summary = InputSummary("signups", (path,), n, int(ok.sum()), rejects, tuple(warnings), details)
+    return Signups(table, as_of), summary
+
+
+def read_crimes(
+    config: Config, *, areas: gpd.GeoDataFrame, as_of: dt.date, crime_types: pd.DataFrame
+) -> tuple[pd.DataFrame | None, InputSummary | None]:
+    """police.uk street-level rows: `latitude, longitude, area_code, month, crime_type, is_asb, is_sac`."""
+    if not config.inputs.crimes:
+        return None, None
+    files = expand_globs(config.inputs.crimes, input_name="crimes")
+    frames, raws, problems, bad_files = [], [], [], []
+    for f in files:
+        part = read_table(f, input_name="crimes")
+        cols = columns_of(part, "crimes", config)
+        missing = [c for c in ("month", "longitude", "latitude", "crime_type") if cols[c] is None]
+        problems += [
+            missing_column_problem(f, c, "crimes", ALIASES["crimes"][c][0]) for c in missing
+        ]
+        if missing:
+            bad_files.append(f)
+            continue
+        # canonical columns to work on; rejects keep the columns as read, after file and row
+        frames.append(pd.DataFrame({k: part[v] if v else "" for k, v in cols.items()}))
+        raw = part.copy()
+        raw.insert(0, "file", f.name)
+        raw.insert(1, "row", np.arange(2, len(part) + 2))
+        raws.append(raw)
+    if problems:
+        raise InputError("crimes", bad_files[0], problems)
+    frame = pd.concat(frames, ignore_index=True)
+    raw = pd.concat(raws, ignore_index=True).fillna("")
+    reasons = np.full(len(frame), "", dtype=object)
+    lat, lon, given, valid = coords(frame, "latitude", "longitude")
+    first_reason(reasons, ~given, "no coordinates")
+    first_reason(reasons, ~valid, "invalid coordinates")
+    month = pd.to_datetime(frame["month"].astype(str).str.strip(), format="%Y-%m", errors="coerce")
+    first_reason(reasons, month.isna().to_numpy(), "unparseable Month")
+    first_reason(
+        reasons, (month.dt.date > as_of).fillna(False).to_numpy(dtype=bool), "month after as_of"
+    )
+    ctype = frame["crime_type"].astype(str).str.strip()
+    first_reason(reasons, ctype.eq("").to_numpy(), "missing crime type")
+    cid = frame["crime_id"].astype(str).str.strip()
+    placed = reasons == ""
+    area_idx = np.full(len(frame), -1)
+    area_idx[placed] = points_to_areas(lon[placed], lat[placed], areas)
+    first_reason(reasons, placed & (area_idx < 0), "outside areas")
+    # a blank Crime ID (anti-social behaviour) is never a duplicate
+    first_reason(
+        reasons, cid.ne("").to_numpy() & duplicated_among_valid(cid, reasons), "duplicate Crime ID"
+    )
+    ok, rejects = split_rejects(raw, reasons)
+    known_types = set(crime_types["crime_type"])
+    unknown = sorted(set(ctype[ok].unique()) - known_types)
+    warnings = (
+        [f"crime types not in the police.uk list (counted as crimes): {', '.join(unknown)}"]
+        if unknown
+        else []
+    )
+    is_asb = ctype[ok].eq(ASB).to_numpy()
+    table = pd.DataFrame(
+        {
+            "latitude": lat[ok],
+            "longitude": lon[ok],
+            "area_code": areas["area_code"].to_numpy()[area_idx[ok]],
+            "month": month[ok].dt.strftime("%Y-%m").to_numpy(),
+            "crime_type": ctype[ok].to_numpy(),
+            "is_asb": is_asb,
+            "is_sac": ctype[ok].isin(config.crimes.sac_types).to_numpy() & ~is_asb,
+        }
+    )
+    details = {"asb_rows": int(is_asb.sum()), "months": sorted(table["month"].unique().tolist())}
+    summary = InputSummary(
+        "crimes", tuple(files), len(frame), int(ok.sum()), rejects, tuple(warnings), details
+    )
+    return table, summary
+
+
+def read_ratings(
+    config: Config, *, areas: gpd.GeoDataFrame, signups: pd.DataFrame, as_of: dt.date
+) -> tuple[pd.DataFrame | None, InputSummary | None]:
+    """Message ratings located by their own point or their sign-up's: `latitude, longitude, area_code, rating`."""
+    path = config.inputs.ratings
+    if path is None:
+        return None, None
+    frame = read_table(path, input_name="ratings")
+    cols = columns_of(frame, "ratings", config)
+    require_columns(cols, ["rated_at", "rating"], path, "ratings", config.columns_for("ratings"))
+    if not (cols["latitude"] and cols["longitude"]) and not cols["user_id"]:
+        raise InputError(
+            "ratings", path,
+            [Problem(str(path), "has no location", "add latitude,longitude or a user_id of a sign-up")],
+        )  # fmt: skip
+    reasons = np.full(len(frame), "", dtype=object)
+    rated = parse_dates(frame[cols["rated_at"]])
+    rating = parse_numbers(frame[cols["rating"]])
+    first_reason(reasons, rated.isna().to_numpy(), "unparseable rated_at")
+    first_reason(
+        reasons, (rated.dt.date > as_of).fillna(False).to_numpy(dtype=bool), "rated after as_of"
+    )
+    first_reason(reasons, ~np.isin(rating, np.arange(1, 7)), "rating not an integer 1 to 6")
+    lat, lon, given, valid = coords(frame, cols["latitude"], cols["longitude"])
+    first_reason(reasons, given & ~valid, "invalid latitude/longitude")
+    if cols["user_id"]:
+        by_user = signups.set_index("user_id")
+        uid = frame[cols["user_id"]].astype(str).str.strip()
+        need = ~given & uid.ne("").to_numpy()
+        u_lat = uid.map(by_user["latitude"]).to_numpy(dtype=float)
+        first_reason(reasons, need & np.isnan(u_lat), "unknown user_id")
+        take = need & ~np.isnan(u_lat)
+        lat[take] = u_lat[take]
+        lon[take] = uid.map(by_user["longitude"]).to_numpy(dtype=float)[take]
+        first_reason(reasons, ~given & uid.eq("").to_numpy(), "no location")
+    else:
+        first_reason(reasons, ~given, "no location")
+    placed = reasons == ""
+    area_idx = np.full(len(frame), -1)
+    area_idx[placed] = points_to_areas(lon[placed], lat[placed], areas)
+    first_reason(reasons, placed & (area_idx < 0), "outside areas")
+    ok, rejects = split_rejects(frame, reasons)
+    table = pd.DataFrame(
+        {
+            "latitude": lat[ok],
+            "longitude": lon[ok],
+            "area_code": areas["area_code"].to_numpy()[area_idx[ok]],
+            "rating": rating[ok],
+        }
+    )
+    return table, InputSummary("ratings", (path,), len(frame), int(ok.sum()), rejects)
+
+
+def read_visited(
+    config: Config, *, as_of: dt.date
+) -> tuple[pd.DataFrame | None, InputSummary | None]:
+    """The log of visited hotspot cells: `cell` (an H3 index at the grid's resolution),
+    `visited_on` (a date), so that recently visited cells stay off the next list."""
+    path = config.inputs.visited
+    if path is None:
+        return None, None
+    frame = read_table(path, input_name="visited")
+    cols = columns_of(frame, "visited", config)
+    require_columns(cols, ["cell", "visited_on"], path, "visited", config.columns_for("visited"))
+    reasons = np.full(len(frame), "", dtype=object)
+    cell = frame[cols["cell"]].astype(str).str.strip().str.lower()
+    valid = cell.map(h3.is_valid_cell).to_numpy(dtype=bool)
+    first_reason(reasons, ~valid, "not an H3 cell")
+    resolution = config.grid.resolution
+    at_resolution = np.zeros(len(frame), dtype=bool)
+    at_resolution[valid] = cell[valid].map(h3.get_resolution).to_numpy() == resolution
+    first_reason(reasons, valid & ~at_resolution, f"cell not at the grid's resolution {resolution}")
+    visited_on = parse_dates(frame[cols["visited_on"]])
+    first_reason(reasons, visited_on.isna().to_numpy(), "unparseable visited_on")
+    first_reason(
+        reasons,
+        (visited_on.dt.date > as_of).fillna(False).to_numpy(dtype=bool),
+        "visited after as_of",
+    )
+    ok, rejects = split_rejects(frame, reasons)
+    table = pd.DataFrame({"cell": cell.to_numpy()[ok], "visited_on": visited_on.to_numpy()[ok]})
+    return table, InputSummary("visited", (path,), len(frame), int(ok.sum()), rejects)

@@ -1,0 +1,269 @@
+"""The population table, wide (ONS/Nomis) or long, checked against its total and geography."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from targeting.config import Config
+from targeting.errors import InputError, Problem
+from targeting.ingest.common import (
+    InputSummary,
+    all_rejected,
+    columns_of,
+    duplicated_among_valid,
+    first_reason,
+    require_columns,
+    split_rejects,
+)
+from targeting.io import (
+    missing_column_problem,
+    parse_numbers,
+    read_table,
+)
+
+_NOT_ORIGIN = re.compile(
+    r"(date|year)|(code|cd|nm|name|_id)$|^(id|rgn|region|lad|lsoa|msoa|oa)$", re.I
+)
+
+
+def _is_total(name: str) -> bool:
+    """An origin label that is really a total ("Total", "All usual residents", "All categories")."""
+    return bool(re.search(r"\btotal\b|\ball (usual residents|persons|categories)\b", name, re.I))
+
+
+def _subtotals(columns: list[str]) -> set[str]:
+    """Columns that add up others, as Nomis tables carry: "White" beside "White: Irish", or "Total"."""
+    names = {c: _origin_names([c])[0] for c in columns}
+    out = {c for c, n in names.items() if _is_total(n)}
+    for c, n in names.items():
+        if any(o != n and o.startswith(n + ":") for o in names.values()):
+            out.add(c)
+    return out
+
+
+def _origin_names(columns: list[str]) -> list[str]:
+    """Origin names without Nomis decoration ("; measures: Value") or a prefix shared by all."""
+    names = [re.sub(r";\s*measures:.*$", "", c).strip() for c in columns]
+    if len(names) > 1:
+        # a character prefix is wanted here, not path components
+        prefix = os.path.commonprefix(names)  # noqa: RUF071
+        prefix = prefix[: prefix.rfind(": ") + 2] if ": " in prefix else ""
+        names = [n[len(prefix) :] or n for n in names]
+    return names
+
+
+def _mostly_numeric(values: pd.Series) -> bool:
+    """A count column: at least half its non-blank values are numbers (a stray bad cell rejects
+    its row rather than hiding the whole origin); text columns (codes, names) have none."""
+    text = values.astype(str).str.strip()
+    text = text[text != ""]
+    return len(text) > 0 and bool(np.isfinite(parse_numbers(text)).mean() >= 0.5)
+
+
+def _age_fraction(band: str, min_age: int) -> float:
+    """Share of an age band aged `min_age` or over, assuming ages spread evenly within the band."""
+    text = band.lower()
+    nums = [int(n) for n in re.findall(r"\d+", text)]
+    if not nums:
+        return np.nan
+    if "under" in text:
+        low, high = 0, nums[-1] if "and under" in text else nums[-1] - 1
+    elif "over" in text or "+" in text or "plus" in text:
+        low, high = nums[0], 200
+    elif len(nums) >= 2:
+        low, high = nums[0], nums[1]
+    else:
+        low = high = nums[0]
+    if low >= min_age:
+        return 1.0
+    if high < min_age:
+        return 0.0
+    return (high - min_age + 1) / (high - low + 1)
+
+
+@dataclass(frozen=True)
+class Population:
+    """Residents per origin, long: `area_code, origin, residents`, keyed by areas or small areas."""
+
+    table: pd.DataFrame
+    keyed_by: str  # "small_areas" or "areas"
+    origins: tuple[str, ...]
+    base: str = "all residents"  # who the counts are: all residents, or adults from min_age
+
+
+def read_population(
+    config: Config,
+    *,
+    area_codes: set[str],
+    small_area_codes: set[str] | None,
+    input_name: str = "population",
+) -> tuple[Population, InputSummary]:
+    """The population table (wide or long), checked against its total and its geography.
+
+    `input_name` is `population`, or `population_previous` for the earlier snapshot (same
+    formats, same `[columns.population]` mapping).
+    """
+    path = getattr(config.inputs, input_name)
+    frame = read_table(path, input_name=input_name)
+    cols = columns_of(frame, "population", config)
+    require_columns(cols, ["area_code"], path, "population", config.columns_for("population"))
+    mapping = config.columns_for("population")
+    is_long = (
+        cols["origin"] is not None and cols["residents"] is not None and "origins" not in mapping
+    )
+    codes = frame[cols["area_code"]].astype(str).str.strip()
+    in_small = codes.isin(small_area_codes or set()).sum()
+    in_areas = codes.isin(area_codes).sum()
+    keyed_by = "small_areas" if small_area_codes is not None and in_small >= in_areas else "areas"
+    if in_small == 0 and in_areas == 0:
+        fix = (
+            "add inputs.small_areas for its geography"
+            if small_area_codes is None
+            else "check the area_code column"
+        )
+        raise InputError(
+            input_name,
+            path,
+            [
+                Problem(
+                    f"{path} column '{cols['area_code']}'",
+                    "matches no area or small-area code",
+                    fix,
+                )
+            ],
+        )
+    known = small_area_codes if keyed_by == "small_areas" else area_codes
+    reasons = np.full(len(frame), "", dtype=object)
+    first_reason(reasons, codes.eq("").to_numpy(), "missing area_code")
+    first_reason(reasons, ~codes.isin(known or set()).to_numpy(), f"area_code not in {keyed_by}")
+    warnings: list[str] = []
+    details: dict[str, Any] = {"format": "long" if is_long else "wide", "keyed_by": keyed_by}
+
+    if is_long:
+        origin = frame[cols["origin"]].astype(str).str.strip()
+        residents = parse_numbers(frame[cols["residents"]])
+        first_reason(reasons, origin.eq("").to_numpy(), "missing origin")
+        first_reason(reasons, np.isnan(residents), "non-numeric residents")
+        first_reason(reasons, residents < 0, "negative residents")
+        factor = np.ones(len(frame))
+        if cols["age_band"]:
+            bands = frame[cols["age_band"]].astype(str)
+            fractions = {b: _age_fraction(b, config.population.min_age) for b in bands.unique()}
+            factor = bands.map(fractions).to_numpy(dtype=float)
+            first_reason(reasons, np.isnan(factor), "unparseable age_band")
+            details["base"] = f"residents aged {config.population.min_age} and over"
+        # a total row beside its parts would count every resident twice
+        first_reason(
+            reasons, origin.map(_is_total).to_numpy(dtype=bool), "origin is a total, not an origin"
+        )
+        key = pd.DataFrame(
+            {"a": codes, "o": origin, "b": frame[cols["age_band"]] if cols["age_band"] else ""}
+        )
+        first_reason(
+            reasons, duplicated_among_valid(key, reasons), "duplicate area_code and origin"
+        )
+        ok, rejects = split_rejects(frame, reasons)
+        long = pd.DataFrame(
+            {
+                "area_code": codes[ok].to_numpy(),
+                "origin": origin[ok].to_numpy(),
+                "residents": (residents * factor)[ok],
+            }
+        )
+    else:
+        total_col = cols["total"]
+        explicit = mapping.get("origins")
+        if isinstance(explicit, tuple):
+            missing = [c for c in explicit if c not in frame.columns]
+            if missing:
+                raise InputError(
+                    input_name, path,
+                    [missing_column_problem(path, c, "population", "the origins list") for c in missing],
+                )  # fmt: skip
+            origin_cols = list(explicit)
+        else:
+            candidates = [
+                c for c in frame.columns
+                if c not in (cols["area_code"], total_col)
+                and not _NOT_ORIGIN.search(c)
+                and _mostly_numeric(frame[c])
+            ]  # fmt: skip
+            subtotals = _subtotals(candidates)
+            origin_cols = [c for c in candidates if c not in subtotals]
+            if subtotals:
+                warnings.append(
+                    f"subtotal columns not counted as origins: {', '.join(sorted(subtotals))}"
+                )
+        if not origin_cols:
+            raise InputError(
+                input_name, path,
+                [Problem(str(path), "has no numeric origin columns", "give one column per origin, or a long table area_code,origin,residents")],
+            )  # fmt: skip
+        values = np.column_stack([parse_numbers(frame[c]) for c in origin_cols])
+        bad_col = np.isnan(values)
+        first_bad = np.where(
+            bad_col.any(axis=1), np.array(origin_cols, dtype=object)[bad_col.argmax(axis=1)], ""
+        )
+        first_reason(
+            reasons,
+            bad_col.any(axis=1),
+            np.array([f"non-numeric count in column {c}" for c in first_bad], dtype=object),
+        )
+        first_reason(reasons, np.asarray((values < 0).any(axis=1)), "negative count")
+        parts = np.nansum(values, axis=1)
+        tol = config.population.total_tolerance
+        if total_col:
+            total = parse_numbers(frame[total_col])
+            first_reason(reasons, np.isnan(total), f"non-numeric total in column {total_col}")
+            first_reason(
+                reasons,
+                parts > total * (1 + tol),
+                f"origins add up to more than {total_col} by over the tolerance",
+            )
+            ok_rows = reasons == ""
+            short = ok_rows & (total > parts)
+            if short.any():
+                warnings.append(
+                    f"{int(short.sum())} row(s) have {total_col} above the sum of their origins "
+                    f"({total[short].sum() - parts[short].sum():,.0f} residents in groups the table leaves out); "
+                    "targets use the sum of the origins"
+                )
+                details["total_above_parts"] = {
+                    "rows": int(short.sum()),
+                    "residents": float(total[short].sum() - parts[short].sum()),
+                }
+            over = ok_rows & (parts > total)
+            if over.any():
+                warnings.append(
+                    f"{int(over.sum())} row(s) have origins above {total_col} within the tolerance"
+                )
+        # a repeated area row would count its residents twice (like a repeated long row)
+        first_reason(
+            reasons, duplicated_among_valid(codes, reasons), "duplicate area_code and origin"
+        )
+        details["detected_origins"] = _origin_names(origin_cols)
+        details["total_column"] = total_col
+        ok, rejects = split_rejects(frame, reasons)
+        wide = pd.DataFrame(values[ok], columns=_origin_names(origin_cols))
+        wide.insert(0, "area_code", codes[ok].to_numpy())
+        long = wide.melt(id_vars="area_code", var_name="origin", value_name="residents")
+    if not ok.any():
+        raise all_rejected(input_name, path, rejects, "check the codes and counts")
+    long = (
+        long.groupby(["area_code", "origin"], sort=True)["residents"]
+        .sum()
+        .astype(float)
+        .reset_index()
+    )
+    origins = tuple(sorted(long["origin"].unique()))
+    summary = InputSummary(
+        input_name, (path,), len(frame), int(ok.sum()), rejects, tuple(warnings), details
+    )
+    base = str(details.get("base", "all residents"))
+    return Population(long, keyed_by, origins, base), summary

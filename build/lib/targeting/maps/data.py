@@ -1,0 +1,335 @@
+"""What the map draws: read from a run's store and packed compactly for the page."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import geopandas as gpd
+import h3
+import numpy as np
+import pandas as pd
+import shapely
+
+from targeting.config import Config
+from targeting.segments import main_segments
+from targeting.store import STORE_NAME
+
+SCALE = 100_000  # coordinates as integers of 1e-5 degree: about a metre, enough for a street map
+MAP_MAX_CELLS = 60_000  # about 5 MB of cell outlines: a page that opens on a phone
+# index classes: below parity in reds, above in blues (100 = parity)
+INDEX_BREAKS = (50, 80, 95, 105, 125, 200)
+INDEX_COLOURS = ("#b2182b", "#ef8a62", "#fddbc7", "#f7f7f7", "#d1e5f0", "#67a9cf", "#2166ac")
+SEQUENTIAL = ("#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026")
+GREENS = ("#edf8e9", "#bae4b3", "#74c476", "#31a354", "#006d2c")
+TACTIC_COLOURS = {"door": "#b2182b", "street": "#2166ac", "station": "#1b7837"}
+# ColorBrewer Set3: twelve categories that stay apart
+SEGMENT_COLOURS = ("#8dd3c7", "#ffffb3", "#bebada", "#fb8072", "#80b1d3", "#fdb462", "#b3de69",
+                   "#fccde5", "#d9d9d9", "#bc80bd", "#ccebc5", "#ffed6f")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class MapData:
+    """What the map draws, read from a finished run's output folder."""
+
+    cell_resolution: int  # resolution of the grid-cell layers (coarser than the grid when large)
+    default_origin: str | None  # the origin the map opens on: the force's largest parity gap
+    areas: gpd.GeoDataFrame  # area_code, area_name, parent_name, geometry (WGS84)
+    cells: pd.DataFrame  # cell, residents, watch_share, crimes_km2, sac_km2 (whole cells)
+    origin_cells: pd.DataFrame  # cell, origin, representation_index, suppressed (map resolution)
+    area_rows: pd.DataFrame  # area-level representation rows (origins and groups)
+    area_gaps: pd.DataFrame  # area_code, parity_gap, penetration_gap, suppressed
+    satisfaction: pd.Series  # per area_code: shrunk share of low ratings (NaN without ratings)
+    ranked: pd.DataFrame
+    hotspots: pd.DataFrame
+    stations: pd.DataFrame
+    geofences: gpd.GeoDataFrame
+    marking: str
+    station_radius_m: float
+    threshold: int
+    segment_labels: pd.Series  # segment -> label (empty without descriptions)
+
+
+def read_map_data(out_dir: Path, *, config: Config) -> MapData:
+    """The map's tables from a run's store and files, without recomputing anything."""
+    with duckdb.connect(str(out_dir / STORE_NAME), read_only=True) as con:
+        tables = {r[0] for r in con.execute("SHOW TABLES").fetchall()}
+        frag = con.execute("SELECT * FROM cells").df()
+        areas = con.execute("SELECT * FROM areas").df()
+        rep = con.execute("SELECT * FROM representation WHERE level = 'area'").df()
+        force = con.execute(
+            "SELECT origin, parity_gap FROM representation "
+            "WHERE level = 'force' AND origin_level = 'origin'"
+        ).df()
+        gaps = con.execute("SELECT * FROM area_gaps WHERE level = 'area'").df()
+        origin_cells = con.execute("SELECT * FROM map_representation").df()
+        plan = {
+            name: con.execute(f"SELECT * FROM {name}").df() if name in tables else pd.DataFrame()
+            for name in ("ranked_areas", "hotspots", "stations", "cell_segments",
+                         "segment_representation")
+        }  # fmt: skip
+    # a national grid would make one giant page: its cell layers go to coarser parent cells until
+    # they number at most MAP_MAX_CELLS (sums are additive, so the figures stay exact)
+    cell_resolution = map_cell_resolution(frag["cell"])
+    if cell_resolution < h3.get_resolution(str(frag["cell"].iloc[0])):
+        parent = {c: h3.cell_to_parent(c, cell_resolution) for c in frag["cell"].unique()}
+        frag = frag.assign(cell=frag["cell"].map(parent))
+        if not plan["cell_segments"].empty:
+            seg = plan["cell_segments"]
+            plan["cell_segments"] = (
+                seg.assign(cell=seg["cell"].map(parent))
+                .groupby(["cell", "segment"], as_index=False)[["households"]]
+                .sum()
+            )
+    cells = frag.groupby("cell", sort=True)[
+        ["residents", "households", "watch_households", "crimes", "sac_crimes", "area_m2"]
+    ].sum(min_count=1)
+    km2 = cells["area_m2"] / 1e6
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cells["watch_share"] = np.where(
+            cells["households"] > 0,
+            np.minimum(1.0, cells["watch_households"] / cells["households"]),
+            np.nan,
+        )
+    if not plan["cell_segments"].empty:
+        main = main_segments(plan["cell_segments"].rename(columns={"cell": "key"}))
+        cells["segment"] = main.reindex(cells.index)
+    cells["crimes_km2"] = cells["crimes"] / km2
+    cells["sac_km2"] = cells["sac_crimes"] / km2
+    prior = config.scoring.rating_prior
+    ratings = areas["ratings"].astype(float)
+    low = areas["low_ratings"].astype(float) if "low_ratings" in areas else ratings * np.nan
+    force_share = low.sum() / ratings.sum() if ratings.sum() > 0 else np.nan
+    satisfaction = pd.Series(
+        ((low + prior * force_share) / (ratings + prior)).to_numpy(), index=areas["area_code"]
+    )
+    outlines = gpd.GeoDataFrame(
+        areas[["area_code", "area_name", "parent_name"]],
+        geometry=shapely.from_wkt(areas["geometry_wkt"].to_numpy()),
+        crs="EPSG:4326",
+    )
+    fences_path = out_dir / "geofences.geojson"
+    fences = (
+        gpd.read_file(fences_path)
+        if fences_path.is_file()
+        else gpd.GeoDataFrame(geometry=[], crs="EPSG:4326")
+    )
+    gap = pd.Series(
+        pd.to_numeric(force["parity_gap"], errors="coerce").to_numpy(), index=force["origin"]
+    ).sort_index()
+    default = str(gap.idxmax()) if gap.notna().any() and gap.max() > 0 else None
+    return MapData(
+        cell_resolution=cell_resolution,
+        default_origin=default,
+        areas=outlines,
+        cells=cells.reset_index(),
+        origin_cells=origin_cells,
+        area_rows=rep,
+        area_gaps=gaps,
+        satisfaction=satisfaction,
+        ranked=plan["ranked_areas"],
+        hotspots=plan["hotspots"],
+        stations=plan["stations"],
+        geofences=fences,
+        marking=config.output.protective_marking,
+        station_radius_m=config.stations.radius_m,
+        segment_labels=(
+            plan["segment_representation"].set_index("segment")["label"].dropna().astype(str)
+            if "label" in plan["segment_representation"]
+            else pd.Series(dtype=str)
+        ),
+        threshold=config.privacy.suppression_threshold,
+    )
+
+
+def map_cell_resolution(cells: pd.Series) -> int:
+    """The finest resolution, at or above the grid's, at which the cells number at most
+    `MAP_MAX_CELLS`."""
+    unique = pd.Series(cells.unique())
+    resolution = h3.get_resolution(str(unique.iloc[0]))
+    count = len(unique)
+    while count > MAP_MAX_CELLS and resolution > 0:
+        resolution -= 1
+        count = unique.map(lambda c, r=resolution: h3.cell_to_parent(c, r)).nunique()
+    return resolution
+
+
+def encode_cells(cells: pd.Series) -> dict[str, list[int]]:
+    """H3 cell outlines, compactly: each centre as integers of 1e-5 degree, and the six corners
+    (a pentagon repeats its last) as offsets from it."""
+    centres = np.array([h3.cell_to_latlng(c) for c in cells], dtype=float).reshape(-1, 2)
+    corners = np.array(
+        [(list(h3.cell_to_boundary(c)) * 2)[:6] if h3.is_pentagon(c) else h3.cell_to_boundary(c)
+         for c in cells],
+        dtype=float,
+    ).reshape(-1, 6, 2)  # fmt: skip
+    centre_i = np.round(centres * SCALE).astype(np.int64)
+    offsets = np.round(corners * SCALE).astype(np.int64) - centre_i[:, None, :]
+    return {"c": centre_i.ravel().tolist(), "o": offsets.ravel().tolist()}
+
+
+def _values(series: pd.Series, digits: int) -> list[float | None]:
+    """Values rounded for the page, NaN as null."""
+    rounded = series.astype(float).round(digits)
+    return [None if math.isnan(v) else v for v in rounded.tolist()]
+
+
+def _quantile_breaks(values: pd.Series, classes: int = 5) -> list[float]:
+    """Class breaks at quantiles of the positive values, rounded to 2 significant digits."""
+    positive = values[values > 0].dropna()
+    if positive.empty:
+        return [1.0] * (classes - 1)
+    qs = positive.quantile(np.linspace(0, 1, classes + 1)[1:-1]).to_numpy()
+    return [float(f"{q:.2g}") for q in qs]
+
+
+def _outline(geom: shapely.Geometry) -> list[list[list[float]]]:
+    """Rings of a (multi)polygon as [lat, lng] lists, simplified to about 10 m."""
+    simple = shapely.simplify(geom, 1e-4, preserve_topology=True)
+    rings = []
+    for poly in getattr(simple, "geoms", [simple]):
+        for ring in (poly.exterior, *poly.interiors):
+            coords = np.asarray(ring.coords)[:, ::-1].round(5)
+            rings.append(coords.tolist())
+    return rings
+
+
+def map_payload(data: MapData, *, origin: str | None) -> dict[str, Any]:
+    """Everything the page's script needs, as plain JSON-ready structures."""
+    areas = data.areas.sort_values("area_code").reset_index(drop=True)
+    points = areas.geometry.representative_point()
+    gaps = data.area_gaps.set_index("area_code")
+    ranked = data.ranked.set_index("area_code") if not data.ranked.empty else pd.DataFrame()
+
+    def area_field(frame: pd.DataFrame, col: str) -> list[Any]:
+        if frame.empty or col not in frame:
+            return [None] * len(areas)
+        values = frame[col].reindex(areas["area_code"])
+        return [None if pd.isna(v) else (v if isinstance(v, str) else float(v)) for v in values]
+
+    rows = data.area_rows
+    index = rows.assign(key=_keys(rows))
+    keys = origin_keys(data)
+    by_key = {}
+    for key, part in index.groupby("key"):
+        part = part.set_index("area_code").reindex(areas["area_code"])
+        by_key[key] = {
+            "v": _values(part["representation_index"], 1),
+            "s": [bool(s) if pd.notna(s) else False for s in part["suppressed"]],
+        }
+    cell_origins = data.origin_cells
+    origin_cell_ids = sorted(cell_origins["cell"].unique())
+    by_origin = {}
+    for key, part in cell_origins.groupby("origin"):
+        part = part.set_index("cell").reindex(origin_cell_ids)
+        by_origin[key] = {
+            "v": _values(part["representation_index"], 1),
+            "s": [bool(s) if pd.notna(s) else False for s in part["suppressed"]],
+        }
+    default = origin if origin in by_key else data.default_origin
+    cells = data.cells
+    layers_cells = {}
+    for col, label, digits in (
+        ("watch_share", "Watch coverage", 3),
+        ("crimes_km2", "Crimes per km²", 0),
+        ("sac_km2", "Serious acquisitive crimes per km²", 0),
+    ):
+        if cells[col].notna().any():
+            layers_cells[col] = {
+                "label": label,
+                "v": _values(cells[col], digits),
+                "breaks": [0.05, 0.1, 0.2, 0.4] if col == "watch_share"
+                else _quantile_breaks(cells[col]),
+            }  # fmt: skip
+    hotspots = data.hotspots
+    stations = data.stations
+    fences = data.geofences
+    return {
+        "marking": data.marking,
+        "threshold": data.threshold,
+        "default_origin": default,
+        "origins": keys,
+        "areas": {
+            "code": areas["area_code"].tolist(),
+            "name": areas["area_name"].astype(str).tolist(),
+            "parent": [None if pd.isna(p) else str(p) for p in areas["parent_name"]],
+            "rings": [_outline(g) for g in areas.geometry],
+            "label": np.column_stack([points.y, points.x]).round(5).tolist(),
+            "parity_gap": area_field(gaps, "parity_gap"),
+            "penetration_gap": area_field(gaps, "penetration_gap"),
+            "gap_suppressed": [
+                bool(v) for v in gaps["suppressed"].reindex(areas["area_code"]).fillna(False)
+            ],
+            "satisfaction": _values(data.satisfaction.reindex(areas["area_code"]), 3),
+            "rank": area_field(ranked, "rank"),
+            "score": area_field(ranked, "score"),
+            "tactic": area_field(ranked, "tactic"),
+            "reason": area_field(ranked, "reason"),
+            "expected": area_field(ranked, "expected_signups"),
+            "index": by_key,
+        },
+        "cells": {
+            "resolution": data.cell_resolution,
+            **encode_cells(cells["cell"]),
+            "layers": layers_cells,
+            "segments": _segment_layer(cells, data.segment_labels),
+        },
+        "origin_cells": {**encode_cells(pd.Series(origin_cell_ids, dtype=str)), "index": by_origin},
+        "hotspots": {
+            "lat": hotspots.get("latitude", pd.Series(dtype=float)).round(5).tolist(),
+            "lng": hotspots.get("longitude", pd.Series(dtype=float)).round(5).tolist(),
+            "rank": hotspots.get("rank", pd.Series(dtype=int)).astype(int).tolist(),
+            "tactic": hotspots.get("tactic", pd.Series(dtype=str)).astype(str).tolist(),
+            "area": hotspots.get("area_name", pd.Series(dtype=str)).astype(str).tolist(),
+            "reason": hotspots.get("reason", pd.Series(dtype=str)).astype(str).tolist(),
+            "gap": _values(hotspots.get("parity_gap", pd.Series(dtype=float)), 0),
+        },
+        "stations": {
+            "lat": stations.get("latitude", pd.Series(dtype=float)).round(5).tolist(),
+            "lng": stations.get("longitude", pd.Series(dtype=float)).round(5).tolist(),
+            "rank": stations.get("rank", pd.Series(dtype=int)).astype(int).tolist(),
+            "area": stations.get("area_name", pd.Series(dtype=str)).astype(str).tolist(),
+            "residents": _values(stations.get("covered_residents", pd.Series(dtype=float)), 0),
+            "gap": _values(stations.get("covered_parity_gap", pd.Series(dtype=float)), 0),
+            "radius": data.station_radius_m,
+        },
+        "geofences": {
+            "id": fences.get("geofence_id", pd.Series(dtype=str)).astype(str).tolist(),
+            "tactic": fences.get("tactic", pd.Series(dtype=str)).astype(str).tolist(),
+            "rank": fences.get("rank", pd.Series(dtype=int)).astype(int).tolist(),
+            "rings": [_outline(g) for g in fences.geometry],
+        },
+        "colours": {
+            "index_breaks": list(INDEX_BREAKS),
+            "index": list(INDEX_COLOURS),
+            "sequential": list(SEQUENTIAL),
+            "greens": list(GREENS),
+            "tactic": TACTIC_COLOURS,
+        },
+    }
+
+
+def _keys(rows: pd.DataFrame) -> np.ndarray:
+    return np.where(rows["origin_level"] == "group", "group: " + rows["origin"], rows["origin"])
+
+
+def origin_keys(data: MapData) -> list[str]:
+    """The origins and groups (as "group: NAME") the map's selector offers: origins first."""
+    return sorted(set(_keys(data.area_rows)), key=lambda k: (k.startswith("group: "), k))
+
+
+def _segment_layer(cells: pd.DataFrame, labels: pd.Series) -> dict[str, Any] | None:
+    """Each cell's main segment as an index into the segment list, with the segments' labels."""
+    if "segment" not in cells or cells["segment"].isna().all():
+        return None
+    names = sorted(cells["segment"].dropna().unique())
+    position = {name: i for i, name in enumerate(names)}
+    return {
+        "names": names,
+        "labels": [str(labels.get(n, "")) for n in names],
+        "v": [None if pd.isna(v) else position[v] for v in cells["segment"]],
+        "colours": [SEGMENT_COLOURS[i % len(SEGMENT_COLOURS)] for i in range(len(names))],
+    }

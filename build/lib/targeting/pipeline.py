@@ -1,0 +1,656 @@
+"""The batch runs the CLI calls: validate the inputs, or run the whole engine into an output folder.
+
+Each public function takes a config (or its path) and returns a result object; progress is
+reported through an optional `on_step` callback so the library never prints.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from targeting import __version__
+from targeting.config import Config, load_config
+from targeting.disclosure import protect_breakdown, withhold_small_counts
+from targeting.emerging import find_emerging
+from targeting.errors import OutputError
+from targeting.geofence import write_geofences_geojson, write_geofences_kml
+from targeting.grid import Grid, build_grid, points_to_areas
+from targeting.ingest import (
+    InputSummary,
+    Population,
+    Signups,
+    check_raster,
+    read_areas,
+    read_crimes,
+    read_population,
+    read_postcodes,
+    read_ratings,
+    read_schemes,
+    read_signups,
+    read_small_areas,
+    read_visited,
+)
+from targeting.ingest.segments import (
+    SegmentInput,
+    read_census_variables,
+    read_segment_descriptions,
+    read_segments,
+)
+from targeting.maps import write_map
+from targeting.origins import OriginMapping, map_origins, read_origin_map
+from targeting.pack import write_tasking_pack
+from targeting.reference import read_crime_types
+from targeting.report import build_sections, segment_section, write_report
+from targeting.representation import TOTAL, grid_to_representation, map_cells
+from targeting.segments import (
+    Segmentation,
+    build_segments,
+    points_to_segments,
+    segment_representation,
+)
+from targeting.store import (
+    CELLS_COLUMNS,
+    STORE_NAME,
+    atomic_output_dir,
+    fsync_tree,
+    inputs_markdown,
+    write_csv,
+    write_manifest,
+    write_rejects,
+    write_store,
+)
+from targeting.tasking import PERSONS_PER_HOUSEHOLD, plan_week
+
+StepCallback = Callable[[str], None]
+INGEST_STEPS = (
+    "areas",
+    "small areas",
+    "population",
+    "postcodes",
+    "sign-ups",
+    "crimes",
+    "ratings",
+    "schemes",
+    "segments",
+)
+RUN_STEPS = (
+    *INGEST_STEPS, "grid", "representation", "targeting", "report", "write outputs", "map",
+)  # fmt: skip
+
+
+def _noop(_: str) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Ingested:
+    """Every input, validated and in canonical columns, with what happened to each."""
+
+    areas: gpd.GeoDataFrame
+    small_areas: gpd.GeoDataFrame | None
+    population: Population
+    signups: Signups
+    origins: OriginMapping
+    crimes: pd.DataFrame | None
+    ratings: pd.DataFrame | None
+    schemes: gpd.GeoDataFrame | None
+    summaries: tuple[InputSummary, ...]
+    population_previous: Population | None = None
+    visited: pd.DataFrame | None = None
+    postcodes: pd.DataFrame | None = None  # postcode centroids, for the nearest postcode of a site
+    segments: SegmentInput | None = None
+    segment_descriptions: pd.DataFrame | None = None
+
+    @property
+    def as_of(self) -> dt.date:
+        return self.signups.as_of
+
+    def warnings(self, *, threshold: int) -> list[str]:
+        """Every input's warnings; sign-up counts below the disclosure threshold are withheld."""
+        out = [f"{s.name}: {w}" for s in self.summaries for w in s.warnings]
+        if self.origins.unmapped:
+            shown = withhold_small_counts(self.origins.unmapped, threshold=threshold)
+            listed = ", ".join(f"{k} ({v})" for k, v in shown.items())
+            out.append(f"signups: origins with no mapping, counted as unknown: {listed}")
+        return out
+
+
+def ingest_inputs(config: Config, *, on_step: StepCallback = _noop) -> Ingested:
+    """Read and validate every input the config names; stop at the first unusable file."""
+    summaries: list[InputSummary] = []
+    on_step("areas")
+    areas, s = read_areas(config)
+    summaries.append(s)
+    on_step("small areas")
+    small, s2 = read_small_areas(config)
+    if s2:
+        summaries.append(s2)
+    on_step("population")
+    population, s = read_population(
+        config,
+        area_codes=set(areas["area_code"]),
+        small_area_codes=set(small["area_code"]) if small is not None else None,
+    )
+    summaries.append(s)
+    previous = None
+    if config.inputs.population_previous is not None:
+        previous, s8 = read_population(
+            config,
+            area_codes=set(areas["area_code"]),
+            small_area_codes=set(small["area_code"]) if small is not None else None,
+            input_name="population_previous",
+        )
+        summaries.append(s8)
+    raster = check_raster(config)
+    if raster:
+        summaries.append(raster)
+    on_step("postcodes")
+    postcodes, s3 = read_postcodes(config)
+    if s3:
+        summaries.append(s3)
+    on_step("sign-ups")
+    signups, s = read_signups(config, areas=areas, postcodes=postcodes)
+    summaries.append(s)
+    user_map = None
+    if config.origins.map:
+        user_map, s7 = read_origin_map(config.origins.map, population_origins=population.origins)
+        summaries.append(s7)
+    mapped, mapping = map_origins(signups.table["label"], population.origins, user_map=user_map)
+    table = signups.table.assign(origin=mapped.to_numpy())
+    signups = Signups(table, signups.as_of)
+    on_step("crimes")
+    crimes, s4 = read_crimes(
+        config, areas=areas, as_of=signups.as_of, crime_types=read_crime_types()
+    )
+    if s4:
+        summaries.append(s4)
+    on_step("ratings")
+    ratings, s5 = read_ratings(config, areas=areas, signups=table, as_of=signups.as_of)
+    if s5:
+        summaries.append(s5)
+    on_step("schemes")
+    schemes, s6 = read_schemes(config, areas=areas)
+    if s6:
+        summaries.append(s6)
+    visited, s9 = read_visited(config, as_of=signups.as_of)
+    if s9:
+        summaries.append(s9)
+    on_step("segments")
+    descriptions, s10 = read_segment_descriptions(config)
+    if s10:
+        summaries.append(s10)
+    segments, s11 = read_segments(
+        config,
+        small_area_codes=set(small["area_code"]) if small is not None else None,
+        postcodes=postcodes,
+        descriptions=descriptions,
+    )
+    if s11:
+        summaries.append(s11)
+    return Ingested(
+        areas,
+        small,
+        population,
+        signups,
+        mapping,
+        crimes,
+        ratings,
+        schemes,
+        tuple(summaries),
+        previous,
+        visited,
+        postcodes,
+        segments,
+        descriptions,
+    )
+
+
+def grid_inputs(data: Ingested, config: Config, *, on_step: StepCallback = _noop) -> Grid:
+    """Every validated input's counts on the cell x area fragment grid."""
+    on_step("grid")
+    return build_grid(
+        areas=data.areas,
+        small_areas=data.small_areas,
+        population=data.population.table,
+        population_keyed_by=data.population.keyed_by,
+        signups=data.signups.table,
+        crimes=data.crimes,
+        ratings=data.ratings,
+        schemes=data.schemes,
+        resolution=config.grid.resolution,
+        raster_path=config.inputs.population_raster,
+        point_radius_m=config.schemes.point_radius_m,
+        previous_population=data.population_previous.table if data.population_previous else None,
+        previous_keyed_by=data.population_previous.keyed_by
+        if data.population_previous
+        else "areas",
+        small_area_fit=config.grid.small_area_fit,
+        low_rating=config.scoring.low_rating,
+        segments=data.segments.table if data.segments else None,
+        segments_keyed_by=data.segments.keyed_by if data.segments else "small_areas",
+        postcodes=data.postcodes,
+    )
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Where a run wrote its outputs, and its manifest."""
+
+    out_dir: Path
+    manifest: Mapping[str, Any]
+
+
+def _input_manifest(summary: InputSummary, *, threshold: int) -> dict[str, Any]:
+    """An input's manifest entry; sign-up status and role counts protected against the total."""
+    entry = summary.to_manifest()
+    for key in ("status_counts", "watch_role_counts"):
+        if key in entry:
+            entry[key] = protect_breakdown(entry[key], total=summary.rows_used, threshold=threshold)
+    return entry
+
+
+def _manifest_base(config: Config, data: Ingested) -> dict[str, Any]:
+    threshold = config.privacy.suppression_threshold
+    return {
+        "engine": "targeting",
+        "engine_version": __version__,
+        "config_path": str(config.path),
+        "config": config.to_dict(),
+        "as_of": data.as_of.isoformat(),
+        "as_of_source": "config" if config.run.as_of else "latest joined date",
+        "protective_marking": config.output.protective_marking,
+        "inputs": {s.name: _input_manifest(s, threshold=threshold) for s in data.summaries},
+        "origins": {
+            "population_origins": list(data.population.origins),
+            "signup_labels_mapped": dict(sorted(data.origins.to_population.items())),
+            "unmapped_signup_origins": withhold_small_counts(
+                data.origins.unmapped, threshold=threshold
+            ),
+            "not_found_or_empty": withhold_small_counts(
+                {"n": data.origins.not_found}, threshold=threshold
+            )["n"],
+            "default_map_census_scheme": data.origins.census_scheme,
+        },
+        "warnings": data.warnings(threshold=threshold),
+    }
+
+
+def _area_table(areas: gpd.GeoDataFrame, cells: pd.DataFrame) -> pd.DataFrame:
+    """Areas with their attributes, outline (WKT) and the sums of their fragments.
+
+    A count whose input was not given stays null rather than becoming 0.
+    """
+    summed = [
+        "residents", "registered", "registered_known", "households", "watch_households",
+        "crimes", "sac_crimes", "asb", "ratings", "low_ratings",
+    ]  # fmt: skip
+    sums = cells.groupby("area_code")[summed].sum(min_count=1)
+    sums["fragments"] = cells.groupby("area_code").size()
+    table = pd.DataFrame(areas.drop(columns="geometry"))
+    table["geometry_wkt"] = shapely.to_wkt(areas.geometry.values, rounding_precision=6)
+    return table.merge(sums, left_on="area_code", right_index=True, how="left")
+
+
+def _schemes_with_areas(
+    schemes: gpd.GeoDataFrame | None, areas: gpd.GeoDataFrame
+) -> pd.DataFrame | None:
+    """Each scheme's area: the area holding a point on its surface (for per-area counts)."""
+    if schemes is None:
+        return None
+    points = schemes.geometry.representative_point()
+    index = points_to_areas(points.x.to_numpy(), points.y.to_numpy(), areas)
+    codes = pd.Series(areas["area_code"].to_numpy()[np.maximum(index, 0)]).where(index >= 0)
+    return pd.DataFrame(schemes.drop(columns="geometry")).assign(area_code=codes.to_numpy())
+
+
+def segment_table(data: Ingested, grid: Grid, config: Config) -> pd.DataFrame | None:
+    """Who is missing by segment (`segment_representation.csv`), or None without segments.
+
+    The base is the segments' households placed on the grid (inside the areas), or their
+    residents (each cell's residents shared out by its segments' households); sign-ups (not
+    deleted) take the segment of the small area or nearest postcode they fall in.
+    """
+    if data.segments is None or grid.cell_segments is None:
+        return None
+    live = data.signups.table[data.signups.table["status"] != "deleted"]
+    found = points_to_segments(
+        live["latitude"].to_numpy(),
+        live["longitude"].to_numpy(),
+        segments=data.segments.table,
+        keyed_by=data.segments.keyed_by,
+        small_areas=data.small_areas,
+        postcodes=data.postcodes,
+    )
+    signups = pd.Series(found).value_counts()
+    cs = grid.cell_segments
+    if config.segments.base == "residents":
+        residents = grid.cells.set_index(["cell", "area_code"])["residents"]
+        share = cs["households"] / cs.groupby(["cell", "area_code"])["households"].transform("sum")
+        weight = (
+            share
+            * residents.reindex(pd.MultiIndex.from_frame(cs[["cell", "area_code"]])).to_numpy()
+        )
+        base = weight.groupby(cs["segment"]).sum()
+    else:
+        base = cs.groupby("segment")["households"].sum()
+    table = segment_representation(
+        base,
+        signups,
+        threshold=config.privacy.suppression_threshold,
+        base_name=config.segments.base,
+    )
+    if data.segment_descriptions is not None:
+        info = data.segment_descriptions.set_index("segment")[["group", "label"]]
+        table = table.join(info, on="segment")
+        table.insert(1, "group", table.pop("group"))
+        table.insert(2, "label", table.pop("label"))
+    return table
+
+
+def _check_output_dir(target: Path, config: Config) -> None:
+    """Refuse an output folder that would swallow the config or an input when it is replaced."""
+    target = target.resolve()
+    inputs = [config.path, *(p for p in vars(config.inputs).values() if isinstance(p, Path))]
+    inputs += [Path(g) for g in config.inputs.crimes]
+    for path in inputs:
+        resolved = path.resolve()
+        if resolved == target or target in resolved.parents:
+            raise OutputError(
+                f"output folder {target} contains {path}; the run replaces the whole folder, "
+                "so choose a folder of its own ([output] dir or --out)"
+            )
+
+
+def read_previous_ranking(folder: Path | None) -> pd.DataFrame | None:
+    """An earlier run's `ranked_areas.csv`, for the change since the last run."""
+    if folder is None:
+        return None
+    path = Path(folder) / "ranked_areas.csv"
+    if not path.is_file():
+        raise OutputError(
+            f"--previous {folder}: no ranked_areas.csv there; give the output folder of an "
+            "earlier run"
+        )
+    return pd.read_csv(path, dtype={"area_code": str})
+
+
+def run(
+    config: Config | Path | str,
+    *,
+    previous: Path | None = None,
+    on_step: StepCallback = _noop,
+) -> RunResult:
+    """The whole batch run: ingest, grid, store; outputs replace the config's output folder at the end.
+
+    `previous`, an earlier run's output folder, adds the change since then to the tasking pack.
+    """
+    cfg = config if isinstance(config, Config) else load_config(config)
+    previous_ranking = read_previous_ranking(previous)
+    data = ingest_inputs(cfg, on_step=on_step)
+    _check_output_dir(cfg.output.dir, cfg)
+    grid = grid_inputs(data, cfg, on_step=on_step)
+    threshold = cfg.privacy.suppression_threshold
+    on_step("representation")
+    areas_plain = pd.DataFrame(data.areas.drop(columns="geometry"))
+    rep = grid_to_representation(
+        grid.cell_origins, grid.cells, areas=areas_plain, threshold=threshold
+    )
+    map_rep = map_cells(
+        grid.cell_origins, resolution=cfg.representation.map_resolution, threshold=threshold
+    )
+    emerging = (
+        find_emerging(
+            grid.cell_origins,
+            grid.previous,
+            areas=areas_plain,
+            cell_resolution=cfg.representation.map_resolution,
+            min_growth=cfg.emerging.min_growth,
+            min_increase=cfg.emerging.min_increase,
+        )
+        if grid.previous is not None
+        else None
+    )
+    segments_out = segment_table(data, grid, cfg)
+    on_step("targeting")
+    plan = plan_week(
+        config=cfg,
+        cells=grid.cells,
+        cell_origins=grid.cell_origins,
+        areas=areas_plain,
+        area_gaps=rep.areas,
+        representation=rep.table,
+        visited=data.visited,
+        postcodes=data.postcodes,
+        as_of=data.as_of,
+        cell_segments=grid.cell_segments,
+        segment_labels=(
+            data.segment_descriptions.set_index("segment")["label"]
+            if data.segment_descriptions is not None
+            else None
+        ),
+    )
+    on_step("report")
+    base = data.population.base
+    manifest = _manifest_base(cfg, data)
+    sections = build_sections(
+        representation=rep,
+        signups=data.signups.table,
+        areas=areas_plain,
+        cells=grid.cells,
+        schemes=_schemes_with_areas(data.schemes, data.areas),
+        emerging=emerging,
+        unmapped=manifest["origins"]["unmapped_signup_origins"],
+        as_of=data.as_of,
+        base=base,
+        threshold=threshold,
+    )
+    if segments_out is not None:
+        sections = [*sections, segment_section(segments_out, base=cfg.segments.base)]
+    on_step("write outputs")
+    manifest["warnings"] += list(grid.warnings)
+    manifest["scoring"] = {
+        "notes": list(plan.notes),
+        "areas": len(plan.ranked_areas),
+        "hotspots": len(plan.hotspots),
+        "stations": len(plan.stations),
+        "geofences": len(plan.geofences),
+    }
+    manifest["unallocated_residents"] = grid.unallocated.get("residents", 0.0)
+    manifest["unallocated"] = dict(grid.unallocated)
+    manifest["grid"] = {
+        "resolution": cfg.grid.resolution,
+        "cells": int(grid.cells["cell"].nunique()),
+        "fragments": len(grid.cells),
+        "equal_area_crs": grid.crs,
+        "residents_on_grid": float(grid.cells["residents"].sum()),
+    }
+    manifest["representation"] = {
+        "base": base,
+        "rows": len(rep.table),
+        "suppressed_rows": int(rep.table["suppressed"].sum()),
+        "map_resolution": cfg.representation.map_resolution,
+    }
+    rejects = {s.name: s.rejects for s in data.summaries}
+    with atomic_output_dir(cfg.output.dir, marker="manifest.json") as tmp:
+        grid.cells[list(CELLS_COLUMNS)].to_parquet(tmp / "cells.parquet", index=False)
+        rejects_summary = pd.DataFrame(
+            [(s.name, r, n) for s in data.summaries for r, n in s.reasons().items()],
+            columns=["input", "reason", "rows"],
+        )
+        write_store(
+            tmp / STORE_NAME,
+            {
+                "cells": grid.cells[
+                    [*CELLS_COLUMNS, *(c for c in grid.cells.columns if c not in CELLS_COLUMNS)]
+                ],
+                "cell_origins": grid.cell_origins,
+                "areas": _area_table(data.areas, grid.cells),
+                "rejects_summary": rejects_summary,
+                "representation": rep.table,
+                "representation_counts": rep.counts.assign(
+                    node=rep.counts["node"].replace(TOTAL, "(all origins)")
+                ),
+                "unknown_origin": rep.unknown,
+                "area_gaps": rep.areas,
+                "map_representation": map_rep,
+                "ranked_areas": plan.ranked_areas,
+                **(
+                    {"cell_segments": grid.cell_segments, "segment_representation": segments_out}
+                    if segments_out is not None and grid.cell_segments is not None
+                    else {}
+                ),
+                "hotspots": plan.hotspots,
+                "stations": plan.stations,
+                **({"emerging": emerging} if emerging is not None else {}),
+            },
+        )
+        write_csv(rep.table, tmp / "representation.csv")
+        if emerging is not None:
+            write_csv(emerging, tmp / "emerging.csv")
+        write_csv(plan.ranked_areas, tmp / "ranked_areas.csv")
+        if segments_out is not None:
+            write_csv(segments_out, tmp / "segment_representation.csv")
+        write_csv(plan.hotspots, tmp / "hotspots.csv")
+        write_csv(plan.stations, tmp / "stations.csv")
+        write_geofences_geojson(plan.geofences, tmp / "geofences.geojson")
+        write_geofences_kml(plan.geofences, tmp / "geofences.kml")
+        write_csv(plan.circles, tmp / "geofences_circles.csv")
+        write_tasking_pack(
+            tmp,
+            plan,
+            outlines=data.areas,
+            postcodes=data.postcodes,
+            previous=previous_ranking,
+            marking=cfg.output.protective_marking,
+            as_of=data.as_of,
+        )
+        write_report(
+            tmp, sections, marking=cfg.output.protective_marking, as_of=data.as_of, base=base
+        )
+        on_step("map")
+        write_map(tmp, config=cfg)
+        write_rejects(tmp, rejects)
+        write_manifest(tmp, manifest)
+        fsync_tree(tmp)
+    return RunResult(cfg.output.dir.resolve(), manifest)
+
+
+def validate(
+    config: Config | Path | str, *, out_dir: Path | None = None, on_step: StepCallback = _noop
+) -> RunResult:
+    """Read and check every input; write the rejects and `validation.json`, compute nothing else.
+
+    The report goes to `<output dir>/validation` unless `out_dir` is given, so a previous run's
+    outputs are left alone.
+    """
+    cfg = config if isinstance(config, Config) else load_config(config)
+    data = ingest_inputs(cfg, on_step=on_step)
+    target = out_dir or cfg.output.dir / "validation"
+    _check_output_dir(target, cfg)
+    report = _manifest_base(cfg, data)
+    with atomic_output_dir(target, marker="validation.json") as tmp:
+        write_rejects(tmp, {s.name: s.rejects for s in data.summaries})
+        (tmp / "validation.json").write_text(
+            json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8"
+        )
+        (tmp / "validation.md").write_text(inputs_markdown(report), encoding="utf-8")
+    return RunResult(target.resolve(), report)
+
+
+def demo_config_path(out_dir: Path) -> Path:
+    """Write the demo inputs (deterministic) into `out_dir` and return their config."""
+    from targeting.demo import write_demo_inputs
+
+    return write_demo_inputs(out_dir)
+
+
+def run_demo(out_dir: Path, *, on_step: StepCallback = _noop) -> RunResult:
+    """The whole run on the embedded demo city; inputs in `out_dir`, outputs in `out_dir/output`."""
+    on_step("demo data")
+    return run(demo_config_path(out_dir), on_step=on_step)
+
+
+def build_open_segments(
+    config: Config | Path | str, *, k: int | None = None, out_dir: Path | None = None
+) -> tuple[Path, Segmentation]:
+    """The open segmentation of the config's small areas (or areas, without small areas), written
+    as `segments.csv`, `segment_descriptions.csv`, `segment_profiles.csv` and `segments.json`
+    into `out_dir` (default: `segments/` beside the config), ready to use as `inputs.segments`.
+
+    `k` (or `[segments] k`; 0 or None: chosen by the silhouette score) and `[run] seed` make it
+    reproducible.
+    """
+    cfg = config if isinstance(config, Config) else load_config(config)
+    started = time.perf_counter()
+    areas, _ = read_areas(cfg)
+    small, _ = read_small_areas(cfg)
+    population, _ = read_population(
+        cfg,
+        area_codes=set(areas["area_code"]),
+        small_area_codes=set(small["area_code"]) if small is not None else None,
+    )
+    units = small if small is not None and population.keyed_by == "small_areas" else areas
+    variables = read_census_variables(cfg, small_areas=units, population=population.table)
+    residents = population.table.groupby("area_code")["residents"].sum()
+    chosen = k if k else (cfg.segments.k or None)
+    seg = build_segments(
+        variables,
+        k=chosen,
+        seed=cfg.run.seed,
+        k_min=cfg.segments.k_min,
+        k_max=cfg.segments.k_max,
+        weights=residents,
+    )
+    households = (
+        units.set_index("area_code")["households"].astype(float)
+        if "households" in units.columns and units["households"].notna().any()
+        else residents / PERSONS_PER_HOUSEHOLD
+    )
+    table = seg.assignments.assign(
+        households=seg.assignments["area_code"].map(households).fillna(0.0).round(1)
+    )
+    sizes = table.groupby("segment").agg(
+        small_areas=("area_code", "size"), households=("households", "sum")
+    )
+    sizes["residents"] = (
+        table.assign(r=table["area_code"].map(residents)).groupby("segment")["r"].sum()
+    )
+    descriptions = seg.descriptions.join(sizes, on="segment")
+    profiles = seg.profiles.merge(seg.descriptions[["segment", "group", "label"]], on="segment")
+    target = (out_dir or cfg.path.parent / "segments").resolve()
+    _check_output_dir(target, cfg)
+    with atomic_output_dir(target, marker="segments.json") as tmp:
+        write_csv(table, tmp / "segments.csv")
+        write_csv(descriptions, tmp / "segment_descriptions.csv")
+        write_csv(
+            profiles[["segment", "group", "label", "variable", "share", "overall", "index", "z"]],
+            tmp / "segment_profiles.csv",
+        )
+        (tmp / "segments.json").write_text(
+            json.dumps(
+                {
+                    "k": seg.k,
+                    "k_chosen_by": "given" if chosen else "silhouette score (highest)",
+                    "silhouettes": {str(key): round(v, 4) for key, v in seg.silhouettes.items()},
+                    "seed": cfg.run.seed,
+                    "units": "small_areas" if units is small else "areas",
+                    "variables": list(variables.columns),
+                    "seconds": round(time.perf_counter() - started, 2),
+                },
+                indent=2,
+            )
+            + "\n",
+            encoding="utf-8",
+        )
+    return target, seg

@@ -1,0 +1,240 @@
+"""The run's output folder: written in a temporary folder beside the target and swapped in whole.
+
+A run on bad input, or one interrupted half way, never leaves a half-written output folder: the
+previous output stays as it was until the new one is complete. The DuckDB file holds the run's
+tables for analysts (plain SQL, no extensions); `cells.parquet` is the contract's analyst file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import os
+import platform
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from targeting.errors import OutputError
+from targeting.io import sha256_file
+
+STORE_NAME = "targeting.duckdb"
+CELLS_COLUMNS = (
+    "cell",
+    "area_code",
+    "residents",
+    "registered",
+    "households",
+    "watch_households",
+    "crimes",
+    "sac_crimes",
+    "asb",
+    "mean_rating",
+)
+_VERSIONED = (
+    "targeting", "geopandas", "shapely", "pyogrio", "pyproj", "h3", "pandas", "numpy", "pyarrow",
+    "duckdb", "rasterio",
+)  # fmt: skip
+
+
+def _remove_stale_temporaries(target: Path) -> None:
+    """Remove temporary folders that killed runs left beside `target` (their process is gone);
+    a folder of a run still going is left alone."""
+    for folder in target.parent.glob(f".{target.name}.tmp-*"):
+        pid = folder.name.removeprefix(f".{target.name}.tmp-").split("-")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def atomic_output_dir(target: Path, *, marker: str) -> Iterator[Path]:
+    """Yield a fresh temporary folder; on success it replaces `target`, on error it is removed.
+
+    Only an empty folder, or one holding `marker` (the file every output of this kind has), is
+    replaced, so a mistyped output path cannot delete someone's data. The previous output is
+    renamed to `<target>.prev` during the swap and removed after it, and a `.prev` left by a
+    crash between the two renames is restored first.
+    """
+    target = target.resolve()
+    prev = target.with_name(target.name + ".prev")
+    if prev.exists() and not target.exists():
+        prev.rename(target)
+    _remove_stale_temporaries(target)
+    if target.is_file() or (
+        target.is_dir() and any(target.iterdir()) and not (target / marker).is_file()
+    ):
+        raise OutputError(
+            f"{target} exists and is not an output folder of this kind (no {marker}); "
+            "choose a new or empty folder"
+        )
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-{os.getpid()}-", dir=target.parent))
+    except OSError as exc:
+        raise OutputError(f"cannot create the output folder next to {target}: {exc}") from exc
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    try:
+        if prev.exists():
+            shutil.rmtree(prev)
+        if target.exists():
+            target.rename(prev)
+        tmp.rename(target)
+        shutil.rmtree(prev, ignore_errors=True)
+    except OSError as exc:
+        raise OutputError(f"cannot move the finished output into {target}: {exc}") from exc
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the engine and the libraries whose behaviour shapes the numbers."""
+    out = {"python": platform.python_version()}
+    for name in _VERSIONED:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+# a spreadsheet reads a cell starting with one of these as a formula (CSV injection)
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy whose text cells that a spreadsheet would run as a formula start with an
+    apostrophe, which spreadsheets show as text. Numbers (and text that is a plain number, such
+    as "-5", which a spreadsheet reads as that number) are left alone."""
+    out = frame.copy()
+    for col in out.columns:
+        if pd.api.types.is_object_dtype(out[col]) or pd.api.types.is_string_dtype(out[col]):
+            text = out[col].astype("string")
+            number = pd.to_numeric(out[col], errors="coerce").notna()
+            risky = (text.str.startswith(FORMULA_STARTS).fillna(False) & ~number).astype(bool)
+            if risky.any():
+                out[col] = out[col].where(~risky, "'" + text)
+    return out
+
+
+def write_csv(frame: pd.DataFrame, path: Path) -> None:
+    """A CSV that opens safely in spreadsheet programs, with stable line ends."""
+    neutralise_formulas(frame).to_csv(path, index=False, lineterminator="\n")
+
+
+def write_rejects(folder: Path, rejects: Mapping[str, pd.DataFrame]) -> None:
+    """One `rejects/<input>.csv` per input that had rejected rows (the rows as read, `reason`),
+    with formula-like text neutralised, since rejected rows are where hostile text ends up."""
+    out = folder / "rejects"
+    out.mkdir(exist_ok=True)
+    for name, frame in rejects.items():
+        if not frame.empty:
+            write_csv(frame, out / f"{name}.csv")
+
+
+def write_store(path: Path, tables: Mapping[str, pd.DataFrame]) -> None:
+    """Write each frame as a DuckDB table in one file (replacing it)."""
+    path.unlink(missing_ok=True)
+    con = duckdb.connect(str(path))
+    try:
+        for name, frame in tables.items():
+            con.register("frame_view", frame)
+            con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM frame_view')
+            con.unregister("frame_view")
+    finally:
+        con.close()
+
+
+# shared outputs go to meetings, phones and spreadsheets; restricted ones stay with analysts:
+# the store and cells.parquet hold unsuppressed counts, rejects hold rows as read
+RESTRICTED = ("targeting.duckdb", "cells.parquet", "rejects/")
+
+
+def store_digest(path: Path) -> str:
+    """sha256 over a DuckDB file's tables, their columns and an order-free sum of their rows'
+    hashes, computed in the database: the same tables give the same digest although the file's
+    bytes differ from run to run."""
+    digest = hashlib.sha256()
+    with duckdb.connect(str(path), read_only=True) as con:
+        for (name,) in sorted(con.execute("SHOW TABLES").fetchall()):
+            columns = con.execute(f'DESCRIBE "{name}"').fetchall()
+            rows, total = con.execute(
+                f'SELECT count(*), coalesce(sum(hash(t)::HUGEINT), 0) FROM "{name}" AS t'
+            ).fetchone() or (0, 0)
+            digest.update(f"{name}|{columns}|{rows}|{total}\n".encode())
+    return digest.hexdigest()
+
+
+def write_manifest(folder: Path, manifest: Mapping[str, Any]) -> Path:
+    """`manifest.json` with the sha256 of every other file in the folder (the store's by its
+    contents) and which outputs are restricted to analysts and which are safe to share."""
+    outputs = {
+        str(p.relative_to(folder)): store_digest(p) if p.suffix == ".duckdb" else sha256_file(p)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != "manifest.json"
+    }
+    restricted = sorted(k for k in outputs if k.startswith(RESTRICTED))
+    full = {
+        **manifest,
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "versions": package_versions(),
+        "outputs": outputs,
+        "restricted_outputs": restricted,
+        "shareable_outputs": sorted(k for k in outputs if k not in restricted),
+    }
+    path = folder / "manifest.json"
+    path.write_text(
+        json.dumps(full, indent=2, sort_keys=False, default=str) + "\n", encoding="utf-8"
+    )
+    return path
+
+
+def fsync_tree(folder: Path) -> None:
+    """Flush the finished files to disk before the swap, so a power cut cannot keep a torn file."""
+    for p in folder.rglob("*"):
+        if p.is_file():
+            fd = os.open(p, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+
+def inputs_markdown(manifest: Mapping[str, Any]) -> str:
+    """A short readable report of what each input gave: rows read/used/rejected, reasons, warnings."""
+    lines = [
+        f"# Input check ({manifest.get('protective_marking', '')})",
+        "",
+        f"Config: `{manifest.get('config_path', '')}`; as of {manifest.get('as_of', '')}.",
+        "",
+        "| input | read | used | rejected | reasons |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for name, info in manifest["inputs"].items():
+        reasons = "; ".join(f"{r} ({n:,})" for r, n in info["reject_reasons"].items())
+        lines.append(
+            f"| {name} | {info['rows_read']:,} | {info['rows_used']:,} | "
+            f"{info['rows_rejected']:,} | {reasons} |"
+        )
+    warnings = manifest.get("warnings", [])
+    lines += ["", "## Warnings", ""] + ([f"- {w}" for w in warnings] or ["None."])
+    return "\n".join(lines) + "\n"

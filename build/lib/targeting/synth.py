@@ -1,0 +1,216 @@
+"""Synthetic inputs at force and national scale, for benchmarks: the demo city, stretched to a
+force's area, or tiled across the country as many forces.
+
+Each tile is the demo generator's city with its own seed, its geography stretched about its centre
+and moved to its place on a grid in British National Grid metres, and every code and id prefixed
+with the tile's number so that tiles never collide. Files follow the contract's formats, so a
+benchmark runs `targeting run` on them exactly as a force would.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import shapely
+
+from targeting.demo import write_demo_inputs
+
+BNG = "EPSG:27700"
+TILE_SPACING_M = 110_000.0  # tiles sit on a grid this far apart, beyond a stretched tile's size
+GRID_ORIGIN = (150_000.0, 60_000.0)  # south-west of the grid, inside Great Britain's grid
+COLUMNS = 6
+
+
+@dataclass(frozen=True)
+class Scale:
+    """How many demo cities, and how far each is stretched (1 = the demo's 607 km2)."""
+
+    tiles: int
+    stretch: float
+
+
+SCALES = {
+    # about 900 km2, 2.2 million residents, 7,300 small areas, 53,000 sign-ups, 300,000 crimes
+    "force": Scale(tiles=1, stretch=1.22),
+    # about 150,000 km2 (1.4 million resolution-9 cells), 59 million residents, 198,000 small
+    # areas, 1.4 million sign-ups, 8 million crimes
+    "national": Scale(tiles=27, stretch=3.03),
+}
+
+_TO_BNG = pyproj.Transformer.from_crs(4326, BNG, always_xy=True)
+_TO_WGS84 = pyproj.Transformer.from_crs(BNG, 4326, always_xy=True)
+
+
+@dataclass(frozen=True)
+class _Move:
+    """The affine move of one tile in BNG metres: stretch about `centre`, then go to `to`."""
+
+    centre: tuple[float, float]
+    to: tuple[float, float]
+    stretch: float
+
+    def xy(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return (
+            self.to[0] + self.stretch * (x - self.centre[0]),
+            self.to[1] + self.stretch * (y - self.centre[1]),
+        )
+
+    def lonlat(self, lon: pd.Series, lat: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+        """WGS84 coordinates moved (blanks stay blank)."""
+        lon_v = pd.to_numeric(lon, errors="coerce").to_numpy(dtype=float)
+        lat_v = pd.to_numeric(lat, errors="coerce").to_numpy(dtype=float)
+        x, y = _TO_BNG.transform(lon_v, lat_v)
+        new_lon, new_lat = _TO_WGS84.transform(*self.xy(np.asarray(x), np.asarray(y)))
+        # pyproj turns a missing coordinate into infinity: keep it missing
+        given = np.isfinite(lon_v) & np.isfinite(lat_v)
+        return (
+            np.where(given, np.round(new_lon, 6), np.nan),
+            np.where(given, np.round(new_lat, 6), np.nan),
+        )
+
+    def frame(self, frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+        moved = frame.to_crs(BNG)
+        moved["geometry"] = shapely.transform(
+            moved.geometry.values, lambda c: np.column_stack(self.xy(c[:, 0], c[:, 1]))
+        )
+        return moved
+
+
+def _text(value: pd.Series, prefix: str) -> pd.Series:
+    """Codes prefixed with the tile; blanks stay blank."""
+    text = value.fillna("").astype(str)
+    return text.where(text == "", prefix + text)
+
+
+def _tile(source: Path, i: int, move: _Move) -> dict[str, pd.DataFrame]:
+    """One demo city moved into place with its codes prefixed: every input as a frame."""
+    p = f"T{i:02d}"
+    areas = move.frame(gpd.read_file(source / "areas.geojson")).to_crs(4326)
+    for col in ("area_code", "parent_code"):
+        areas[col] = _text(areas[col], p)
+    areas["parent_name"] = p + " " + areas["parent_name"].astype(str)
+    small = move.frame(gpd.read_file(source / "small_areas.gpkg"))
+    small["area_code"] = _text(small["area_code"], p)
+    schemes = move.frame(gpd.read_file(source / "schemes.geojson")).to_crs(4326)
+    schemes["scheme_id"] = _text(schemes["scheme_id"], p)
+
+    population = _read(source / "population.csv")
+    population["area_code"] = _text(population["area_code"], p)
+    postcodes = _read(source / "postcodes.csv")
+    postcodes["pcds"] = _text(postcodes["pcds"], p)
+    postcodes["long"], postcodes["lat"] = move.lonlat(postcodes["long"], postcodes["lat"])
+    signups = _read(source / "signups.csv")
+    signups["user_id"] = _text(signups["user_id"], p)
+    signups["postcode"] = _text(signups["postcode"], p)
+    lon, lat = move.lonlat(signups["longitude"], signups["latitude"])
+    signups["longitude"] = _coord_text(lon)
+    signups["latitude"] = _coord_text(lat)
+    east = pd.to_numeric(signups["easting"], errors="coerce").to_numpy(dtype=float)
+    north = pd.to_numeric(signups["northing"], errors="coerce").to_numpy(dtype=float)
+    e2, n2 = move.xy(east, north)
+    signups["easting"] = _coord_text(np.round(e2, 1))
+    signups["northing"] = _coord_text(np.round(n2, 1))
+    ratings = _read(source / "ratings.csv")
+    ratings["user_id"] = _text(ratings["user_id"], p)
+    lon, lat = move.lonlat(ratings["longitude"], ratings["latitude"])
+    ratings["longitude"] = _coord_text(lon)
+    ratings["latitude"] = _coord_text(lat)
+    crimes = pd.concat(
+        [_read(f) for f in sorted((source / "crime").glob("*/*.csv"))],
+        ignore_index=True,
+    )
+    crimes["Crime ID"] = _text(crimes["Crime ID"], p)
+    crimes["LSOA code"] = _text(crimes["LSOA code"], p)
+    lon, lat = move.lonlat(crimes["Longitude"], crimes["Latitude"])
+    crimes["Longitude"] = _coord_text(lon)
+    crimes["Latitude"] = _coord_text(lat)
+    segments = _read(source / "segments.csv")
+    segments["area_code"] = _text(segments["area_code"], p)
+    segments["segment"] = _text(segments["segment"], p + "-")
+    descriptions = _read(source / "segment_descriptions.csv")
+    descriptions["segment"] = _text(descriptions["segment"], p + "-")
+    return {
+        "areas": areas, "small_areas": small, "schemes": schemes, "population": population,
+        "postcodes": postcodes, "signups": signups, "ratings": ratings, "crimes": crimes,
+        "segments": segments, "segment_descriptions": descriptions,
+    }  # fmt: skip
+
+
+def _read(path: Path) -> pd.DataFrame:
+    """A demo CSV as text, blanks as empty strings, so it is written back unchanged."""
+    return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+def _coord_text(values: np.ndarray) -> pd.Series:
+    """Coordinates as text for a CSV, blanks where there is none."""
+    series = pd.Series(values, dtype=float)
+    return series.astype(str).where(series.notna(), "")
+
+
+def write_synthetic_inputs(
+    out_dir: Path, *, scale: str = "force", tiles: int | None = None, seed: int = 2018
+) -> Path:
+    """Write synthetic inputs at `scale` ("force" or "national"; `tiles` overrides the number of
+    demo cities) into `out_dir`; return the config's path."""
+    chosen = SCALES[scale]
+    n = tiles or chosen.tiles
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    parts: dict[str, list[pd.DataFrame]] = {}
+    with tempfile.TemporaryDirectory(prefix="targeting-synth-") as tmp:
+        for i in range(n):
+            source = Path(tmp) / f"tile{i}"
+            write_demo_inputs(source, seed=seed + i)
+            bounds = gpd.read_file(source / "areas.geojson").to_crs(BNG).total_bounds
+            centre = ((bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2)
+            to = (
+                GRID_ORIGIN[0] + (i % COLUMNS + 0.5) * TILE_SPACING_M,
+                GRID_ORIGIN[1] + (i // COLUMNS + 0.5) * TILE_SPACING_M,
+            )
+            for name, frame in _tile(source, i, _Move(centre, to, chosen.stretch)).items():
+                parts.setdefault(name, []).append(frame)
+            shutil.rmtree(source)
+    joined = {k: pd.concat(v, ignore_index=True) for k, v in parts.items()}
+    gpd.GeoDataFrame(joined["areas"], crs=4326).to_file(out / "areas.geojson", driver="GeoJSON")
+    gpd.GeoDataFrame(joined["small_areas"], crs=BNG).to_file(
+        out / "small_areas.gpkg", driver="GPKG"
+    )
+    gpd.GeoDataFrame(joined["schemes"], crs=4326).to_file(out / "schemes.geojson", driver="GeoJSON")
+    for name in ("population", "postcodes", "signups", "ratings", "segments",
+                 "segment_descriptions"):  # fmt: skip
+        joined[name].to_csv(out / f"{name}.csv", index=False, lineterminator="\n")
+    crime_dir = out / "crime"
+    crime_dir.mkdir(exist_ok=True)
+    for month, rows in joined["crimes"].groupby("Month", sort=True):
+        rows.to_csv(crime_dir / f"{month}-street.csv", index=False, lineterminator="\n")
+    config = out / "synth.toml"
+    config.write_text(
+        f"""# synthetic inputs: {n} demo cit{"y" if n == 1 else "ies"}, stretched {chosen.stretch}x
+[inputs]
+areas = "areas.geojson"
+small_areas = "small_areas.gpkg"
+population = "population.csv"
+signups = "signups.csv"
+postcodes = "postcodes.csv"
+crimes = ["crime/*.csv"]
+ratings = "ratings.csv"
+schemes = "schemes.geojson"
+segments = "segments.csv"
+segment_descriptions = "segment_descriptions.csv"
+
+[run]
+as_of = 2018-10-31
+
+[output]
+dir = "output"
+""",
+        encoding="utf-8",
+    )
+    return config

@@ -1,0 +1,421 @@
+"""What a neighbourhood team does next week: the ranked areas, the week's door-knocking and street
+engagement hotspots, the mobile-station sites and the geofences for officers' devices.
+
+Everything shared here is built from disclosure-controlled figures (area gaps from the
+representation stage) or rounded so that a cell's few sign-ups cannot be recovered: a cell's or a
+station's parity gap is published to the nearest multiple of the disclosure threshold.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import geopandas as gpd
+import h3
+import numpy as np
+import pandas as pd
+
+from targeting.config import Config
+from targeting.geofence import cells_to_geofences, geofences_to_circles
+from targeting.grid import points_to_cells
+from targeting.scoring import (
+    UNIT_COLUMNS,
+    Force,
+    dominant_components,
+    effective_weights,
+    force_rates,
+    rank_by_score,
+    rank_percentiles,
+    reason_clauses,
+    reasons,
+    score_units,
+    tactics_of,
+    units_to_components,
+)
+from targeting.segments import dominant_segments, main_segments
+from targeting.siting import site_stations
+
+# residents per household, for cells where no households were given (England and Wales, 2021)
+PERSONS_PER_HOUSEHOLD = 2.4
+
+RANKED_AREAS_COLUMNS = (
+    "rank", "area_code", "area_name", "parent_code", "parent_name", "score", "tactic",
+    "parity_gap", "penetration_gap", "expected_signups", "hotspots", "stations", "reason",
+    "segments",
+    "representation_gap", "watch_gap", "crime", "sac", "low_satisfaction", "low_penetration",
+)  # fmt: skip
+HOTSPOTS_COLUMNS = (
+    "rank", "hotspot_id", "cell", "area_code", "area_name", "parent_code", "tactic", "latitude",
+    "longitude", "score", "parity_gap", "households", "expected_signups", "reason", "segment",
+    "segment_label",
+)  # fmt: skip
+STATIONS_COLUMNS = (
+    "rank", "cell", "area_code", "area_name", "latitude", "longitude", "covered_residents",
+    "covered_parity_gap", "fixed",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The week's plan; every table is ready to share."""
+
+    ranked_areas: pd.DataFrame
+    hotspots: pd.DataFrame
+    stations: pd.DataFrame
+    geofences: gpd.GeoDataFrame
+    circles: pd.DataFrame
+    notes: tuple[str, ...]
+
+
+def round_to(values: np.ndarray, step: int) -> np.ndarray:
+    """Values to the nearest multiple of `step` (halves up), so small counts behind them stay
+    hidden."""
+    return np.floor(np.asarray(values, dtype=float) / step + 0.5) * step
+
+
+def cell_units(cells: pd.DataFrame, cell_origins: pd.DataFrame) -> pd.DataFrame:
+    """One row per H3 cell (sums over its fragments) with its main area (the fragment with most
+    residents) and its parity and penetration gaps from raw counts, for choosing cells only."""
+    counted = [c for c in UNIT_COLUMNS if c in cells.columns and c not in {"parity_gap"}]
+    sums = cells.groupby("cell", sort=True)[[c for c in counted if c != "penetration_gap"]].sum(
+        min_count=1
+    )
+    main = (
+        cells.sort_values(["cell", "residents", "area_code"], ascending=[True, False, True])
+        .drop_duplicates("cell")
+        .set_index("cell")["area_code"]
+    )
+    per_origin = cell_origins.groupby(["cell", "origin"], sort=True)[
+        ["residents", "registered"]
+    ].sum()
+    res_total = per_origin["residents"].groupby(level="cell").transform("sum")
+    n = per_origin["registered"].groupby(level="cell").transform("sum")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        short = (per_origin["residents"] / res_total * n - per_origin["registered"]).clip(lower=0)
+    units = sums.assign(area_code=main)
+    units["parity_gap"] = (
+        short.fillna(0.0).groupby(level="cell").sum().reindex(units.index, fill_value=0.0)
+    )
+    rate = force_rates(cells).signups_per_resident
+    units["penetration_gap"] = np.maximum(
+        0.0, rate * units["residents"] - units["registered_known"].astype(float)
+    )
+    if units["households"].isna().all():
+        units["households"] = units["residents"] / PERSONS_PER_HOUSEHOLD
+    return units
+
+
+def gap_origins(representation: pd.DataFrame) -> pd.Series:
+    """Per area, the origin (or two) with the largest published parity gaps: a second is named
+    when its gap is at least half the first's."""
+    rows = representation[
+        (representation["level"] == "area")
+        & (representation["origin_level"] == "origin")
+        & (pd.to_numeric(representation["parity_gap"], errors="coerce") > 0)
+    ].assign(gap=lambda t: pd.to_numeric(t["parity_gap"]))
+    rows = rows.sort_values(["area_code", "gap", "origin"], ascending=[True, False, True])
+    first = rows.groupby("area_code").nth(0).set_index("area_code")
+    second = rows.groupby("area_code").nth(1).set_index("area_code")
+    second = second[second["gap"] >= 0.5 * first["gap"].reindex(second.index)]
+    names = first["origin"].astype(str)
+    both = second["origin"].reindex(names.index)
+    return names.where(both.isna(), names + " and " + both.fillna("").astype(str))
+
+
+def score_table(
+    units: pd.DataFrame, weights: Mapping[str, float], *, force: Force, rating_prior: float
+) -> tuple[pd.DataFrame, dict[str, float], list[str]]:
+    """Units with their normalised components, `score`, driving components; the weights used."""
+    raw = units_to_components(units, force=force, rating_prior=rating_prior)
+    used, notes = effective_weights(weights, raw)
+    normalised = rank_percentiles(raw)
+    scored = units.join(normalised).assign(score=score_units(normalised, used))
+    scored = scored.join(dominant_components(normalised, used))
+    return scored.join(raw.add_prefix("raw_")), used, notes
+
+
+def rank_areas(
+    area_units: pd.DataFrame,
+    representation: pd.DataFrame,
+    weights: Mapping[str, float],
+    *,
+    force: Force,
+    rating_prior: float,
+) -> tuple[pd.DataFrame, list[str]]:
+    """Areas best first, with their tactic and the reason, and notes on components switched off.
+
+    `area_units` is indexed by area_code and has `area_name, parent_code, parent_name` and the
+    `UNIT_COLUMNS`, the gaps being the published (disclosure-controlled) ones.
+    """
+    scored, _, notes = score_table(area_units, weights, force=force, rating_prior=rating_prior)
+    raw = scored[[f"raw_{c}" for c in weights]].rename(columns=lambda c: c[4:])
+    clauses = reason_clauses(raw, scored, gap_origins(representation), force=force)
+    scored["reason"] = reasons(clauses, scored[["first", "second"]])
+    scored["tactic"] = tactics_of(scored["first"], allowed=("door", "street", "station"))
+    ranked = rank_by_score(scored.rename_axis("area_code").reset_index(), key="area_code")
+    return ranked, notes
+
+
+def _quotas(score: np.ndarray, capacity: np.ndarray, total: int) -> np.ndarray:
+    """Hotspots per area: in proportion to the area's score, at most its capacity, `total` in
+    all where capacity allows (largest remainders first, ties to the better-ranked area)."""
+    quota = np.zeros(len(score), dtype=int)
+    weight = np.where(np.isnan(score), 0.0, np.maximum(score, 0.0))
+    while (left := total - quota.sum()) > 0:
+        open_ = (quota < capacity) & (weight > 0)
+        if not open_.any():
+            break
+        share = np.where(open_, weight, 0.0) / weight[open_].sum() * left
+        add = np.minimum(np.floor(share).astype(int), capacity - quota)
+        if add.sum() == 0:
+            order = np.argsort(-(share - np.floor(share)), kind="stable")
+            add = np.zeros_like(quota)
+            add[[i for i in order if open_[i]][:left]] = 1
+        quota += add
+    return quota
+
+
+def residential(units: pd.DataFrame, *, min_households: float, min_postcodes: int) -> pd.Series:
+    """Cells where people live: at least `min_households` households and, where postcode
+    centroids were counted (a `postcodes` column), at least `min_postcodes` of them, since census
+    counts spread by surface also land on parks and industrial estates, and addresses do not."""
+    lived_in = units["households"] >= min_households
+    if "postcodes" in units.columns:
+        lived_in &= units["postcodes"] >= min_postcodes
+    return lived_in
+
+
+def postcodes_per_cell(postcodes: pd.DataFrame | None, *, resolution: int) -> pd.Series | None:
+    """How many postcode centroids fall in each cell; None without postcodes."""
+    if postcodes is None:
+        return None
+    cells = points_to_cells(
+        postcodes["latitude"].to_numpy(dtype=float),
+        postcodes["longitude"].to_numpy(dtype=float),
+        resolution=resolution,
+    )
+    return pd.Series(cells).value_counts()
+
+
+def select_hotspots(
+    cells: pd.DataFrame,
+    ranked_areas: pd.DataFrame,
+    *,
+    per_week: int,
+    max_per_area: int,
+    min_households: float,
+    min_postcodes: int = 1,
+    excluded: frozenset[str] = frozenset(),
+) -> pd.DataFrame:
+    """The week's hotspot cells: where people live (see `residential`), not `excluded`
+    (recently visited), shared among areas in proportion to their score (at most `max_per_area`
+    each), and within an area the best-scoring cells. `cells` is a scored cell table indexed by
+    cell, with `area_code`, `households`, `score` and optionally `postcodes`."""
+    lived_in = residential(cells, min_households=min_households, min_postcodes=min_postcodes)
+    eligible = cells[lived_in & ~cells.index.isin(excluded)]
+    eligible = eligible[eligible["score"].notna()]
+    capacity = (
+        eligible.groupby("area_code").size().reindex(ranked_areas["area_code"]).fillna(0)
+    ).to_numpy(dtype=int)
+    quota = _quotas(
+        ranked_areas["score"].to_numpy(dtype=float), np.minimum(capacity, max_per_area), per_week
+    )
+    take = pd.Series(quota, index=ranked_areas["area_code"].to_numpy())
+    ordered = eligible.rename_axis("cell").reset_index()
+    ordered = ordered.sort_values(["area_code", "score", "cell"], ascending=[True, False, True])
+    ordered["n"] = ordered.groupby("area_code").cumcount()
+    chosen = ordered[ordered["n"] < ordered["area_code"].map(take).fillna(0).to_numpy()]
+    return chosen.drop(columns="n").reset_index(drop=True)
+
+
+def visited_cells(visited: pd.DataFrame | None, *, as_of: dt.date, cooldown_days: int) -> frozenset:
+    """Cells visited within `cooldown_days` before `as_of` (visits after it count too)."""
+    if visited is None or visited.empty:
+        return frozenset()
+    since = pd.Timestamp(as_of) - pd.Timedelta(days=cooldown_days)
+    return frozenset(visited.loc[visited["visited_on"] > since, "cell"])
+
+
+def _cell_centres(cells: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    centres = np.array([h3.cell_to_latlng(c) for c in cells], dtype=float).reshape(-1, 2)
+    return centres[:, 0].round(6), centres[:, 1].round(6)
+
+
+def plan_week(
+    *,
+    config: Config,
+    cells: pd.DataFrame,
+    cell_origins: pd.DataFrame,
+    areas: pd.DataFrame,
+    area_gaps: pd.DataFrame,
+    representation: pd.DataFrame,
+    visited: pd.DataFrame | None,
+    postcodes: pd.DataFrame | None,
+    as_of: dt.date,
+    cell_segments: pd.DataFrame | None = None,
+    segment_labels: pd.Series | None = None,
+) -> Plan:
+    """Rank the areas, choose the week's hotspots and station sites, and draw the geofences.
+
+    `cells`, `cell_origins` are the grid's fragment tables (raw counts); `areas` has the area
+    attributes; `area_gaps` and `representation` are the published, disclosure-controlled tables;
+    `postcodes` (centroids, optional) tell which cells hold addresses; `cell_segments` (optional)
+    name each area's and hotspot's main segments and set a hotspot's yield by its segment.
+    """
+    threshold = config.privacy.suppression_threshold
+    weights = config.scoring.weights
+    prior = config.scoring.rating_prior
+    counted = ["residents", "registered_known", "households", "watch_households", "crimes",
+               "sac_crimes", "ratings", "low_ratings"]  # fmt: skip
+    sums = cells.groupby("area_code")[counted].sum(min_count=1)
+    gaps = area_gaps[area_gaps["level"] == "area"].set_index("area_code")
+    area_units = (
+        areas.set_index("area_code")[["area_name", "parent_code", "parent_name"]]
+        .join(sums)
+        .join(gaps[["parity_gap", "penetration_gap"]])
+    )
+    force = force_rates(cells)
+    ranked, notes = rank_areas(area_units, representation, weights, force=force, rating_prior=prior)
+
+    units = cell_units(cells, cell_origins)
+    per_cell = postcodes_per_cell(postcodes, resolution=config.grid.resolution)
+    if per_cell is not None:
+        units["postcodes"] = per_cell.reindex(units.index, fill_value=0).to_numpy()
+    scored_cells, _, _ = score_table(units, weights, force=force, rating_prior=prior)
+    scored_cells["tactic"] = tactics_of(scored_cells["first"], allowed=("door", "street"))
+    excluded = visited_cells(visited, as_of=as_of, cooldown_days=config.hotspots.cooldown_days)
+    chosen = select_hotspots(
+        scored_cells,
+        ranked,
+        per_week=config.hotspots.per_week,
+        max_per_area=config.hotspots.max_per_area,
+        min_households=config.hotspots.min_households,
+        min_postcodes=config.hotspots.min_postcodes,
+        excluded=excluded,
+    )
+    if excluded:
+        notes.append(
+            f"hotspots: {len(excluded)} cells visited in the last {config.hotspots.cooldown_days} days left out"
+        )
+    cell_main = (
+        main_segments(cell_segments.rename(columns={"cell": "key"})) if cell_segments is not None
+        else pd.Series(dtype=str)
+    )  # fmt: skip
+    chosen["segment"] = chosen["cell"].map(cell_main)
+    chosen["segment_label"] = (
+        chosen["segment"].map(segment_labels) if segment_labels is not None else np.nan
+    )
+    hotspots = _hotspots_table(chosen, ranked, config=config, force=force)
+    ranked["segments"] = (
+        ranked["area_code"].map(
+            dominant_segments(cell_segments, by="area_code", labels=segment_labels)
+        )
+        if cell_segments is not None
+        else np.nan
+    )
+    stations = _stations_table(units, areas, config=config)
+
+    yields = config.tactics.yields
+    per_area = hotspots.groupby("area_code")["expected_signups"].sum()
+    station_count = stations.groupby("area_code").size()
+    ranked["hotspots"] = ranked["area_code"].map(hotspots.groupby("area_code").size()).fillna(0)
+    ranked["stations"] = ranked["area_code"].map(station_count).fillna(0)
+    ranked["expected_signups"] = (
+        ranked["area_code"].map(per_area).fillna(0.0) + ranked["stations"] * yields["station"]
+    )
+    ranked = ranked.astype({"hotspots": int, "stations": int})
+
+    geofences = cells_to_geofences(
+        hotspots[["cell", "area_code", "tactic", "rank"]],
+        max_vertices=config.geofences.max_vertices,
+        max_extra_area=config.geofences.max_extra_area,
+    )
+    circles = geofences_to_circles(
+        geofences, limit=config.geofences.circles, min_radius_m=config.geofences.min_radius_m
+    )
+    stations = stations.assign(
+        covered_parity_gap=round_to(stations["covered_parity_gap"].to_numpy(), threshold)
+    )
+    return Plan(
+        ranked_areas=ranked[list(RANKED_AREAS_COLUMNS)],
+        hotspots=hotspots.assign(parity_gap=round_to(hotspots["parity_gap"].to_numpy(), threshold))[
+            list(HOTSPOTS_COLUMNS)
+        ],
+        stations=stations[list(STATIONS_COLUMNS)],
+        geofences=geofences,
+        circles=circles,
+        notes=tuple(notes),
+    )
+
+
+def _hotspots_table(
+    chosen: pd.DataFrame, ranked: pd.DataFrame, *, config: Config, force: Force
+) -> pd.DataFrame:
+    """The chosen cells as the contract's hotspot rows, best first."""
+    info = ranked.set_index("area_code")
+    out = chosen.sort_values(["score", "cell"], ascending=[False, True]).reset_index(drop=True)
+    out.insert(0, "rank", np.arange(1, len(out) + 1))
+    out["hotspot_id"] = "HS-" + out["cell"]
+    out["area_name"] = out["area_code"].map(info["area_name"])
+    out["parent_code"] = out["area_code"].map(info["parent_code"])
+    out["latitude"], out["longitude"] = _cell_centres(out["cell"])
+    out["expected_signups"] = segment_yields(
+        out["segment"],
+        out["tactic"],
+        yields=config.tactics.yields,
+        by_segment=config.segments.yields,
+    )
+    raw = out[[f"raw_{c}" for c in config.scoring.weights]].rename(columns=lambda c: c[4:])
+    # a cell's reason never quotes its parity gap: a few sign-ups could be read back from it
+    clauses = reason_clauses(raw, out.assign(parity_gap=np.nan), pd.Series(dtype=str), force=force)
+    clauses["representation_gap"] = "home to residents of under-represented origins"
+    out["reason"] = reasons(clauses, out[["first", "second"]])
+    return out
+
+
+def segment_yields(
+    segment: pd.Series,
+    tactic: pd.Series,
+    *,
+    yields: Mapping[str, float],
+    by_segment: Mapping[str, Mapping[str, float]],
+) -> np.ndarray:
+    """Expected sign-ups per hotspot: the segment's yield for the tactic where `[segments.yields]`
+    gives one, else the tactic's default."""
+    default = tactic.map(dict(yields)).to_numpy(dtype=float)
+    table = pd.Series(
+        {(str(s), str(t)): float(v) for s, row in by_segment.items() for t, v in row.items()},
+        dtype=float,
+    )
+    keys = pd.MultiIndex.from_arrays([segment.astype(str), tactic.astype(str)])
+    chosen = table.reindex(keys).to_numpy(dtype=float) if len(table) else np.full(len(keys), np.nan)
+    return np.where(np.isnan(chosen), default, chosen)
+
+
+def _stations_table(units: pd.DataFrame, areas: pd.DataFrame, *, config: Config) -> pd.DataFrame:
+    """Station sites covering the most parity gap within walking distance, where people live."""
+    demand = units.rename_axis("cell").reset_index()[["cell", "parity_gap", "residents"]]
+    candidates = units.index[
+        residential(
+            units,
+            min_households=config.hotspots.min_households,
+            min_postcodes=config.hotspots.min_postcodes,
+        )
+    ]
+    fixed = [
+        h3.latlng_to_cell(lat, lon, config.grid.resolution) for lat, lon in config.stations.fixed
+    ]
+    sites = site_stations(
+        demand,
+        k=config.stations.count,
+        radius_m=config.stations.radius_m,
+        candidates=list(candidates),
+        fixed=fixed,
+        weight="parity_gap",
+    )
+    names = areas.set_index("area_code")["area_name"]
+    sites["area_code"] = sites["cell"].map(units["area_code"])
+    sites["area_name"] = sites["area_code"].map(names)
+    return sites.rename(columns={"covered_weight": "covered_parity_gap"})
