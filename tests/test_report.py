@@ -616,7 +616,7 @@ def test_heatmap_counts_the_first_day_of_the_window_and_any_threshold() -> None:
 
 
 def test_counts_adding_to_a_known_total_protect_each_other() -> None:
-    from targeting.report import _protected_counts
+    from targeting.report.sections import _protected_counts
 
     # the 3 alone would be recoverable from the total, so the smallest other (12) goes too
     assert _protected_counts(np.array([3, 12, 40]), threshold=10) == [WITHHELD, WITHHELD, "40"]

@@ -1,0 +1,36 @@
+"""The run's report for engagement leads: `report.html` (self-contained, offline, printable) and
+`report.md`, built from the same sections.
+
+Every sign-up-derived number here comes from disclosure-controlled tables or is withheld below
+the threshold on the spot; withheld values read "suppressed", never 0.
+"""
+
+from targeting.report.render import (
+    WITHHELD,
+    Section,
+    sections_to_html,
+    sections_to_markdown,
+    write_report,
+)
+from targeting.report.sections import (
+    build_sections,
+    daily_heatmap_png,
+    format_origin_rows,
+    predominant,
+    segment_section,
+    under_represented,
+)
+
+__all__ = [
+    "WITHHELD",
+    "Section",
+    "build_sections",
+    "daily_heatmap_png",
+    "format_origin_rows",
+    "predominant",
+    "sections_to_html",
+    "sections_to_markdown",
+    "segment_section",
+    "under_represented",
+    "write_report",
+]
