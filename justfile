@@ -14,8 +14,9 @@ lint:
     ruff format --check targeting tests
     mypy targeting
 
-# benchmarks (not part of the tests): time the demo run end to end, then the long simulation
-# studies (1,000 simulated trials: coverage of the intervals, false positives of a null arm)
+# benchmarks, not part of the tests: the force-scale run per stage, the usual-tools comparison, the size sweep, and the 1,000-trial simulation study
 bench:
-    python benchmarks/run.py
+    python benchmarks/run.py --scale force
+    python benchmarks/compare.py
+    python benchmarks/run.py --sweep 1,3,10
     pytest -m slow -s
