@@ -75,7 +75,9 @@ def round_to(values: np.ndarray, step: int) -> np.ndarray:
     return np.floor(np.asarray(values, dtype=float) / step + 0.5) * step
 
 
-def cell_units(cells: pd.DataFrame, cell_origins: pd.DataFrame) -> pd.DataFrame:
+def cell_units(
+    cells: pd.DataFrame, cell_origins: pd.DataFrame, *, signups_per_resident: float
+) -> pd.DataFrame:
     """One row per H3 cell (sums over its fragments) with its main area (the fragment with most
     residents) and its parity and penetration gaps from raw counts, for choosing cells only."""
     counted = [c for c in UNIT_COLUMNS if c in cells.columns and c not in {"parity_gap"}]
@@ -98,9 +100,8 @@ def cell_units(cells: pd.DataFrame, cell_origins: pd.DataFrame) -> pd.DataFrame:
     units["parity_gap"] = (
         short.fillna(0.0).groupby(level="cell").sum().reindex(units.index, fill_value=0.0)
     )
-    rate = force_rates(cells).signups_per_resident
     units["penetration_gap"] = np.maximum(
-        0.0, rate * units["residents"] - units["registered_known"].astype(float)
+        0.0, signups_per_resident * units["residents"] - units["registered_known"].astype(float)
     )
     if units["households"].isna().all():
         units["households"] = units["residents"] / PERSONS_PER_HOUSEHOLD
@@ -279,7 +280,7 @@ def plan_week(
     force = force_rates(cells)
     ranked, notes = rank_areas(area_units, representation, weights, force=force, rating_prior=prior)
 
-    units = cell_units(cells, cell_origins)
+    units = cell_units(cells, cell_origins, signups_per_resident=force.signups_per_resident)
     per_cell = postcodes_per_cell(postcodes, resolution=config.grid.resolution)
     if per_cell is not None:
         units["postcodes"] = per_cell.reindex(units.index, fill_value=0).to_numpy()
