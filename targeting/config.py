@@ -90,7 +90,7 @@ class OriginsConfig:
     map: Path | None = None  # CSV origin,population_origin; default: reference_data's census map
 
 
-SMALL_AREA_FITS = ("split", "best_fit")
+SMALL_AREA_FITS = ("split", "best_fit", "centroid")
 
 
 @dataclass(frozen=True)
@@ -489,7 +489,8 @@ def config_from_dict(raw: Mapping[str, Any], *, path: Path) -> Config:
         r.add(
             "grid.small_area_fit",
             f"must be one of {', '.join(SMALL_AREA_FITS)}, got {small_area_fit!r}",
-            'use "split" (surface shares) or "best_fit" (small areas that nest in the areas)',
+            'use "split" (surface shares), or, for small areas that nest in the areas, "best_fit" '
+            '(largest share) or "centroid" (a point on the surface)',
         )
         small_area_fit = GridConfig.small_area_fit
     run_t = r.table(raw, "run")

@@ -192,7 +192,8 @@ def overlay_weights(
 
 def home_areas(pairs: pd.DataFrame, fragments: gpd.GeoDataFrame) -> pd.Series:
     """The area holding the largest share of each source (surface or raster shares), indexed by
-    source position: its best fit, as ONS best-fit lookups give each census area one ward.
+    source position: one ward per census area, as in a published lookup, by surface rather than by
+    ONS's centroid rule (see `centroid_areas`).
 
     Sources whose largest share lies outside every area are absent; ties go to the first area
     code, so the fit does not depend on the order of the inputs.
@@ -216,10 +217,41 @@ def home_areas(pairs: pd.DataFrame, fragments: gpd.GeoDataFrame) -> pd.Series:
     return best.drop_duplicates("source").set_index("source")["area_code"]
 
 
+def centroid_areas(
+    sources: gpd.GeoDataFrame,
+    areas: gpd.GeoDataFrame,
+    pairs: pd.DataFrame,
+    fragments: gpd.GeoDataFrame,
+) -> pd.Series:
+    """The area containing a point on each source's surface, indexed by source position.
+
+    ONS best-fit lookups give each census area the higher area holding its population-weighted
+    centroid; a small-area file carries no such centroid, so a point on the surface (always inside
+    the source, unlike the geometric centroid) stands in for it. Sources whose point lies outside
+    every area are absent; a source whose point falls on a sliver too thin to share any surface
+    with that area falls back to its largest share (`home_areas`), so no resident is lost.
+    """
+    geoms = np.asarray(sources.to_crs(areas.crs).geometry.values)
+    points = shapely.point_on_surface(geoms)
+    found = points_to_areas(shapely.get_x(points), shapely.get_y(points), areas)
+    inside = np.flatnonzero(found >= 0)
+    home = pd.Series(areas["area_code"].to_numpy()[found[inside]], index=inside)
+    shared = pd.MultiIndex.from_arrays(
+        [
+            pairs["source"].to_numpy(),
+            fragments["area_code"].to_numpy()[pairs["fragment"].to_numpy()],
+        ]
+    )
+    has_share = pd.MultiIndex.from_arrays([home.index, home.to_numpy()]).isin(shared)
+    largest = home_areas(pairs, fragments)
+    fallback = home[~has_share].index.intersection(largest.index)
+    return pd.concat([home[has_share], largest.loc[fallback]]).sort_index()
+
+
 def best_fit_weights(
     pairs: pd.DataFrame, fragments: gpd.GeoDataFrame, home: pd.Series
 ) -> pd.DataFrame:
-    """Pairs that keep each source wholly in its home area (see `home_areas`).
+    """Pairs that keep each source wholly in its home area (see `home_areas`, `centroid_areas`).
 
     Within that area the source's own shares are kept and scaled up to 1, so its residents still
     go to the cells it covers there. A source with no home area keeps its split shares, so what
@@ -436,7 +468,7 @@ def build_grid(
     fragment of the postcode's centroid.
     An earlier population snapshot, when given, is allocated the same way as the current one.
     With `small_area_fit="best_fit"` each small area goes wholly to the area holding its largest
-    share; with "split", a warning says how many residents the split moved across area lines.
+    share, with "centroid" to the area holding a point on its surface; with "split", a warning says how many residents the split moved across area lines.
     Inputs that are absent leave their columns null rather than zero.
     """
     crs = equal_area_crs(areas)
@@ -458,6 +490,9 @@ def build_grid(
         home = home_areas(small_pairs, fragments)
         if small_area_fit == "best_fit":
             small_pairs = best_fit_weights(small_pairs, fragments, home)
+        elif small_area_fit == "centroid":
+            fit = centroid_areas(small_areas, areas, small_pairs, fragments)
+            small_pairs = best_fit_weights(small_pairs, fragments, fit)
         elif population_keyed_by == "small_areas":
             per_source = (
                 population.groupby("area_code")["residents"]
@@ -471,7 +506,7 @@ def build_grid(
                     f"population: {moved:.1%} of residents were shared across area lines by "
                     "surface, from small areas that area boundaries cut; if the small areas are "
                     "built to nest in the areas (OAs in wards) and only the outlines differ, set "
-                    '[grid] small_area_fit = "best_fit"'
+                    '[grid] small_area_fit = "centroid" (or "best_fit")'
                 )
     area_pairs: pd.DataFrame | None = None
 

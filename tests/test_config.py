@@ -243,7 +243,7 @@ def test_unknown_key_fix_lists_the_known_keys() -> None:
         (
             {"grid": {"small_area_fit": "nearest"}},
             "grid.small_area_fit",
-            "must be one of split, best_fit, got 'nearest'",
+            "must be one of split, best_fit, centroid, got 'nearest'",
         ),
         ({"grid": 9}, "grid", "must be a table"),
         ({"population": {"min_age": True}}, "population.min_age", "must be int, got bool"),

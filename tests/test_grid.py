@@ -18,6 +18,7 @@ from targeting.grid import (
     areas_to_fragments,
     best_fit_weights,
     build_grid,
+    centroid_areas,
     equal_area_crs,
     home_areas,
     overlay_weights,
@@ -137,6 +138,42 @@ def test_best_fit_puts_each_small_area_wholly_in_its_largest_part() -> None:
     # split by surface, 40 of source 0's 100 residents and none of the others' cross a line
     weight = np.array([100.0, 60.0, 30.0])
     assert split_share(pairs, fragments, home, weight) == pytest.approx(40.0 / 190.0, rel=1e-5)
+
+
+def _square_with_a_tail() -> shapely.Geometry:
+    """500 m x 1 km in A with a 1 km x 100 m tail into B: 5/6 of its surface in A, but the
+    widest run across its middle (400400 to 401900) has its midpoint, 401150, in B."""
+    return shapely.union(box(400400, 286000, 400900, 287000), box(400900, 286450, 401900, 286550))
+
+
+def test_centroid_fit_follows_the_point_on_the_surface_not_the_largest_share() -> None:
+    areas = _areas()
+    crs = equal_area_crs(areas)
+    fragments = areas_to_fragments(areas, resolution=9, crs=crs)
+    sources = gpd.GeoDataFrame(
+        geometry=[_square_with_a_tail(), box(403000, 286000, 403100, 286100)], crs=BNG
+    ).to_crs("EPSG:4326")
+    pairs = overlay_weights(sources.to_crs(crs).geometry, fragments)
+    assert home_areas(pairs, fragments).to_dict() == {0: "A"}
+    # the second source lies outside every area: it has no fit and keeps its (empty) shares
+    assert centroid_areas(sources, areas, pairs, fragments).to_dict() == {0: "B"}
+    fitted = best_fit_weights(pairs, fragments, centroid_areas(sources, areas, pairs, fragments))
+    values = pd.DataFrame({"source": [0], "residents": [90.0]})
+    allocated, left = allocate_to_fragments(fitted, values)
+    by_area = allocated.join(fragments[["area_code"]], on="fragment").groupby("area_code")
+    assert by_area["residents"].sum().to_dict() == {"B": pytest.approx(90.0, rel=1e-9)}
+    assert float(left["residents"]) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_centroid_fit_falls_back_to_the_largest_share_where_the_point_shares_no_surface() -> None:
+    areas = _areas()
+    crs = equal_area_crs(areas)
+    fragments = areas_to_fragments(areas, resolution=9, crs=crs)
+    sources = gpd.GeoDataFrame(geometry=[_square_with_a_tail()], crs=BNG).to_crs("EPSG:4326")
+    pairs = overlay_weights(sources.to_crs(crs).geometry, fragments)
+    # as if B's piece of the source were too thin to keep as a share
+    in_a = fragments["area_code"].to_numpy()[pairs["fragment"].to_numpy()] == "A"
+    assert centroid_areas(sources, areas, pairs[in_a], fragments).to_dict() == {0: "A"}
 
 
 @settings(max_examples=25, deadline=None)
