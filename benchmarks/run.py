@@ -5,7 +5,8 @@ the offline map's size and draw time, and how time grows with input size.
 Usage:
     python benchmarks/run.py                       # the demo city (force-sized)
     python benchmarks/run.py --scale force         # synthetic force: ~900 km2, 2.2M residents
-    python benchmarks/run.py --scale national      # 27 cities, ~150,000 km2, 59M residents
+    python benchmarks/run.py --scale national      # 27 forces, ~150,000 km2, 59M residents,
+                                                   # as `targeting batch`, a run per force
     python benchmarks/run.py --sweep 1,2,4,8,16    # tiles of national density: log-log slope
 Each run happens in a fresh process so its peak memory is its own. Results go to
 `benchmarks/results/<name>.json` and `.md`.
@@ -14,6 +15,7 @@ Each run happens in a fresh process so its peak memory is its own. Results go to
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import math
 import platform
@@ -89,6 +91,67 @@ def measure(config: Path) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def tree_rss_mb(root: int) -> float:
+    """Resident memory of a process and all its descendants, in MB (Linux /proc)."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    tree, frontier = {root}, [root]
+    while frontier:
+        pid = frontier.pop()
+        children = [c for c, p in parents.items() if p == pid]
+        tree.update(children)
+        frontier += children
+    page = resource.getpagesize()
+    total = 0
+    for pid in tree:
+        try:
+            total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * page
+        except OSError:
+            continue
+    return total / 2**20
+
+
+def measure_batch(configs: list[Path], *, out: Path, jobs: int) -> dict:
+    """`targeting batch` over the forces' configs in a fresh process, with the whole process
+    tree's resident memory sampled every quarter second (the batch's true peak: parent plus the
+    forces running at once)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from targeting.cli import app; app()", "batch",
+         *map(str, configs), "--out", str(out), "--jobs", str(jobs), "--quiet"],
+    )  # fmt: skip
+    peak = 0.0
+    while proc.poll() is None:
+        peak = max(peak, tree_rss_mb(proc.pid))
+        time.sleep(0.25)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"targeting batch failed with exit code {proc.returncode}")
+    runs = list(csv.DictReader((out / "batch.csv").open(encoding="utf-8")))
+    seconds = [float(r["seconds"]) for r in runs]
+    maps = [Path(r["out_dir"]) / "map.html" for r in runs]
+    return {
+        "forces": len(runs),
+        "jobs": jobs,
+        "batch_seconds": round(wall, 1),
+        "peak_rss_mb_whole_batch": round(peak, 1),
+        "peak_rss_mb_largest_force": max(float(r["peak_rss_mb"]) for r in runs),
+        "force_seconds_median": round(statistics.median(seconds), 1),
+        "force_seconds_max": round(max(seconds), 1),
+        "residents": round(sum(float(r["residents"]) for r in runs)),
+        "signups_used": sum(int(r["signups_used"]) for r in runs),
+        "cells": sum(int(r["cells"]) for r in runs),
+        "map_mb_median": round(statistics.median(m.stat().st_size / 1e6 for m in maps), 2),
+        "map_mb_max": round(max(m.stat().st_size / 1e6 for m in maps), 2),
+        "map_ready_ms_first_force": map_ready_ms(maps[0]),
+    }
+
+
 def inputs(folder: Path, *, scale: str, tiles: int | None) -> tuple[Path, float]:
     """Write the inputs (demo or synthetic) and say how long that took."""
     start = time.perf_counter()
@@ -122,6 +185,7 @@ def main() -> None:
     parser.add_argument("--tiles", type=int, default=None, help="override the scale's tiles")
     parser.add_argument("--sweep", default=None, help="tiles to time, e.g. 1,2,4,8,16")
     parser.add_argument("--out", type=Path, default=None, help="work folder (default: temp)")
+    parser.add_argument("--jobs", type=int, default=2, help="national: forces run at once")
     parser.add_argument("--run-only", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.run_only:
@@ -146,6 +210,28 @@ def main() -> None:
         summary = {"machine": machine, "sweep": points, "log_log_slope": round(slope, 3)}
         (RESULTS / "sweep.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
         print(f"log-log slope of run time against residents: {slope:.3f}")
+        return
+    if args.scale == "national":
+        from targeting.synth import write_synthetic_forces
+
+        start = time.perf_counter()
+        configs = sorted((folder / "forces").glob("*/synth.toml"))
+        if not configs:
+            configs = write_synthetic_forces(folder, tiles=args.tiles)
+        generate = round(time.perf_counter() - start, 1)
+        result = {
+            "machine": machine,
+            "scale": "national",
+            "generate_seconds": generate,
+            **measure_batch(configs, out=folder / "batch", jobs=args.jobs),
+        }
+        name = "national" if args.tiles is None else f"national-{args.tiles}"
+        (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        text = "\n".join(f"| {k} | {v} |" for k, v in result.items() if k != "machine")
+        (RESULTS / f"{name}.md").write_text(
+            f"# {name} ({machine})\n\n| measure | value |\n|---|---:|\n{text}\n", encoding="utf-8"
+        )
+        print(text)
         return
     config, generate = inputs(folder, scale=args.scale, tiles=args.tiles)
     result = {

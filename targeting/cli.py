@@ -7,6 +7,7 @@ stdout stays clean for scripts.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,7 +18,14 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from targeting import __version__, pipeline
-from targeting.errors import ConfigError, InputError, OutputError, TargetingError, TrialError
+from targeting.errors import (
+    BatchError,
+    ConfigError,
+    InputError,
+    OutputError,
+    TargetingError,
+    TrialError,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -185,24 +193,71 @@ def demo(
 
 @app.command()
 def synth(
-    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the inputs and synth.toml.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the inputs and configs.")],
     scale: Annotated[str, typer.Option("--scale", help="force or national.")] = "force",
     tiles: Annotated[
         int | None, typer.Option("--tiles", help="Demo cities to tile (overrides the scale's).")
     ] = None,
+    one_run: Annotated[
+        bool,
+        typer.Option("--one-run", help="National: every force in one set of inputs, one run."),
+    ] = False,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the first city.")] = 2018,
 ) -> None:
-    """Write synthetic inputs at force or national scale (for benchmarks), with a config.
+    """Write synthetic inputs at force or national scale (for benchmarks), with their configs.
 
-    Example: targeting synth --scale national --out /data/national && targeting run /data/national/synth.toml
+    National inputs are written a folder per force, as forces hold them, for `targeting batch`.
+
+    Example: targeting synth --scale national --out /data/nat && targeting batch /data/nat/forces/*/synth.toml --out /data/nat/batch
     """
-    from targeting.synth import SCALES, write_synthetic_inputs
+    from targeting.synth import SCALES, write_synthetic_forces, write_synthetic_inputs
 
     with _errors():
         if scale not in SCALES:
             raise typer.BadParameter(f"--scale must be one of {', '.join(SCALES)}")
-        config = write_synthetic_inputs(out_dir, scale=scale, tiles=tiles, seed=seed)
-    out.print(str(config.resolve()))
+        if scale == "national" and not one_run:
+            configs = write_synthetic_forces(out_dir, tiles=tiles, seed=seed)
+        else:
+            configs = [write_synthetic_inputs(out_dir, scale=scale, tiles=tiles, seed=seed)]
+    for config in configs:
+        out.print(str(config.resolve()))
+
+
+@app.command()
+def batch(
+    configs: Annotated[
+        list[Path],
+        typer.Argument(help="The runs' TOML configs (one per force).", show_default=False),
+    ],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the batch's summary.")],
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Runs at once (one per core).")] = (
+        os.cpu_count() or 1
+    ),
+    quiet: QuietOption = False,
+) -> None:
+    """Run many configs as one batch (a national picture, a run per force), each in its own
+    process, then write batch.csv, representation_by_run.csv and index.html.
+
+    Example: targeting batch forces/*/run.toml --out national --jobs 2
+    """
+    from targeting.batch import BatchRun, run_batch
+
+    _State.quiet = quiet
+
+    def done(r: BatchRun) -> None:
+        if not _State.quiet:
+            note = f"{r.seconds:.1f} s, {r.peak_rss_mb:,.0f} MB" if r.status == "ok" else r.error
+            err.print(f"  {r.label}: {r.status} ({note})", markup=False, highlight=False)
+
+    with _errors():
+        result = run_batch(configs, out_dir=out_dir, jobs=jobs, on_done=done)
+        if result.failed:
+            names = ", ".join(r.label for r in result.failed)
+            raise BatchError(
+                f"{len(result.failed)} of {len(result.runs)} runs failed ({names}); "
+                f"see {result.out_dir / 'batch.csv'}, fix their inputs and run those again"
+            )
+    out.print(str(result.out_dir))
 
 
 segments_app = typer.Typer(

@@ -54,3 +54,8 @@ class OutputError(TargetingError):
 class TrialError(TargetingError):
     """A trial's files or options do not fit together (a missing column, an arm that is not
     there, more hotspots than the weeks hold)."""
+
+
+class BatchError(TargetingError):
+    """A batch cannot start (a bad config, two runs sharing an output folder), or some of its
+    runs failed."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -154,45 +155,46 @@ def _coord_text(values: np.ndarray) -> pd.Series:
     return series.astype(str).where(series.notna(), "")
 
 
-def write_synthetic_inputs(
-    out_dir: Path, *, scale: str = "force", tiles: int | None = None, seed: int = 2018
-) -> Path:
-    """Write synthetic inputs at `scale` ("force" or "national"; `tiles` overrides the number of
-    demo cities) into `out_dir`; return the config's path."""
-    chosen = SCALES[scale]
-    n = tiles or chosen.tiles
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    parts: dict[str, list[pd.DataFrame]] = {}
+def _place(i: int, source: Path, stretch: float) -> _Move:
+    """Where tile `i` goes: the demo city at `source` stretched, on the grid's i-th square."""
+    bounds = gpd.read_file(source / "areas.geojson").to_crs(BNG).total_bounds
+    centre = ((bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2)
+    to = (
+        GRID_ORIGIN[0] + (i % COLUMNS + 0.5) * TILE_SPACING_M,
+        GRID_ORIGIN[1] + (i // COLUMNS + 0.5) * TILE_SPACING_M,
+    )
+    return _Move(centre, to, stretch)
+
+
+def _tiles(n: int, *, stretch: float, seed: int) -> Iterator[dict[str, pd.DataFrame]]:
+    """The `n` tiles one at a time, so only one is ever held in memory."""
     with tempfile.TemporaryDirectory(prefix="targeting-synth-") as tmp:
         for i in range(n):
             source = Path(tmp) / f"tile{i}"
             write_demo_inputs(source, seed=seed + i)
-            bounds = gpd.read_file(source / "areas.geojson").to_crs(BNG).total_bounds
-            centre = ((bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2)
-            to = (
-                GRID_ORIGIN[0] + (i % COLUMNS + 0.5) * TILE_SPACING_M,
-                GRID_ORIGIN[1] + (i // COLUMNS + 0.5) * TILE_SPACING_M,
-            )
-            for name, frame in _tile(source, i, _Move(centre, to, chosen.stretch)).items():
-                parts.setdefault(name, []).append(frame)
+            tile = _tile(source, i, _place(i, source, stretch))
             shutil.rmtree(source)
-    joined = {k: pd.concat(v, ignore_index=True) for k, v in parts.items()}
-    gpd.GeoDataFrame(joined["areas"], crs=4326).to_file(out / "areas.geojson", driver="GeoJSON")
-    gpd.GeoDataFrame(joined["small_areas"], crs=BNG).to_file(
+            yield tile
+
+
+def _write(out: Path, frames: dict[str, pd.DataFrame], label: str) -> Path:
+    """One set of inputs in the contract's formats, with the config that runs them."""
+    out.mkdir(parents=True, exist_ok=True)
+    gpd.GeoDataFrame(frames["areas"], crs=4326).to_file(out / "areas.geojson", driver="GeoJSON")
+    gpd.GeoDataFrame(frames["small_areas"], crs=BNG).to_file(
         out / "small_areas.gpkg", driver="GPKG"
     )
-    gpd.GeoDataFrame(joined["schemes"], crs=4326).to_file(out / "schemes.geojson", driver="GeoJSON")
+    gpd.GeoDataFrame(frames["schemes"], crs=4326).to_file(out / "schemes.geojson", driver="GeoJSON")
     for name in ("population", "postcodes", "signups", "ratings", "segments",
                  "segment_descriptions"):  # fmt: skip
-        joined[name].to_csv(out / f"{name}.csv", index=False, lineterminator="\n")
+        frames[name].to_csv(out / f"{name}.csv", index=False, lineterminator="\n")
     crime_dir = out / "crime"
     crime_dir.mkdir(exist_ok=True)
-    for month, rows in joined["crimes"].groupby("Month", sort=True):
+    for month, rows in frames["crimes"].groupby("Month", sort=True):
         rows.to_csv(crime_dir / f"{month}-street.csv", index=False, lineterminator="\n")
     config = out / "synth.toml"
     config.write_text(
-        f"""# synthetic inputs: {n} demo cit{"y" if n == 1 else "ies"}, stretched {chosen.stretch}x
+        f"""# synthetic inputs: {label}
 [inputs]
 areas = "areas.geojson"
 small_areas = "small_areas.gpkg"
@@ -214,3 +216,38 @@ dir = "output"
         encoding="utf-8",
     )
     return config
+
+
+def write_synthetic_inputs(
+    out_dir: Path, *, scale: str = "force", tiles: int | None = None, seed: int = 2018
+) -> Path:
+    """Write synthetic inputs at `scale` ("force" or "national"; `tiles` overrides the number of
+    demo cities) into `out_dir` as one set of inputs for one run; return the config's path.
+
+    A national picture is better run force by force (`write_synthetic_forces`); one run over many
+    tiles is what the size sweep times.
+    """
+    chosen = SCALES[scale]
+    n = tiles or chosen.tiles
+    parts: dict[str, list[pd.DataFrame]] = {}
+    for tile in _tiles(n, stretch=chosen.stretch, seed=seed):
+        for name, frame in tile.items():
+            parts.setdefault(name, []).append(frame)
+    joined = {k: pd.concat(v, ignore_index=True) for k, v in parts.items()}
+    label = f"{n} demo cit{'y' if n == 1 else 'ies'}, stretched {chosen.stretch}x"
+    return _write(Path(out_dir), joined, label)
+
+
+def write_synthetic_forces(
+    out_dir: Path, *, tiles: int | None = None, seed: int = 2018
+) -> list[Path]:
+    """Write national-scale synthetic inputs as one folder per force (`forces/T00`, ...), each
+    with its own config, as forces hold their data: their own alert system and their own
+    police.uk crime files. Return the configs' paths, for `targeting batch`."""
+    chosen = SCALES["national"]
+    n = tiles or chosen.tiles
+    configs = []
+    for i, tile in enumerate(_tiles(n, stretch=chosen.stretch, seed=seed)):
+        label = f"force T{i:02d} of {n}, a demo city stretched {chosen.stretch}x"
+        configs.append(_write(Path(out_dir) / "forces" / f"T{i:02d}", tile, label))
+    return configs

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
+import pytest
 from tiny import write_world
 
 from targeting.pipeline import validate
-from targeting.synth import SCALES, write_synthetic_inputs
+from targeting.synth import SCALES, write_synthetic_forces, write_synthetic_inputs
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "run.py"
 
@@ -34,6 +35,23 @@ def test_synthetic_tiles_are_stretched_moved_and_prefixed(tmp_path: Path) -> Non
     # the demo's deliberate bad rows, and nothing more, are rejected in each tile
     assert used["signups"]["rows_rejected"] == 2 * 40
     assert used["ratings"]["rows_rejected"] == 0
+
+
+def test_national_inputs_are_written_a_folder_per_force(tmp_path: Path) -> None:
+    configs = write_synthetic_forces(tmp_path / "nat", tiles=2)
+    assert configs == [tmp_path / "nat" / "forces" / f"T0{i}" / "synth.toml" for i in (0, 1)]
+    first, second = (gpd.read_file(c.parent / "areas.geojson").to_crs(27700) for c in configs)
+    assert set(first["area_code"].str[:3]) == {"T00"} and set(second["area_code"].str[:3]) == {
+        "T01"
+    }
+    # stretched to national density and placed apart: the forces do not overlap
+    assert first.area.sum() / 1e6 == pytest.approx(607 * SCALES["national"].stretch ** 2, rel=0.03)
+    assert not first.union_all().intersects(second.union_all())
+    crimes = pd.concat(
+        pd.read_csv(f, dtype=str) for f in (configs[1].parent / "crime").glob("*.csv")
+    )
+    assert set(crimes["Crime ID"].dropna().str[:3]) == {"T01"}
+    assert validate(configs[1]).manifest["inputs"]["signups"]["rows_rejected"] == 40
 
 
 def test_benchmark_harness_runs_on_a_tiny_world(tmp_path: Path) -> None:
