@@ -17,8 +17,10 @@ import geopandas as gpd
 import h3
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyproj
 import shapely
+from h3ronpy.vector import coordinates_to_cells
 
 from targeting.io import WGS84, polygonal_part
 
@@ -39,13 +41,26 @@ def equal_area_crs(areas: gpd.GeoDataFrame) -> pyproj.CRS:
     )
 
 
+def points_to_cell_ids(lat: np.ndarray, lon: np.ndarray, *, resolution: int) -> np.ndarray:
+    """The H3 cell of each WGS84 point as its 64-bit index (h3ronpy: vectorised, about 3x h3-py's
+    per-point calls on 380,000 points)."""
+    if len(lat) == 0:
+        return np.array([], dtype=np.uint64)
+    cells = coordinates_to_cells(
+        np.asarray(lat, dtype=np.float64), np.asarray(lon, dtype=np.float64), resolution
+    )
+    return np.asarray(pa.array(cells).to_numpy(), dtype=np.uint64)
+
+
+def cells_to_ids(cells: np.ndarray) -> np.ndarray:
+    """H3 cells given as strings, as their 64-bit indexes."""
+    return np.array([int(c, 16) for c in cells], dtype=np.uint64)
+
+
 def points_to_cells(lat: np.ndarray, lon: np.ndarray, *, resolution: int) -> np.ndarray:
     """The H3 cell (as a string) of each WGS84 point."""
-    to_cell = h3.latlng_to_cell
-    return np.array(
-        [to_cell(y, x, resolution) for y, x in zip(lat.tolist(), lon.tolist(), strict=True)],
-        dtype=object,
-    )
+    ids = points_to_cell_ids(lat, lon, resolution=resolution)
+    return np.array([format(i, "x") for i in ids.tolist()], dtype=object)
 
 
 def points_to_areas(lon: np.ndarray, lat: np.ndarray, areas: gpd.GeoDataFrame) -> np.ndarray:
@@ -379,14 +394,20 @@ def points_to_fragments(
     fragment of the area (a point a hair inside an area whose piece of the cell was too thin to
     keep), it goes to the nearest fragment of its area, so every count sits in a real fragment.
     """
-    cells = points_to_cells(lat, lon, resolution=resolution)
+    cells = points_to_cell_ids(lat, lon, resolution=resolution)
+    # one integer key per (cell, area): the cell's 64-bit index and the area's position in a
+    # sorted list of the area codes, so the lookup is a join on integers, not on strings
+    codes, frag_area = np.unique(fragments["area_code"].to_numpy(), return_inverse=True)
+    point_area = np.searchsorted(codes, area_code)
+    known = (point_area < len(codes)) & (codes[np.minimum(point_area, len(codes) - 1)] == area_code)
     lookup = pd.Series(
         np.arange(len(fragments)),
-        index=pd.MultiIndex.from_arrays([fragments["cell"], fragments["area_code"]]),
+        index=pd.MultiIndex.from_arrays([cells_to_ids(fragments["cell"].to_numpy()), frag_area]),
     )
-    found = lookup.reindex(pd.MultiIndex.from_arrays([cells, area_code])).to_numpy(
+    found = lookup.reindex(pd.MultiIndex.from_arrays([cells, point_area])).to_numpy(
         dtype=float, copy=True
     )
+    found[~known] = np.nan
     missing = np.flatnonzero(np.isnan(found))
     if len(missing):
         to_proj = pyproj.Transformer.from_crs(WGS84, fragments.crs, always_xy=True)
