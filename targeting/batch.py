@@ -105,10 +105,10 @@ def check_batch(configs: Sequence[Path]) -> list[str]:
 
 def _run_one(label: str, config: str) -> BatchRun:
     """One run in this (fresh) worker process; errors become the run's status, not a crash."""
-    from targeting.pipeline import run
-
     start = time.perf_counter()
     try:
+        from targeting.pipeline import run
+
         result = run(Path(config))
     except Exception as exc:  # a failed force is reported, and the other forces carry on
         kind = "" if isinstance(exc, TargetingError) else f"unexpected {type(exc).__name__}: "
