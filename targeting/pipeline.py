@@ -25,7 +25,7 @@ from targeting.disclosure import protect_breakdown, withhold_small_counts
 from targeting.emerging import find_emerging
 from targeting.errors import OutputError
 from targeting.geofence import write_geofences_geojson, write_geofences_kml
-from targeting.grid import Grid, build_grid, points_to_areas
+from targeting.grid import Grid, area_locator, build_grid, points_to_areas
 from targeting.ingest import (
     InputSummary,
     Population,
@@ -160,7 +160,9 @@ def ingest_inputs(config: Config, *, on_step: StepCallback = _noop) -> Ingested:
     if s3:
         summaries.append(s3)
     on_step("sign-ups")
-    signups, s = read_signups(config, areas=areas, postcodes=postcodes)
+    # built once: every point layer is placed through it
+    locator = area_locator(areas, resolution=config.grid.resolution)
+    signups, s = read_signups(config, areas=areas, postcodes=postcodes, locator=locator)
     summaries.append(s)
     user_map = None
     if config.origins.map:
@@ -171,12 +173,18 @@ def ingest_inputs(config: Config, *, on_step: StepCallback = _noop) -> Ingested:
     signups = Signups(table, signups.as_of)
     on_step("crimes")
     crimes, s4 = read_crimes(
-        config, areas=areas, as_of=signups.as_of, crime_types=read_crime_types()
+        config,
+        areas=areas,
+        as_of=signups.as_of,
+        crime_types=read_crime_types(),
+        locator=locator,
     )
     if s4:
         summaries.append(s4)
     on_step("ratings")
-    ratings, s5 = read_ratings(config, areas=areas, signups=table, as_of=signups.as_of)
+    ratings, s5 = read_ratings(
+        config, areas=areas, signups=table, as_of=signups.as_of, locator=locator
+    )
     if s5:
         summaries.append(s5)
     on_step("schemes")

@@ -11,10 +11,12 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from shapely.geometry import box
+from tiny import REALDATA, needs_realdata
 
 from targeting.grid import (
     Grid,
     allocate_to_fragments,
+    area_locator,
     areas_to_fragments,
     best_fit_weights,
     build_grid,
@@ -23,6 +25,7 @@ from targeting.grid import (
     home_areas,
     overlay_weights,
     points_to_areas,
+    points_to_cell_ids,
     points_to_cells,
     points_to_fragments,
     split_share,
@@ -52,6 +55,42 @@ def test_points_to_areas_inside_outside_and_shared_boundary() -> None:
     idx = points_to_areas(np.array([0.5, 1.5, 1.0, 5.0]), np.array([0.5, 0.5, 0.5, 5.0]), areas)
     # the point on the shared edge goes to the first area in file order
     assert idx.tolist() == [0, 1, 0, -1]
+
+
+def test_locator_places_points_exactly_as_the_outline_test() -> None:
+    areas = _areas()
+    locator = area_locator(areas, resolution=9)
+    assert len(locator.interior) >= 6  # of about 20 cells over the two 1 km2 areas
+    rng = np.random.default_rng(3)
+    minx, miny, maxx, maxy = areas.total_bounds
+    lon = rng.uniform(minx - 0.005, maxx + 0.005, 20_000)
+    lat = rng.uniform(miny - 0.003, maxy + 0.003, 20_000)
+    # and points exactly on the shared edge and on the outer edges
+    edge = areas.geometry.boundary.union_all()
+    on_edge = [edge.interpolate(d, normalized=True) for d in np.linspace(0, 1, 200)]
+    lon = np.r_[lon, [p.x for p in on_edge], np.nan]
+    lat = np.r_[lat, [p.y for p in on_edge], 52.58]
+    expected = points_to_areas(lon, lat, areas)
+    assert (expected >= 0).sum() > 1000 and (expected == -1).sum() > 1000
+    np.testing.assert_array_equal(points_to_areas(lon, lat, areas, locator=locator), expected)
+
+
+@needs_realdata
+def test_locator_matches_the_outline_test_on_real_wards() -> None:
+    wards = gpd.read_file(REALDATA / "boundaries" / "wm_wards_2013.geojson")
+    wards["geometry"] = shapely.make_valid(wards.geometry.values)
+    locator = area_locator(wards, resolution=9)
+    rng = np.random.default_rng(5)
+    minx, miny, maxx, maxy = wards.total_bounds
+    lon, lat = rng.uniform(minx, maxx, 100_000), rng.uniform(miny, maxy, 100_000)
+    expected = points_to_areas(lon, lat, wards)
+    found = points_to_areas(lon, lat, wards, locator=locator)
+    np.testing.assert_array_equal(found, expected)
+    # most points inside a ward are placed by lookup, with no outline test
+    cells = points_to_cell_ids(lat, lon, resolution=9)
+    by_lookup = np.isin(cells, locator.interior.index.to_numpy())[expected >= 0].mean()
+    print(f"placed by cell lookup: {by_lookup:.1%} of points inside wards")
+    assert by_lookup > 0.5
 
 
 def test_fragments_tile_each_area_exactly() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import duckdb
@@ -12,18 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from tiny import write_world
+from tiny import REALDATA, needs_realdata, write_world
 
 from targeting.errors import InputError
 from targeting.pipeline import run, validate
 from targeting.store import CELLS_COLUMNS
-
-REALDATA = Path(
-    os.environ.get(
-        "TARGETING_REALDATA", Path(__file__).resolve().parents[2] / "shared" / "realdata"
-    )
-)
-needs_realdata = pytest.mark.skipif(not REALDATA.is_dir(), reason=f"no real data at {REALDATA}")
 
 
 def test_tiny_world_counts_by_hand(tmp_path: Path) -> None:

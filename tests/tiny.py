@@ -6,10 +6,12 @@ A is x 400000-401000, ward B is x 401000-402000, both y 286000-287000.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
+import pytest
 from shapely.geometry import box
 
 BNG = "EPSG:27700"
@@ -72,3 +74,12 @@ def write_world(folder: Path, *, with_bad_rows: bool = True) -> Path:
         encoding="utf-8",
     )
     return folder / "run.toml"
+
+
+# the real public West Midlands data beside the repository (CI has it too)
+REALDATA = Path(
+    os.environ.get(
+        "TARGETING_REALDATA", Path(__file__).resolve().parents[2] / "shared" / "realdata"
+    )
+)
+needs_realdata = pytest.mark.skipif(not REALDATA.is_dir(), reason=f"no real data at {REALDATA}")

@@ -10,6 +10,8 @@ projection centred on the areas, so surface shares are true shares.
 
 from targeting.grid.build import SPLIT_WARNING_SHARE, Grid, build_grid
 from targeting.grid.cells import (
+    AreaLocator,
+    area_locator,
     areas_to_fragments,
     cells_to_ids,
     equal_area_crs,
@@ -32,9 +34,11 @@ from targeting.grid.overlay import (
 
 __all__ = [
     "SPLIT_WARNING_SHARE",
+    "AreaLocator",
     "Grid",
     "RasterWeights",
     "allocate_to_fragments",
+    "area_locator",
     "areas_to_fragments",
     "best_fit_weights",
     "build_grid",

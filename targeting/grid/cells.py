@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import geopandas as gpd
 import h3
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyproj
 import shapely
-from h3ronpy.vector import coordinates_to_cells
+from h3ronpy import ContainmentMode
+from h3ronpy.vector import cells_to_wkb_polygons, coordinates_to_cells, wkb_to_cells
 
 from targeting.io import WGS84, polygonal_part
 
@@ -48,24 +52,86 @@ def points_to_cells(lat: np.ndarray, lon: np.ndarray, *, resolution: int) -> np.
     return np.array([format(i, "x") for i in ids.tolist()], dtype=object)
 
 
-def points_to_areas(lon: np.ndarray, lat: np.ndarray, areas: gpd.GeoDataFrame) -> np.ndarray:
+def points_to_areas(
+    lon: np.ndarray, lat: np.ndarray, areas: gpd.GeoDataFrame, *, locator: AreaLocator | None = None
+) -> np.ndarray:
     """Index (position) of the area containing each point, -1 where none does.
 
     A point on a shared boundary goes to the first area in file order, so placement is
-    deterministic.
+    deterministic. With a `locator` (see `area_locator`) built on the same areas, points in cells
+    that lie wholly inside one area are placed by their cell, with the same answer, and only the
+    rest are tested against the outlines.
     """
     result = np.full(len(lon), -1, dtype=np.int64)
     if len(lon) == 0:
         return result
-    points = shapely.points(lon, lat)
-    tree = shapely.STRtree(areas.geometry.values)
+    lon, lat = np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64)
+    todo = np.arange(len(lon))
+    if locator is not None:
+        valid = np.flatnonzero(
+            np.isfinite(lon) & np.isfinite(lat) & (np.abs(lat) <= 90) & (np.abs(lon) <= 180)
+        )
+        cells = points_to_cell_ids(lat[valid], lon[valid], resolution=locator.resolution)
+        found = locator.interior.reindex(cells).to_numpy(dtype=float)
+        hit = ~np.isnan(found)
+        result[valid[hit]] = found[hit].astype(np.int64)
+        todo = np.setdiff1d(todo, valid[hit], assume_unique=True)
+    if len(todo) == 0:
+        return result
+    points = shapely.points(lon[todo], lat[todo])
+    tree = locator.tree if locator is not None else shapely.STRtree(areas.geometry.values)
     point_idx, area_idx = tree.query(points, predicate="intersects")
     if len(point_idx):
         order = np.lexsort((area_idx, point_idx))
         point_idx, area_idx = point_idx[order], area_idx[order]
         first = np.r_[True, point_idx[1:] != point_idx[:-1]]
-        result[point_idx[first]] = area_idx[first]
+        result[todo[point_idx[first]]] = area_idx[first]
     return result
+
+
+# margin (degrees, about a metre) by which a cell must lie inside an area to be placed by lookup:
+# H3's cell edges and the straight lines between an outline's vertices differ by far less
+INTERIOR_MARGIN_DEG = 1e-5
+
+
+@dataclass(frozen=True)
+class AreaLocator:
+    """The H3 cells that lie wholly inside one area each, so points in them need no
+    point-in-polygon test; and the outlines' tree for the rest."""
+
+    resolution: int
+    interior: pd.Series  # area position, indexed by 64-bit cell index
+    tree: shapely.STRtree
+
+
+def area_locator(areas: gpd.GeoDataFrame, *, resolution: int = 9) -> AreaLocator:
+    """Build the lookup for `points_to_areas` once per set of areas (WGS84).
+
+    A cell counts as interior only when its outline, grown by INTERIOR_MARGIN_DEG, lies inside
+    the area's outline as drawn (straight lines between vertices), so a point placed by its cell
+    is placed exactly as the outline test would place it.
+    """
+    geoms = np.asarray(areas.geometry.values)
+    listed = pa.array(
+        wkb_to_cells(pa.array(shapely.to_wkb(geoms)), resolution, ContainmentMode.ContainsBoundary)
+    )
+    cells = np.asarray(listed.flatten().to_numpy(), dtype=np.uint64)
+    owner = np.asarray(pc.list_parent_indices(listed).to_numpy(), dtype=np.int64)
+    outlines = shapely.from_wkb(
+        np.asarray(pa.array(cells_to_wkb_polygons(pa.array(cells))).to_numpy(zero_copy_only=False))
+    )
+    shapely.prepare(geoms)
+    inside = shapely.contains_properly(geoms[owner], shapely.buffer(outlines, INTERIOR_MARGIN_DEG))
+    interior = (
+        pd.DataFrame({"cell": cells[inside], "area": owner[inside]})
+        .sort_values(["cell", "area"], kind="stable")
+        .drop_duplicates("cell")
+    )
+    return AreaLocator(
+        resolution,
+        pd.Series(interior["area"].to_numpy(), index=interior["cell"].to_numpy()),
+        shapely.STRtree(geoms),
+    )
 
 
 def _cell_polygons(cells: np.ndarray, transformer: pyproj.Transformer) -> np.ndarray:

@@ -13,7 +13,7 @@ import pyproj
 
 from targeting.config import Config
 from targeting.errors import InputError, Problem
-from targeting.grid import points_to_areas
+from targeting.grid import AreaLocator, points_to_areas
 from targeting.ingest.common import (
     ALIASES,
     ASB,
@@ -78,7 +78,11 @@ class Signups:
 
 
 def read_signups(
-    config: Config, *, areas: gpd.GeoDataFrame, postcodes: pd.DataFrame | None
+    config: Config,
+    *,
+    areas: gpd.GeoDataFrame,
+    postcodes: pd.DataFrame | None,
+    locator: AreaLocator | None = None,
 ) -> tuple[Signups, InputSummary]:
     """Sign-ups placed by their first usable location (lat/lon, easting/northing, postcode)."""
     path = config.inputs.signups
@@ -157,7 +161,7 @@ def read_signups(
     first_reason(reasons, use_none, "no location")
     placed = reasons == ""
     area_idx = np.full(n, -1)
-    area_idx[placed] = points_to_areas(lon[placed], lat[placed], areas)
+    area_idx[placed] = points_to_areas(lon[placed], lat[placed], areas, locator=locator)
     first_reason(reasons, placed & (area_idx < 0), "outside areas")
     first_reason(reasons, duplicated_among_valid(user, reasons), "duplicate user_id")
     ok, rejects = split_rejects(frame, reasons)
@@ -200,7 +204,12 @@ def read_signups(
 
 
 def read_crimes(
-    config: Config, *, areas: gpd.GeoDataFrame, as_of: dt.date, crime_types: pd.DataFrame
+    config: Config,
+    *,
+    areas: gpd.GeoDataFrame,
+    as_of: dt.date,
+    crime_types: pd.DataFrame,
+    locator: AreaLocator | None = None,
 ) -> tuple[pd.DataFrame | None, InputSummary | None]:
     """police.uk street-level rows: `latitude, longitude, area_code, month, crime_type, is_asb, is_sac`."""
     if not config.inputs.crimes:
@@ -241,7 +250,7 @@ def read_crimes(
     cid = frame["crime_id"].astype(str).str.strip()
     placed = reasons == ""
     area_idx = np.full(len(frame), -1)
-    area_idx[placed] = points_to_areas(lon[placed], lat[placed], areas)
+    area_idx[placed] = points_to_areas(lon[placed], lat[placed], areas, locator=locator)
     first_reason(reasons, placed & (area_idx < 0), "outside areas")
     # a blank Crime ID (anti-social behaviour) is never a duplicate
     first_reason(
@@ -275,7 +284,12 @@ def read_crimes(
 
 
 def read_ratings(
-    config: Config, *, areas: gpd.GeoDataFrame, signups: pd.DataFrame, as_of: dt.date
+    config: Config,
+    *,
+    areas: gpd.GeoDataFrame,
+    signups: pd.DataFrame,
+    as_of: dt.date,
+    locator: AreaLocator | None = None,
 ) -> tuple[pd.DataFrame | None, InputSummary | None]:
     """Message ratings located by their own point or their sign-up's: `latitude, longitude, area_code, rating`."""
     path = config.inputs.ratings
@@ -313,7 +327,7 @@ def read_ratings(
         first_reason(reasons, ~given, "no location")
     placed = reasons == ""
     area_idx = np.full(len(frame), -1)
-    area_idx[placed] = points_to_areas(lon[placed], lat[placed], areas)
+    area_idx[placed] = points_to_areas(lon[placed], lat[placed], areas, locator=locator)
     first_reason(reasons, placed & (area_idx < 0), "outside areas")
     ok, rejects = split_rejects(frame, reasons)
     table = pd.DataFrame(
