@@ -190,31 +190,21 @@ def areas_to_fragments(
     """The fragments (cell x area pieces) covering the areas, with their surface in m2.
 
     Returns columns `cell, area_code, area_m2, geometry` in `crs`. Cells wholly inside an area's
-    projected outline are whole fragments; the others are cut by the outline. The cells are found
-    for all areas at once (h3ronpy); H3 tests containment on the sphere, so a cell it calls whole
-    is checked against the projected outline, and a ring of cells around the edge cells catches
-    slivers the two tests disagree about: no part of an area is left without a fragment.
+    projected outline are whole fragments; the others are cut by the outline. The cells that
+    touch each area are found for all areas at once (h3ronpy, on the sphere); whether a cell is
+    whole is decided against the projected outline, and a ring of cells around the cut ones
+    catches slivers the sphere and the projection disagree about: no part of an area is left
+    without a fragment.
     """
     to_proj = pyproj.Transformer.from_crs(WGS84, crs, always_xy=True)
     geoms = np.asarray(areas.geometry.values)
     projected = np.asarray(areas.to_crs(crs).geometry.values)
     shapely.prepare(projected)
-    full_owner, full_cells = _cells_in(
-        geoms, resolution=resolution, mode=ContainmentMode.ContainsBoundary
-    )
-    full_polys = _cell_outlines(full_cells, to_proj)
-    whole = shapely.contains_properly(projected[full_owner], full_polys)
-    full = pd.DataFrame({"area": full_owner[whole], "cell": full_cells[whole]})
-
-    seed_owner, seed_cells = _cells_in(
-        geoms, resolution=resolution, mode=ContainmentMode.IntersectsBoundary
-    )
-    seeds = (
-        pd.DataFrame({"area": seed_owner, "cell": seed_cells})
-        .merge(full, how="left", indicator=True)
-        .query("_merge == 'left_only'")
-    )
-    seed_owner, seed_cells = seeds["area"].to_numpy(), seeds["cell"].to_numpy()
+    owner, cells = _cells_in(geoms, resolution=resolution, mode=ContainmentMode.IntersectsBoundary)
+    outlines = _cell_outlines(cells, to_proj)
+    whole = shapely.contains_properly(projected[owner], outlines)
+    full = pd.DataFrame({"area": owner[whole], "cell": cells[whole]})
+    seed_owner, seed_cells = owner[~whole], cells[~whole]
     lonely = np.setdiff1d(np.arange(len(geoms)), np.r_[seed_owner, full["area"].to_numpy()])
     if len(lonely):
         points = shapely.point_on_surface(geoms[lonely])
@@ -243,7 +233,7 @@ def areas_to_fragments(
             "area": np.r_[full["area"].to_numpy(), edge_area[hits]],
             "cut": np.r_[np.zeros(len(full), bool), np.ones(int(hits.sum()), bool)],
             "cell": _cell_strings(np.r_[full["cell"].to_numpy(), edge["cell"].to_numpy()[hits]]),
-            "geometry": np.r_[full_polys[whole], pieces],
+            "geometry": np.r_[outlines[whole], pieces],
         }
     )
     fragments["area_m2"] = shapely.area(fragments["geometry"].to_numpy())
