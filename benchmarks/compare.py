@@ -7,6 +7,8 @@ census counts to cell x ward fragments (so to cells and to wards at once, includ
 fragments). Its whole grid stage, which also places crimes, ratings and Watch schemes, is timed
 alongside for context. Needs the `bench` extra (tobler).
 
+Each step is timed three times and its median kept, on both sides.
+
 Usage: python benchmarks/compare.py [--inputs DIR]   (default: synthetic force-scale inputs)
 """
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -38,10 +41,14 @@ from targeting.synth import write_synthetic_inputs
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def timed(label: str, fn, log: dict) -> object:  # type: ignore[no-untyped-def]
-    start = time.perf_counter()
-    value = fn()
-    log[label] = round(time.perf_counter() - start, 3)
+def timed(label: str, fn, log: dict, *, repeat: int = 3) -> object:  # type: ignore[no-untyped-def]
+    """Run `fn` `repeat` times and log the median seconds (the first call pays for warming up)."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        value = fn()
+        times.append(time.perf_counter() - start)
+    log[label] = round(statistics.median(times), 3)
     print(f"{label}: {log[label]} s", flush=True)
     return value
 

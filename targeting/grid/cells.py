@@ -78,15 +78,30 @@ def points_to_areas(
         todo = np.setdiff1d(todo, valid[hit], assume_unique=True)
     if len(todo) == 0:
         return result
+    # strictly inside: a tree of the points queried by each (prepared) outline, the fast way
+    # round; points on an outline or outside every area then go through the areas' tree
     points = shapely.points(lon[todo], lat[todo])
-    tree = locator.tree if locator is not None else shapely.STRtree(areas.geometry.values)
-    point_idx, area_idx = tree.query(points, predicate="intersects")
+    geoms = np.asarray(areas.geometry.values)
+    area_idx, point_idx = shapely.STRtree(points).query(geoms, predicate="contains")
+    _first_area(result, todo, point_idx, area_idx)
+    todo = todo[result[todo] < 0]
+    if len(todo) == 0:
+        return result
+    tree = locator.tree if locator is not None else shapely.STRtree(geoms)
+    point_idx, area_idx = tree.query(shapely.points(lon[todo], lat[todo]), predicate="intersects")
+    _first_area(result, todo, point_idx, area_idx)
+    return result
+
+
+def _first_area(
+    result: np.ndarray, todo: np.ndarray, point_idx: np.ndarray, area_idx: np.ndarray
+) -> None:
+    """Fill `result` at `todo[point_idx]` with the first of each point's areas in file order."""
     if len(point_idx):
         order = np.lexsort((area_idx, point_idx))
         point_idx, area_idx = point_idx[order], area_idx[order]
         first = np.r_[True, point_idx[1:] != point_idx[:-1]]
         result[todo[point_idx[first]]] = area_idx[first]
-    return result
 
 
 # margin (degrees, about a metre) by which a cell must lie inside an area to be placed by lookup:
