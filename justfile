@@ -14,9 +14,10 @@ lint:
     ruff format --check targeting tests
     mypy targeting
 
-# benchmarks, not part of the tests: the force-scale run per stage, the usual-tools comparison, the size sweep, and the 1,000-trial simulation study
+# benchmarks, not part of the tests: the force-scale run per stage, the usual-tools comparison, the national batch (27 forces), the size sweep, and the 1,000-trial simulation study
 bench:
     python benchmarks/run.py --scale force
     python benchmarks/compare.py
+    python benchmarks/run.py --scale national
     python benchmarks/run.py --sweep 1,3,10
     pytest -m slow -s

@@ -22,6 +22,7 @@ import pyproj
 import shapely
 
 from targeting.demo import write_demo_inputs
+from targeting.grid import points_to_areas
 
 BNG = "EPSG:27700"
 TILE_SPACING_M = 110_000.0  # tiles sit on a grid this far apart, beyond a stretched tile's size
@@ -31,18 +32,20 @@ COLUMNS = 6
 
 @dataclass(frozen=True)
 class Scale:
-    """How many demo cities, and how far each is stretched (1 = the demo's 607 km2)."""
+    """How many demo cities, how far each is stretched (1 = the demo's 607 km2), and how many
+    sign-ups each holds (None: the demo's own, about 53,000)."""
 
     tiles: int
     stretch: float
+    signups: int | None = None
 
 
 SCALES = {
     # about 900 km2, 2.2 million residents, 7,300 small areas, 53,000 sign-ups, 300,000 crimes
     "force": Scale(tiles=1, stretch=1.22),
-    # about 150,000 km2 (1.4 million resolution-9 cells), 59 million residents, 198,000 small
-    # areas, 1.4 million sign-ups, 8 million crimes
-    "national": Scale(tiles=27, stretch=3.03),
+    # about 150,000 km2 (1.5 million resolution-9 cells), 59 million residents, 198,000 small
+    # areas, 4 million sign-ups, 8 million crimes
+    "national": Scale(tiles=27, stretch=3.03, signups=148_000),
 }
 
 _TO_BNG = pyproj.Transformer.from_crs(4326, BNG, always_xy=True)
@@ -90,7 +93,31 @@ def _text(value: pd.Series, prefix: str) -> pd.Series:
     return text.where(text == "", prefix + text)
 
 
-def _tile(source: Path, i: int, move: _Move) -> dict[str, pd.DataFrame]:
+def _more_signups(
+    signups: pd.DataFrame, target: int, *, areas: gpd.GeoDataFrame, seed: int
+) -> pd.DataFrame:
+    """The demo's sign-ups and, up to `target` rows, copies of its clean rows (inside an area,
+    a date, a unique id) under new ids: more residents of the same places signed up."""
+    extra = target - len(signups)
+    if extra <= 0:
+        return signups
+    lon = pd.to_numeric(signups["longitude"], errors="coerce").to_numpy(dtype=float)
+    lat = pd.to_numeric(signups["latitude"], errors="coerce").to_numpy(dtype=float)
+    inside = np.zeros(len(signups), dtype=bool)
+    located = np.isfinite(lon) & np.isfinite(lat)
+    inside[located] = points_to_areas(lon[located], lat[located], areas) >= 0
+    clean = signups[
+        inside
+        & signups["joined"].str.fullmatch(r"\d{4}-\d{2}-\d{2}")
+        & ~signups["user_id"].duplicated(keep=False)
+    ]
+    rng = np.random.default_rng(seed)
+    copies = clean.iloc[rng.integers(0, len(clean), size=extra)].copy()
+    copies["user_id"] = [f"X{j:07d}" for j in range(extra)]
+    return pd.concat([signups, copies], ignore_index=True)
+
+
+def _tile(source: Path, i: int, move: _Move, *, n_signups: int | None) -> dict[str, pd.DataFrame]:
     """One demo city moved into place with its codes prefixed: every input as a frame."""
     p = f"T{i:02d}"
     areas = move.frame(gpd.read_file(source / "areas.geojson")).to_crs(4326)
@@ -107,7 +134,12 @@ def _tile(source: Path, i: int, move: _Move) -> dict[str, pd.DataFrame]:
     postcodes = _read(source / "postcodes.csv")
     postcodes["pcds"] = _text(postcodes["pcds"], p)
     postcodes["long"], postcodes["lat"] = move.lonlat(postcodes["long"], postcodes["lat"])
-    signups = _read(source / "signups.csv")
+    signups = _more_signups(
+        _read(source / "signups.csv"),
+        n_signups or 0,
+        areas=gpd.read_file(source / "areas.geojson").to_crs(4326),
+        seed=i,
+    )
     signups["user_id"] = _text(signups["user_id"], p)
     signups["postcode"] = _text(signups["postcode"], p)
     lon, lat = move.lonlat(signups["longitude"], signups["latitude"])
@@ -166,13 +198,13 @@ def _place(i: int, source: Path, stretch: float) -> _Move:
     return _Move(centre, to, stretch)
 
 
-def _tiles(n: int, *, stretch: float, seed: int) -> Iterator[dict[str, pd.DataFrame]]:
+def _tiles(n: int, *, scale: Scale, seed: int) -> Iterator[dict[str, pd.DataFrame]]:
     """The `n` tiles one at a time, so only one is ever held in memory."""
     with tempfile.TemporaryDirectory(prefix="targeting-synth-") as tmp:
         for i in range(n):
             source = Path(tmp) / f"tile{i}"
             write_demo_inputs(source, seed=seed + i)
-            tile = _tile(source, i, _place(i, source, stretch))
+            tile = _tile(source, i, _place(i, source, scale.stretch), n_signups=scale.signups)
             shutil.rmtree(source)
             yield tile
 
@@ -230,7 +262,7 @@ def write_synthetic_inputs(
     chosen = SCALES[scale]
     n = tiles or chosen.tiles
     parts: dict[str, list[pd.DataFrame]] = {}
-    for tile in _tiles(n, stretch=chosen.stretch, seed=seed):
+    for tile in _tiles(n, scale=chosen, seed=seed):
         for name, frame in tile.items():
             parts.setdefault(name, []).append(frame)
     joined = {k: pd.concat(v, ignore_index=True) for k, v in parts.items()}
@@ -247,7 +279,7 @@ def write_synthetic_forces(
     chosen = SCALES["national"]
     n = tiles or chosen.tiles
     configs = []
-    for i, tile in enumerate(_tiles(n, stretch=chosen.stretch, seed=seed)):
+    for i, tile in enumerate(_tiles(n, scale=chosen, seed=seed)):
         label = f"force T{i:02d} of {n}, a demo city stretched {chosen.stretch}x"
         configs.append(_write(Path(out_dir) / "forces" / f"T{i:02d}", tile, label))
     return configs

@@ -51,6 +51,12 @@ def test_national_inputs_are_written_a_folder_per_force(tmp_path: Path) -> None:
         pd.read_csv(f, dtype=str) for f in (configs[1].parent / "crime").glob("*.csv")
     )
     assert set(crimes["Crime ID"].dropna().str[:3]) == {"T01"}
+    # 4 million sign-ups over 27 forces: the demo's own and copies of its clean rows
+    signups = pd.read_csv(configs[1].parent / "signups.csv", dtype=str)
+    assert len(signups) == SCALES["national"].signups == 148_000
+    copies = signups[signups["user_id"].str.startswith("T01X")]
+    assert len(copies) == 148_000 - 53_408 and copies["user_id"].is_unique
+    # only the demo's deliberate bad rows are rejected: the copies are all clean
     assert validate(configs[1]).manifest["inputs"]["signups"]["rows_rejected"] == 40
 
 
