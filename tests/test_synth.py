@@ -60,12 +60,29 @@ def test_national_inputs_are_written_a_folder_per_force(tmp_path: Path) -> None:
     assert validate(configs[1]).manifest["inputs"]["signups"]["rows_rejected"] == 40
 
 
-def test_benchmark_harness_runs_on_a_tiny_world(tmp_path: Path) -> None:
+def _bench_module():  # type: ignore[no-untyped-def]
     spec = importlib.util.spec_from_file_location("bench_run", BENCH)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules["bench_run"] = module
     spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmark_harness_runs_a_batch_of_tiny_forces(tmp_path: Path) -> None:
+    module = _bench_module()
+    configs = [write_world(tmp_path / name) for name in ("east", "west")]
+    result = module.measure_batch(configs, out=tmp_path / "batch", jobs=2)
+    assert result["forces"] == 2 and result["jobs"] == 2
+    # each tiny world has 612 residents in its origin columns, 50 of them outside both wards
+    assert result["residents"] == pytest.approx(2 * (612 - 50), abs=1e-6)
+    # the whole tree's sampled peak holds the batch process as well as a force's own
+    assert result["peak_rss_mb_whole_batch"] > 0.5 * result["peak_rss_mb_largest_force"] > 0
+    assert result["map_mb_max"] > 0
+
+
+def test_benchmark_harness_runs_on_a_tiny_world(tmp_path: Path) -> None:
+    module = _bench_module()
     result = module.run_once(write_world(tmp_path))
     assert result["run_seconds"] > 0 and result["peak_rss_mb"] > 0
     stages = [s["stage"] for s in result["stages"]]
