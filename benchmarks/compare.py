@@ -35,7 +35,8 @@ from targeting.grid import (
     overlay_weights,
     points_to_areas,
 )
-from targeting.pipeline import grid_inputs, ingest_inputs
+from targeting.ingest.inputs import ingest_inputs
+from targeting.pipeline import grid_inputs
 from targeting.synth import write_synthetic_inputs
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -6,11 +6,10 @@ reported through an optional `on_step` callback so the library never prints.
 
 from __future__ import annotations
 
-import datetime as dt
 import gc
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,32 +25,25 @@ from targeting.disclosure import protect_breakdown, withhold_small_counts
 from targeting.emerging import find_emerging
 from targeting.errors import OutputError
 from targeting.geofence import write_geofences_geojson, write_geofences_kml
-from targeting.grid import Grid, area_locator, build_grid, points_to_areas
+from targeting.grid import Grid, build_grid, points_to_areas
 from targeting.ingest import (
     InputSummary,
-    Population,
-    Signups,
-    check_raster,
     read_areas,
-    read_crimes,
     read_population,
-    read_postcodes,
-    read_ratings,
-    read_schemes,
-    read_signups,
     read_small_areas,
-    read_visited,
+)
+from targeting.ingest.inputs import (
+    INGEST_STEPS,
+    Ingested,
+    StepCallback,
+    ingest_inputs,
+    no_progress,
 )
 from targeting.ingest.segments import (
-    SegmentInput,
     read_census_variables,
-    read_segment_descriptions,
-    read_segments,
 )
 from targeting.maps import write_map
-from targeting.origins import OriginMapping, map_origins, read_origin_map
 from targeting.pack import write_tasking_pack
-from targeting.reference import read_crime_types
 from targeting.report import build_sections, segment_section, write_report
 from targeting.representation import TOTAL, grid_to_representation, map_cells
 from targeting.segments import (
@@ -73,159 +65,12 @@ from targeting.store import (
 )
 from targeting.tasking import PERSONS_PER_HOUSEHOLD, plan_week
 
-StepCallback = Callable[[str], None]
-INGEST_STEPS = (
-    "areas",
-    "small areas",
-    "population",
-    "postcodes",
-    "sign-ups",
-    "crimes",
-    "ratings",
-    "schemes",
-    "segments",
-)
 RUN_STEPS = (
     *INGEST_STEPS, "grid", "representation", "targeting", "report", "write outputs", "map",
 )  # fmt: skip
 
 
-def _noop(_: str) -> None:
-    return None
-
-
-@dataclass(frozen=True)
-class Ingested:
-    """Every input, validated and in canonical columns, with what happened to each."""
-
-    areas: gpd.GeoDataFrame
-    small_areas: gpd.GeoDataFrame | None
-    population: Population
-    signups: Signups
-    origins: OriginMapping
-    crimes: pd.DataFrame | None
-    ratings: pd.DataFrame | None
-    schemes: gpd.GeoDataFrame | None
-    summaries: tuple[InputSummary, ...]
-    population_previous: Population | None = None
-    visited: pd.DataFrame | None = None
-    postcodes: pd.DataFrame | None = None  # postcode centroids, for the nearest postcode of a site
-    segments: SegmentInput | None = None
-    segment_descriptions: pd.DataFrame | None = None
-
-    @property
-    def as_of(self) -> dt.date:
-        return self.signups.as_of
-
-    def warnings(self, *, threshold: int) -> list[str]:
-        """Every input's warnings; sign-up counts below the disclosure threshold are withheld."""
-        out = [f"{s.name}: {w}" for s in self.summaries for w in s.warnings]
-        if self.origins.unmapped:
-            shown = withhold_small_counts(self.origins.unmapped, threshold=threshold)
-            listed = ", ".join(f"{k} ({v})" for k, v in shown.items())
-            out.append(f"signups: origins with no mapping, counted as unknown: {listed}")
-        return out
-
-
-def ingest_inputs(config: Config, *, on_step: StepCallback = _noop) -> Ingested:
-    """Read and validate every input the config names; stop at the first unusable file."""
-    summaries: list[InputSummary] = []
-    on_step("areas")
-    areas, s = read_areas(config)
-    summaries.append(s)
-    on_step("small areas")
-    small, s2 = read_small_areas(config)
-    if s2:
-        summaries.append(s2)
-    on_step("population")
-    population, s = read_population(
-        config,
-        area_codes=set(areas["area_code"]),
-        small_area_codes=set(small["area_code"]) if small is not None else None,
-    )
-    summaries.append(s)
-    previous = None
-    if config.inputs.population_previous is not None:
-        previous, s8 = read_population(
-            config,
-            area_codes=set(areas["area_code"]),
-            small_area_codes=set(small["area_code"]) if small is not None else None,
-            input_name="population_previous",
-        )
-        summaries.append(s8)
-    raster = check_raster(config)
-    if raster:
-        summaries.append(raster)
-    on_step("postcodes")
-    postcodes, s3 = read_postcodes(config)
-    if s3:
-        summaries.append(s3)
-    on_step("sign-ups")
-    # built once: every point layer is placed through it
-    locator = area_locator(areas, resolution=config.grid.resolution)
-    signups, s = read_signups(config, areas=areas, postcodes=postcodes, locator=locator)
-    summaries.append(s)
-    user_map = None
-    if config.origins.map:
-        user_map, s7 = read_origin_map(config.origins.map, population_origins=population.origins)
-        summaries.append(s7)
-    mapped, mapping = map_origins(signups.table["label"], population.origins, user_map=user_map)
-    table = signups.table.assign(origin=mapped.to_numpy())
-    signups = Signups(table, signups.as_of)
-    on_step("crimes")
-    crimes, s4 = read_crimes(
-        config,
-        areas=areas,
-        as_of=signups.as_of,
-        crime_types=read_crime_types(),
-        locator=locator,
-    )
-    if s4:
-        summaries.append(s4)
-    on_step("ratings")
-    ratings, s5 = read_ratings(
-        config, areas=areas, signups=table, as_of=signups.as_of, locator=locator
-    )
-    if s5:
-        summaries.append(s5)
-    on_step("schemes")
-    schemes, s6 = read_schemes(config, areas=areas)
-    if s6:
-        summaries.append(s6)
-    visited, s9 = read_visited(config, as_of=signups.as_of)
-    if s9:
-        summaries.append(s9)
-    on_step("segments")
-    descriptions, s10 = read_segment_descriptions(config)
-    if s10:
-        summaries.append(s10)
-    segments, s11 = read_segments(
-        config,
-        small_area_codes=set(small["area_code"]) if small is not None else None,
-        postcodes=postcodes,
-        descriptions=descriptions,
-    )
-    if s11:
-        summaries.append(s11)
-    return Ingested(
-        areas,
-        small,
-        population,
-        signups,
-        mapping,
-        crimes,
-        ratings,
-        schemes,
-        tuple(summaries),
-        previous,
-        visited,
-        postcodes,
-        segments,
-        descriptions,
-    )
-
-
-def grid_inputs(data: Ingested, config: Config, *, on_step: StepCallback = _noop) -> Grid:
+def grid_inputs(data: Ingested, config: Config, *, on_step: StepCallback = no_progress) -> Grid:
     """Every validated input's counts on the cell x area fragment grid."""
     on_step("grid")
     return build_grid(
@@ -398,7 +243,7 @@ def run(
     config: Config | Path | str,
     *,
     previous: Path | None = None,
-    on_step: StepCallback = _noop,
+    on_step: StepCallback = no_progress,
 ) -> RunResult:
     """The whole batch run: ingest, grid, store; outputs replace the config's output folder at the end.
 
@@ -565,7 +410,7 @@ def run(
 
 
 def validate(
-    config: Config | Path | str, *, out_dir: Path | None = None, on_step: StepCallback = _noop
+    config: Config | Path | str, *, out_dir: Path | None = None, on_step: StepCallback = no_progress
 ) -> RunResult:
     """Read and check every input; write the rejects and `validation.json`, compute nothing else.
 
@@ -593,7 +438,7 @@ def demo_config_path(out_dir: Path) -> Path:
     return write_demo_inputs(out_dir)
 
 
-def run_demo(out_dir: Path, *, on_step: StepCallback = _noop) -> RunResult:
+def run_demo(out_dir: Path, *, on_step: StepCallback = no_progress) -> RunResult:
     """The whole run on the embedded demo city; inputs in `out_dir`, outputs in `out_dir/output`."""
     on_step("demo data")
     return run(demo_config_path(out_dir), on_step=on_step)

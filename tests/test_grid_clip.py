@@ -60,8 +60,9 @@ def test_which_polygons_are_convex_and_their_corners_turn_anticlockwise() -> Non
 
 
 def _coord(low: float, high: float) -> st.SearchStrategy[float]:
-    # GEOS itself mis-measures shapes with subnormal coordinates (1e-309), so they are no test
-    return st.floats(low, high, allow_subnormal=False)
+    # on a 1/1000 grid: GEOS itself mis-measures shapes with coordinates near 1e-308, so those
+    # are no test of the clipping
+    return st.integers(int(low * 1000), int(high * 1000)).map(lambda i: i / 1000)
 
 
 def _random_shape(data: st.DataObject) -> shapely.Geometry:
