@@ -26,8 +26,8 @@ from targeting.grid import points_to_areas
 
 BNG = "EPSG:27700"
 TILE_SPACING_M = 110_000.0  # tiles sit on a grid this far apart, beyond a stretched tile's size
-GRID_ORIGIN = (150_000.0, 60_000.0)  # south-west of the grid, inside Great Britain's grid
-COLUMNS = 6
+GRID_ORIGIN = (100_000.0, 60_000.0)  # south-west of the grid, inside Great Britain's grid
+COLUMNS = 5  # so the easternmost tiles stay west of 700 km, the grid's valid eastings
 
 
 @dataclass(frozen=True)
@@ -191,11 +191,15 @@ def _place(i: int, source: Path, stretch: float) -> _Move:
     """Where tile `i` goes: the demo city at `source` stretched, on the grid's i-th square."""
     bounds = gpd.read_file(source / "areas.geojson").to_crs(BNG).total_bounds
     centre = ((bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2)
-    to = (
+    return _Move(centre, tile_centre(i), stretch)
+
+
+def tile_centre(i: int) -> tuple[float, float]:
+    """Where tile `i`'s centre goes, in British National Grid metres."""
+    return (
         GRID_ORIGIN[0] + (i % COLUMNS + 0.5) * TILE_SPACING_M,
         GRID_ORIGIN[1] + (i // COLUMNS + 0.5) * TILE_SPACING_M,
     )
-    return _Move(centre, to, stretch)
 
 
 def _tiles(n: int, *, scale: Scale, seed: int) -> Iterator[dict[str, pd.DataFrame]]:

@@ -8,12 +8,13 @@ import sys
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pytest
 from tiny import write_world
 
 from targeting.pipeline import validate
-from targeting.synth import SCALES, write_synthetic_forces, write_synthetic_inputs
+from targeting.synth import SCALES, tile_centre, write_synthetic_forces, write_synthetic_inputs
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "run.py"
 
@@ -47,6 +48,13 @@ def test_national_inputs_are_written_a_folder_per_force(tmp_path: Path) -> None:
     # stretched to national density and placed apart: the forces do not overlap
     assert first.area.sum() / 1e6 == pytest.approx(607 * SCALES["national"].stretch ** 2, rel=0.03)
     assert not first.union_all().intersects(second.union_all())
+    # every one of the 27 forces stays on the grid's valid eastings and northings, so sign-ups
+    # given by easting/northing are not rejected
+    minx, miny, maxx, maxy = first.total_bounds
+    half_w, half_h = (maxx - minx) / 2, (maxy - miny) / 2
+    centres = np.array([tile_centre(i) for i in range(SCALES["national"].tiles)])
+    assert (centres[:, 0] - half_w).min() > 0 and (centres[:, 0] + half_w).max() < 700_000
+    assert (centres[:, 1] - half_h).min() > 0 and (centres[:, 1] + half_h).max() < 1_300_000
     crimes = pd.concat(
         pd.read_csv(f, dtype=str) for f in (configs[1].parent / "crime").glob("*.csv")
     )
