@@ -43,7 +43,7 @@ class Scale:
 SCALES = {
     # about 900 km2, 2.2 million residents, 7,300 small areas, 53,000 sign-ups, 300,000 crimes
     "force": Scale(tiles=1, stretch=1.22),
-    # about 150,000 km2 (1.5 million resolution-9 cells), 59 million residents, 198,000 small
+    # about 150,000 km2 (1.6 million resolution-9 cells), 59 million residents, 198,000 small
     # areas, 4 million sign-ups, 8 million crimes
     "national": Scale(tiles=27, stretch=3.03, signups=148_000),
 }
