@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyproj
+import scipy.sparse
 import shapely
 
 from targeting.grid.cells import points_to_areas
@@ -217,12 +219,37 @@ def allocate_to_fragments(
         c for c in values.columns if c != source_col and pd.api.types.is_float_dtype(values[c])
     ]
     keys = [c for c in values.columns if c not in numeric and c != source_col]
-    merged = values.merge(pairs, left_on=source_col, right_on="source", how="inner")
-    for c in numeric:
-        merged[c] = merged[c].to_numpy() * merged["weight"].to_numpy()
-    allocated = (
-        merged.groupby(["fragment", *keys], sort=True, observed=True)[numeric].sum().reset_index()
+    source = pd.to_numeric(values[source_col]).to_numpy(dtype=float)
+    if keys:
+        codes, found = pd.MultiIndex.from_frame(values[keys]).factorize(sort=True)
+        uniques = cast(pd.MultiIndex, found)
+    else:
+        codes, uniques = np.zeros(len(values), dtype=np.int64), pd.MultiIndex.from_tuples([()])
+    # rows with an unknown source or a missing key are not allocated
+    use = ~np.isnan(source) & (codes >= 0)
+    n_keys = max(len(uniques), 1)
+    pair_source = pairs["source"].to_numpy(dtype=np.int64)
+    pair_fragment = pairs["fragment"].to_numpy(dtype=np.int64)
+    n_sources = int(max(pair_source.max(initial=-1), np.nanmax(source, initial=-1))) + 1
+    n_fragments = int(pair_fragment.max(initial=-1)) + 1
+    # sources x keys tables, then fragments x sources (the pair weights) times them
+    cell = source[use].astype(np.int64) * n_keys + codes[use]
+    spread = scipy.sparse.csr_array(
+        (pairs["weight"].to_numpy(dtype=float), (pair_fragment, pair_source)),
+        shape=(n_fragments, n_sources),
     )
+    rows = np.bincount(cell, minlength=n_sources * n_keys).reshape(n_sources, n_keys)
+    # a (fragment, key) is a row when any of its source rows reaches it, even with a 0 value
+    reached = (spread > 0).astype(np.int64) @ rows
+    fragment, key = np.nonzero(reached)
+    allocated = pd.DataFrame({"fragment": fragment})
+    for i, name in enumerate(keys):
+        allocated[name] = uniques.get_level_values(i)[key]
+    for c in numeric:
+        table = np.bincount(
+            cell, weights=values[c].to_numpy(dtype=float)[use], minlength=n_sources * n_keys
+        ).reshape(n_sources, n_keys)
+        allocated[c] = (spread @ table)[fragment, key]
     unallocated = values[numeric].sum() - allocated[numeric].sum()
     return allocated, unallocated
 
