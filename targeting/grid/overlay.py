@@ -3,6 +3,8 @@ counts by them."""
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
@@ -15,8 +17,11 @@ import scipy.sparse
 import shapely
 
 from targeting.grid.cells import points_to_areas
-from targeting.grid.clip import convex_clip_areas, convex_polygons
+from targeting.grid.clip import ConvexPolygons, convex_clip_areas, convex_polygons
 from targeting.io import WGS84
+
+# the overlay's worker threads: one per core, up to four
+THREADS = min(4, os.cpu_count() or 1)
 
 
 def overlay_weights(
@@ -39,10 +44,20 @@ def overlay_weights(
     src_geoms = np.asarray(sources.values)
     frag_geoms = np.asarray(fragments.geometry.values)
     tree = shapely.STRtree(frag_geoms)
-    src_idx, frag_idx = tree.query(src_geoms, predicate="intersects")
     if raster_weights is None:
-        piece_area = shared_areas(src_geoms, src_idx, frag_geoms, frag_idx)
+        convex = convex_polygons(frag_geoms)
+
+        def part(chunk: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            s, f = tree.query(src_geoms[chunk], predicate="intersects")
+            return chunk[s], f, shared_areas(src_geoms, chunk[s], frag_geoms, f, convex=convex)
+
+        # GEOS and numpy release the interpreter's lock: the sources' halves run side by side
+        chunks = np.array_split(np.arange(len(src_geoms)), THREADS if len(src_geoms) > 1000 else 1)
+        with ThreadPoolExecutor(max_workers=len(chunks)) as pool:
+            done = list(pool.map(part, chunks))
+        src_idx, frag_idx, piece_area = (np.concatenate([d[i] for d in done]) for i in range(3))
     else:
+        src_idx, frag_idx = tree.query(src_geoms, predicate="intersects")
         pieces = shapely.intersection(src_geoms[src_idx], frag_geoms[frag_idx])
         piece_area = shapely.area(pieces)
     src_area = shapely.area(src_geoms)
@@ -77,11 +92,16 @@ def overlay_weights(
 
 
 def shared_areas(
-    src_geoms: np.ndarray, src_idx: np.ndarray, frag_geoms: np.ndarray, frag_idx: np.ndarray
+    src_geoms: np.ndarray,
+    src_idx: np.ndarray,
+    frag_geoms: np.ndarray,
+    frag_idx: np.ndarray,
+    *,
+    convex: ConvexPolygons,
 ) -> np.ndarray:
     """Area each pair (source, fragment) shares: clipped arithmetically where the fragment is a
-    convex polygon (whole cells), by GEOS elsewhere (fragments cut by an area's outline)."""
-    convex = convex_polygons(frag_geoms)
+    convex polygon (whole cells, per `convex`), by GEOS elsewhere (fragments cut by an area's
+    outline)."""
     polygonal = np.isin(shapely.get_type_id(src_geoms), [3, 6])
     fast = convex.convex[frag_idx] & polygonal[src_idx]
     area = np.empty(len(src_idx))
