@@ -155,37 +155,33 @@ dir = "out"
     return config
 
 
-@pytest.fixture(scope="module")
-def real_run(tmp_path_factory: pytest.TempPathFactory):
+def _real_run(factory: pytest.TempPathFactory, name: str, *, fit: str | None = None):  # type: ignore[no-untyped-def]
+    """The real West Midlands run, with `[grid] small_area_fit` set when `fit` is given."""
     if not REALDATA.is_dir():
         pytest.skip(f"no real data at {REALDATA}")
-    folder = tmp_path_factory.mktemp("real")
+    folder = factory.mktemp(name)
     _real_signups(folder)
     population = REALDATA / "census" / "census2011_ethnicity_oa_wm.csv"
-    return run(_real_config(folder, str(population)))
+    extra = f'[grid]\nsmall_area_fit = "{fit}"' if fit else ""
+    return run(_real_config(folder, str(population), extra=extra))
+
+
+@pytest.fixture(scope="module")
+def real_run(tmp_path_factory: pytest.TempPathFactory):
+    return _real_run(tmp_path_factory, "real")
 
 
 @pytest.fixture(scope="module")
 def real_run_best_fit(tmp_path_factory: pytest.TempPathFactory):
     """The real run with OAs fitted whole to wards: 2011 OAs were built to nest in these wards,
     only the outlines' generalisation differs."""
-    if not REALDATA.is_dir():
-        pytest.skip(f"no real data at {REALDATA}")
-    folder = tmp_path_factory.mktemp("real_best_fit")
-    _real_signups(folder)
-    population = REALDATA / "census" / "census2011_ethnicity_oa_wm.csv"
-    return run(_real_config(folder, str(population), extra='[grid]\nsmall_area_fit = "best_fit"'))
+    return _real_run(tmp_path_factory, "real_best_fit", fit="best_fit")
 
 
 @pytest.fixture(scope="module")
 def real_run_centroid(tmp_path_factory: pytest.TempPathFactory):
     """The real run with each OA fitted whole to the ward holding a point on its surface."""
-    if not REALDATA.is_dir():
-        pytest.skip(f"no real data at {REALDATA}")
-    folder = tmp_path_factory.mktemp("real_centroid")
-    _real_signups(folder)
-    population = REALDATA / "census" / "census2011_ethnicity_oa_wm.csv"
-    return run(_real_config(folder, str(population), extra='[grid]\nsmall_area_fit = "centroid"'))
+    return _real_run(tmp_path_factory, "real_centroid", fit="centroid")
 
 
 @needs_realdata

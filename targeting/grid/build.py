@@ -102,7 +102,7 @@ def build_grid(
         if small_area_fit == "best_fit":
             small_pairs = best_fit_weights(small_pairs, fragments, home)
         elif small_area_fit == "centroid":
-            fit = centroid_areas(small_areas, areas, small_pairs, fragments)
+            fit = centroid_areas(small_areas, areas, small_pairs, fragments, largest=home)
             small_pairs = best_fit_weights(small_pairs, fragments, fit)
         elif population_keyed_by == "small_areas":
             per_source = (

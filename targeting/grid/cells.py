@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyproj
 import shapely
-from h3ronpy import ContainmentMode, cells_to_string, grid_disk
+from h3ronpy import ContainmentMode, cells_parse, cells_to_string, grid_disk
 from h3ronpy.vector import cells_to_wkb_polygons, coordinates_to_cells, wkb_to_cells
 
 from targeting.io import WGS84, polygonal_part
@@ -43,7 +43,9 @@ def points_to_cell_ids(lat: np.ndarray, lon: np.ndarray, *, resolution: int) -> 
 
 def cells_to_ids(cells: np.ndarray) -> np.ndarray:
     """H3 cells given as strings, as their 64-bit indexes."""
-    return np.array([int(c, 16) for c in cells], dtype=np.uint64)
+    return np.asarray(
+        pa.array(cells_parse(pa.array(cells, type=pa.string()))).to_numpy(), dtype=np.uint64
+    )
 
 
 def points_to_cells(lat: np.ndarray, lon: np.ndarray, *, resolution: int) -> np.ndarray:

@@ -145,6 +145,8 @@ def centroid_areas(
     areas: gpd.GeoDataFrame,
     pairs: pd.DataFrame,
     fragments: gpd.GeoDataFrame,
+    *,
+    largest: pd.Series,
 ) -> pd.Series:
     """The area containing a point on each source's surface, indexed by source position.
 
@@ -152,7 +154,8 @@ def centroid_areas(
     centroid; a small-area file carries no such centroid, so a point on the surface (always inside
     the source, unlike the geometric centroid) stands in for it. Sources whose point lies outside
     every area are absent; a source whose point falls on a sliver too thin to share any surface
-    with that area falls back to its largest share (`home_areas`), so no resident is lost.
+    with that area falls back to its largest share (`largest`, from `home_areas`), so no resident
+    is lost.
     """
     geoms = np.asarray(sources.to_crs(areas.crs).geometry.values)
     points = shapely.point_on_surface(geoms)
@@ -166,7 +169,6 @@ def centroid_areas(
         ]
     )
     has_share = pd.MultiIndex.from_arrays([home.index, home.to_numpy()]).isin(shared)
-    largest = home_areas(pairs, fragments)
     fallback = home[~has_share].index.intersection(largest.index)
     return pd.concat([home[has_share], largest.loc[fallback]]).sort_index()
 
