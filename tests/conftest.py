@@ -115,3 +115,12 @@ def assert_fatal(info: pytest.ExceptionInfo[InputError], path: Path, *texts: str
     assert "Fix:" in message
     for text in texts:
         assert text in message, (text, message)
+
+
+@pytest.fixture(scope="session")
+def demo_output(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One run of the demo city shared by every test that only reads its outputs."""
+    from targeting.demo import write_demo_inputs
+    from targeting.pipeline import run
+
+    return run(write_demo_inputs(tmp_path_factory.mktemp("demo-shared"))).out_dir

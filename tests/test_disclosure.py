@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -515,13 +516,9 @@ def test_random_hierarchy_withstands_the_lp_audit(world: World) -> None:
 
 
 @pytest.fixture(scope="module")
-def demo_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The demo run's `representation_counts` and `areas` tables (the run takes ~12 s)."""
-    from targeting.demo import write_demo_inputs
-    from targeting.pipeline import run
-
-    result = run(write_demo_inputs(tmp_path_factory.mktemp("demo")))
-    with duckdb.connect(str(result.out_dir / "targeting.duckdb"), read_only=True) as con:
+def demo_store(demo_output: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The demo run's `representation_counts` and `areas` tables."""
+    with duckdb.connect(str(demo_output / "targeting.duckdb"), read_only=True) as con:
         counts = con.execute("SELECT * FROM representation_counts").df()
         areas = con.execute("SELECT area_code, parent_code FROM areas").df()
     return counts, areas

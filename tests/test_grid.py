@@ -431,3 +431,61 @@ def test_schemes_ratings_and_absent_inputs() -> None:
     assert rated["ratings"].iloc[0] == 2
     # no crimes input: the crime columns are null, not zero
     assert grid.cells["crimes"].isna().all() and grid.cells["asb"].isna().all()
+
+
+def _nested_world() -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, pd.DataFrame]:
+    """Nine 1 km wards in a 3 x 3 block, each cut into four quarter small areas of 100
+    households, and a segment per small area named after its own ward."""
+    wards, quarters = [], []
+    for i in range(3):
+        for j in range(3):
+            x, y = 400000 + 1000 * i, 286000 + 1000 * j
+            code = f"W{i}{j}"
+            wards.append((code, box(x, y, x + 1000, y + 1000)))
+            for qi in range(2):
+                for qj in range(2):
+                    qx, qy = x + 500 * qi, y + 500 * qj
+                    quarters.append((f"{code}-{qi}{qj}", code, box(qx, qy, qx + 500, qy + 500)))
+    areas = gpd.GeoDataFrame(
+        {"area_code": [c for c, _ in wards]}, geometry=[g for _, g in wards], crs=BNG
+    ).to_crs("EPSG:4326")
+    small = gpd.GeoDataFrame(
+        {"area_code": [c for c, _, _ in quarters], "households": 100.0},
+        geometry=[g for _, _, g in quarters],
+        crs=BNG,
+    ).to_crs("EPSG:4326")
+    segments = pd.DataFrame(
+        {
+            "key": [c for c, _, _ in quarters],
+            "segment": [f"S-{ward}" for _, ward, _ in quarters],
+            "households": 100.0,
+        }
+    )
+    return areas, small, segments
+
+
+def test_segment_households_land_on_their_own_fragments() -> None:
+    """Regression: segments were joined to fragments by row position after the fragment table
+    had been re-sorted, so a place carried another place's segment."""
+    areas, small, segments = _nested_world()
+    population = pd.DataFrame({"area_code": small["area_code"], "origin": "X", "residents": 240.0})
+    grid = _grid(
+        areas=areas,
+        small_areas=small,
+        population=population,
+        population_keyed_by="small_areas",
+        segments=segments,
+        segments_keyed_by="small_areas",
+        small_area_fit="centroid",  # the quarters nest in the wards
+    )
+    cs = grid.cell_segments
+    assert cs is not None and len(cs) > 9
+    # every fragment's segment is its own ward's
+    assert (cs["segment"] == "S-" + cs["area_code"]).all()
+    # and its segment households are its households
+    per_fragment = cs.groupby(["cell", "area_code"])["households"].sum()
+    households = grid.cells.set_index(["cell", "area_code"])["households"]
+    assert per_fragment.reindex(households.index, fill_value=0.0).to_numpy() == pytest.approx(
+        households.to_numpy(), rel=1e-9, abs=1e-9
+    )
+    assert per_fragment.sum() == pytest.approx(3600.0, rel=1e-9)

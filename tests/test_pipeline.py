@@ -108,6 +108,78 @@ def test_validate_writes_report_without_touching_outputs(tmp_path: Path) -> None
     assert not (tmp_path / "out" / "cells.parquet").exists()
 
 
+def _nested_world(folder: Path) -> Path:
+    """Nine 1 km wards, each cut into four quarter OAs that carry their own ward's segment,
+    sign-ups spread over them: a run whose areas and hotspots must each name their own segment."""
+    folder.mkdir(parents=True, exist_ok=True)
+    bng = "EPSG:27700"
+    wards, quarters = [], []
+    for i in range(3):
+        for j in range(3):
+            x, y = 400000 + 1000 * i, 286000 + 1000 * j
+            code = f"E050000{i}{j}"
+            wards.append((code, f"Ward {i}{j}", shapely.box(x, y, x + 1000, y + 1000)))
+            for q, (qx, qy) in enumerate(((0, 0), (500, 0), (0, 500), (500, 500))):
+                box = shapely.box(x + qx, y + qy, x + qx + 500, y + qy + 500)
+                quarters.append((f"OA{i}{j}{q}", code, box))
+    gpd.GeoDataFrame(
+        {"WD13CD": [w[0] for w in wards], "WD13NM": [w[1] for w in wards]},
+        geometry=[w[2] for w in wards], crs=bng,
+    ).to_file(folder / "wards.geojson")  # fmt: skip
+    gpd.GeoDataFrame(
+        {"OA11CD": [q[0] for q in quarters], "households": 400},
+        geometry=[q[2] for q in quarters], crs=bng,
+    ).to_file(folder / "oa.geojson")  # fmt: skip
+    pd.DataFrame(
+        {"OA": [q[0] for q in quarters], "Persons": 960, "Pakistani": 160, "WhiteBrit": 800}
+    ).to_csv(folder / "census.csv", index=False)
+    pd.DataFrame(
+        {"area_code": [q[0] for q in quarters], "segment": [f"S-{q[1]}" for q in quarters],
+         "households": 400}
+    ).to_csv(folder / "segments.csv", index=False)  # fmt: skip
+    rng = np.random.default_rng(3)
+    n = 900
+    x = 400000 + rng.random(n) * 3000
+    y = 286000 + rng.random(n) * 3000
+    points = gpd.GeoSeries(gpd.points_from_xy(x, y), crs=bng).to_crs("EPSG:4326")
+    pd.DataFrame(
+        {"user_id": [f"U{i}" for i in range(n)], "joined": "2018-06-01",
+         "latitude": points.y.round(7), "longitude": points.x.round(7),
+         "origin": np.where(rng.random(n) < 0.05, "Pakistani", "England")}
+    ).to_csv(folder / "signups.csv", index=False)  # fmt: skip
+    config = folder / "run.toml"
+    config.write_text(
+        '[inputs]\nareas = "wards.geojson"\nsmall_areas = "oa.geojson"\n'
+        'population = "census.csv"\nsignups = "signups.csv"\nsegments = "segments.csv"\n\n'
+        '[grid]\nsmall_area_fit = "centroid"\n\n[hotspots]\nper_week = 30\n\n'
+        '[output]\ndir = "out"\n',
+        encoding="utf-8",
+    )
+    return config
+
+
+def test_every_area_and_hotspot_carries_its_own_segment(tmp_path: Path) -> None:
+    """Regression: segment households were joined to fragments by row position after the
+    fragment table had been re-sorted, so areas and hotspots named other places' segments."""
+    out = run(_nested_world(tmp_path)).out_dir
+    ranked = pd.read_csv(out / "ranked_areas.csv")
+    assert len(ranked) == 9
+    for code, segments in zip(ranked["area_code"], ranked["segments"], strict=True):
+        assert segments.startswith(f"S-{code} (100%"), (code, segments)
+    hotspots = pd.read_csv(out / "hotspots.csv")
+    assert len(hotspots) > 0
+    assert (hotspots["segment"] == "S-" + hotspots["area_code"]).all()
+    with duckdb.connect(str(out / "targeting.duckdb"), read_only=True) as con:
+        mismatched = con.execute(
+            """SELECT count(*) FROM (
+                 SELECT c.cell, c.area_code, c.households, sum(s.households) AS segment_households
+                 FROM cells c JOIN cell_segments s USING (cell, area_code)
+                 GROUP BY c.cell, c.area_code, c.households)
+               WHERE abs(households - segment_households) > 1e-6"""
+        ).fetchone()
+    assert mismatched == (0,)
+
+
 # ---------------------------------------------------------------------------------------------
 # Real West Midlands data
 

@@ -18,8 +18,6 @@ import pytest
 from browser import CHROMIUM, chromium, needs_chromium
 from PIL import Image
 
-from targeting.demo import write_demo_inputs
-from targeting.pipeline import run
 from targeting.report import (
     WITHHELD,
     Section,
@@ -434,8 +432,8 @@ def test_sections_to_markdown_renders_tables() -> None:
 
 
 @pytest.fixture(scope="module")
-def demo_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return run(write_demo_inputs(tmp_path_factory.mktemp("demo"))).out_dir
+def demo_out(demo_output: Path) -> Path:
+    return demo_output
 
 
 def markdown_table(text: str, section: str, caption: str = "") -> list[dict[str, str]]:

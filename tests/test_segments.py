@@ -10,7 +10,13 @@ import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from targeting.segments import UNASSIGNED, build_segments, segment_representation, shares
+from targeting.segments import (
+    UNASSIGNED,
+    build_segments,
+    main_segments,
+    segment_representation,
+    shares,
+)
 
 PLANTED = {  # share profiles of four planted kinds of place
     "student": [0.55, 0.10, 0.05, 0.30],
@@ -173,3 +179,16 @@ def test_hotspot_yields_follow_the_segment_where_given() -> None:
         by_segment={"S01": {"door": 4.0}},
     )
     assert out.tolist() == [4.0, 2.7, 0.9]
+
+
+def test_main_segment_adds_up_a_keys_rows_first() -> None:
+    """A cell cut by a ward boundary has a row per fragment and segment: S01 has 27 + 112
+    households in all, more than S02's 124 in one fragment."""
+    rows = pd.DataFrame(
+        {
+            "key": ["c1", "c1", "c1", "c1", "c2"],
+            "segment": ["S01", "S02", "S01", "S02", "S02"],
+            "households": [27.0, 3.0, 112.0, 121.0, 5.0],
+        }
+    )
+    assert main_segments(rows).to_dict() == {"c1": "S01", "c2": "S02"}

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
+import geopandas as gpd
 import h3
 import numpy as np
 import pandas as pd
 import pytest
+import shapely
 
 from targeting.tasking import (
     _quotas,
@@ -170,3 +173,29 @@ def test_gap_origins_names_one_or_two() -> None:
     )
     names = gap_origins(table)
     assert names.to_dict() == {"A": "Pakistani and Bangladeshi", "B": "Somali"}
+
+
+def test_demo_hotspots_carry_the_segment_of_the_small_areas_under_them(demo_output: Path) -> None:
+    """Each hotspot's segment is the one with the most households under its hexagon, worked out
+    here from the demo's own files (small-area outlines and segments.csv) by overlay."""
+    inputs = demo_output.parent
+    hotspots = pd.read_csv(demo_output / "hotspots.csv", dtype={"cell": str})
+    small = gpd.read_file(inputs / "small_areas.gpkg", layer="small_areas").to_crs(27700)
+    segments = pd.read_csv(inputs / "segments.csv", dtype=str)
+    small = small.merge(segments[["area_code", "segment"]], on="area_code")
+    small["households"] = small["households"].astype(float)
+    hexagons = gpd.GeoDataFrame(
+        {"cell": hotspots["cell"]},
+        geometry=[shapely.Polygon([(lng, lat) for lat, lng in h3.cell_to_boundary(c)])
+                  for c in hotspots["cell"]],
+        crs="EPSG:4326",
+    ).to_crs(27700)  # fmt: skip
+    small["whole_m2"] = small.area
+    pieces = gpd.overlay(hexagons, small, how="intersection", keep_geom_type=True)
+    pieces["households_under"] = pieces["households"] * pieces.area / pieces["whole_m2"]
+    under = pieces.groupby(["cell", "segment"])["households_under"].sum().reset_index()
+    main = under.sort_values(["cell", "households_under"], ascending=[True, False])
+    main = main.drop_duplicates("cell").set_index("cell")["segment"]
+    assert len(hotspots) == 120
+    agree = hotspots["segment"].to_numpy() == hotspots["cell"].map(main).to_numpy()
+    assert agree.all(), hotspots.loc[~agree, ["cell", "segment"]]

@@ -85,7 +85,11 @@ def build_grid(
     crs = equal_area_crs(areas)
     fragments = areas_to_fragments(areas, resolution=resolution, crs=crs)
     n = len(fragments)
-    cells = pd.DataFrame(fragments[["cell", "area_code", "area_m2"]])
+    # every fragment carries its id (its position in `fragments`, which the overlay pairs and
+    # point lookups use); every join below is on this key, never on row position, since the
+    # table is re-sorted before it is returned
+    cells = pd.DataFrame(fragments[["cell", "area_code", "area_m2"]]).reset_index(drop=True)
+    cells.insert(0, "fragment", np.arange(n))
     unallocated: dict[str, float] = {}
     warnings: list[str] = []
 
@@ -145,7 +149,7 @@ def build_grid(
     if previous_population is not None:
         before, unallocated["residents_previous"] = allocate(previous_population, previous_keyed_by)
         previous = (
-            before.join(cells[["cell", "area_code"]], on="fragment")[
+            before.merge(cells[["fragment", "cell", "area_code"]], on="fragment")[
                 ["cell", "area_code", "origin", "residents"]
             ]
             .sort_values(["cell", "area_code", "origin"], kind="stable")
@@ -245,7 +249,7 @@ def build_grid(
         .merge(registered, on=["fragment", "origin"], how="outer")
         .fillna({"residents": 0.0, "registered": 0})
         .astype({"registered": "int64"})
-        .join(cells[["cell", "area_code"]], on="fragment")
+        .merge(cells[["fragment", "cell", "area_code"]], on="fragment")
     )
     cell_origins = cell_origins.sort_values(["cell", "area_code", "origin"], kind="stable")[
         ["cell", "area_code", "origin", "residents", "registered"]
@@ -289,7 +293,7 @@ def build_grid(
                 segments["households"].sum() - by_segment["households"].sum()
             )
         cell_segments = (
-            by_segment.join(cells[["cell", "area_code"]], on="fragment")[
+            by_segment.merge(cells[["fragment", "cell", "area_code"]], on="fragment")[
                 ["cell", "area_code", "segment", "households"]
             ]
             .sort_values(["cell", "area_code", "segment"], kind="stable")
