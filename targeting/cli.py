@@ -1,8 +1,9 @@
 """The `targeting` command: a thin layer over `targeting.pipeline`.
 
-Library errors become one clear message on stderr and a non-zero exit code (2 for a bad config,
-3 for unusable input, 4 for an output folder that cannot be written); progress goes to stderr so
-stdout stays clean for scripts.
+Library errors become one clear message on stderr and a non-zero exit code (2 for a bad config or
+option, 3 for unusable input, 4 for an output folder that cannot be written, 5 for a command that
+reads a finished run where there is none); progress goes to stderr so stdout stays clean for
+scripts.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from targeting.errors import (
     BatchError,
     ConfigError,
     InputError,
+    NoRunError,
+    OptionError,
     OutputError,
     TargetingError,
     TrialError,
@@ -42,7 +45,14 @@ app = typer.Typer(
 )
 err = Console(stderr=True)
 out = Console()
-EXIT_CODES = {ConfigError: 2, InputError: 3, TrialError: 3, OutputError: 4}
+EXIT_CODES = {
+    ConfigError: 2,
+    OptionError: 2,
+    InputError: 3,
+    TrialError: 3,
+    OutputError: 4,
+    NoRunError: 5,
+}
 
 
 class _State:
@@ -486,6 +496,23 @@ def trial_power(
         )
 
 
+def _choose(name: str, choices: Sequence[str]) -> str:
+    """The choice `name` means, whatever its case and spacing; an unknown name is an error that
+    suggests the nearest choice ("did you mean Bangladeshi?") and lists them all."""
+    from difflib import get_close_matches
+
+    from targeting.io import normalise_name
+
+    by_key = {normalise_name(c): c for c in choices}
+    if normalise_name(name) in by_key:
+        return by_key[normalise_name(name)]
+    near = get_close_matches(name.lower(), [c.lower() for c in choices], n=1, cutoff=0.6)
+    hint = f"did you mean {next(c for c in choices if c.lower() == near[0])}? " if near else ""
+    raise OptionError(
+        f"--origin {name!r} is not in this run; {hint}use one of: {', '.join(choices)}"
+    )
+
+
 def _read_trial_csv(path: Path) -> pd.DataFrame:
     """A CSV the trial commands read, with a clean error when it is missing."""
     import pandas as pd
@@ -511,25 +538,20 @@ def map_command(
     Example: targeting map pipelines/nhw_week.toml --origin Pakistani --out maps/nhw.html
     """
     from targeting.config import load_config
-    from targeting.errors import OutputError
     from targeting.maps import map_to_html, origin_keys, read_map_data
     from targeting.store import STORE_NAME
 
     with _errors():
         cfg = load_config(config)
         if not (cfg.output.dir / STORE_NAME).is_file():
-            raise OutputError(
+            raise NoRunError(
                 f"no finished run in {cfg.output.dir}: run `targeting run {config}` first"
             )
         data = read_map_data(cfg.output.dir, config=cfg)
-        keys = origin_keys(data)
-        if origin is not None and origin not in keys:
-            raise typer.BadParameter(
-                f"--origin {origin!r} is not in this run; use one of: {', '.join(keys)}"
-            )
+        chosen = _choose(origin, origin_keys(data)) if origin is not None else None
         target = out_file or cfg.output.dir / "map.html"
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(map_to_html(data, origin=origin), encoding="utf-8")
+        target.write_text(map_to_html(data, origin=chosen), encoding="utf-8")
     out.print(str(target.resolve()))
 
 
@@ -563,8 +585,11 @@ def representation(
             raise typer.BadParameter(f"--level must be one of {', '.join(LEVELS)}")
         cfg = load_config(config)
         table = read_representation(cfg.output.dir / "representation.csv")
+        origin_level = "group" if groups else "origin"
+        names = table.loc[table["origin_level"] == origin_level, "origin"].dropna().unique()
+        chosen = _choose(origin, sorted(names)) if origin is not None else None
         rows = select_rows(
-            table, level=level.lower(), origin=origin, origin_level="group" if groups else "origin"
+            table, level=level.lower(), origin=chosen, origin_level=origin_level
         ).head(limit)
     shown = Table(title=f"Representation ({level}, {cfg.output.protective_marking})")
     formatted = format_origin_rows(rows, with_area=True)

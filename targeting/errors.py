@@ -51,6 +51,14 @@ class OutputError(TargetingError):
     """The output folder cannot be written or swapped into place."""
 
 
+class OptionError(TargetingError):
+    """A command-line option names something the run does not have (an origin, say)."""
+
+
+class NoRunError(TargetingError):
+    """A command that reads a finished run's outputs found none where it looked."""
+
+
 class TrialError(TargetingError):
     """A trial's files or options do not fit together (a missing column, an arm that is not
     there, more hotspots than the weeks hold)."""

@@ -7,9 +7,11 @@ problem and the fix.
 
 from __future__ import annotations
 
+import csv
 import glob
 import hashlib
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -102,17 +104,79 @@ def read_table(path: Path, *, input_name: str) -> pd.DataFrame:
             path,
             [Problem(str(path), "has a header but no rows", "export the data again")],
         )
-    return frame.astype(object)
+    layout = frame.attrs.get("layout", "")
+    out = frame.astype(object)
+    out.attrs["layout"] = layout
+    return out
+
+
+DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+_SAMPLE_BYTES = 1 << 16
+
+
+def csv_layout(sample: str) -> tuple[str, int]:
+    """The delimiter and the header's line number of a CSV, from its first lines.
+
+    The delimiter is the one (comma, semicolon, tab or pipe) that splits lines into the same
+    number of fields, two or more, holding the most fields in all; the header is the first line
+    with that many fields, so title lines above a table (as Nomis downloads have) are skipped. A file no delimiter splits
+    is read as one column from its first line.
+    """
+    lines = sample.splitlines()
+    best: tuple[tuple[int, int], str, int] | None = None
+    for delimiter in DELIMITERS:
+        widths = [len(row) for row in csv.reader(lines, delimiter=delimiter)]
+        common = Counter(w for w, line in zip(widths, lines, strict=True) if line.strip() and w > 1)
+        if not common:
+            continue
+        # the width that holds the most fields: a table's rows outweigh a short title block
+        width, count = max(common.items(), key=lambda wc: (wc[0] * wc[1], wc[0]))
+        if best is None or (count * width, width) > best[0]:
+            best = ((count * width, width), delimiter, widths.index(width))
+    if best is None:
+        return ",", 0
+    return best[1], best[2]
 
 
 def _read_csv_text(path: Path) -> pd.DataFrame:
+    """A CSV as text, whatever its delimiter, with any title lines above the table and footer
+    lines below it left out (the layout is recorded in `attrs["layout"]`)."""
+    head = path.open("rb").read(_SAMPLE_BYTES)
     for encoding in ("utf-8-sig", "cp1252", "latin-1"):
         try:
-            return pd.read_csv(
-                path, dtype=str, keep_default_na=False, encoding=encoding, skipinitialspace=False
-            )
+            sample = head.decode(encoding)
+        except UnicodeDecodeError as exc:
+            if exc.start < len(head) - 4:  # not just a character cut by the sample's end
+                continue
+            sample = head[: exc.start].decode(encoding)
+        delimiter, header = csv_layout(sample)
+        try:
+            with path.open(encoding=encoding, newline="") as handle:
+                for _ in range(header):  # the title lines, counted as lines (blank ones too)
+                    handle.readline()
+                frame = pd.read_csv(
+                    handle, dtype=str, keep_default_na=False, sep=delimiter, skipinitialspace=False
+                )
         except UnicodeDecodeError:
             continue
+        notes = [f"{DELIMITERS[delimiter]}-separated"] if delimiter != "," else []
+        if delimiter == ";":  # spreadsheets that write semicolons write decimal commas: 52,47
+            frame = frame.replace(r"^\s*(-?\d+),(\d+)\s*$", r"\1.\2", regex=True)
+            notes[0] += ", decimal commas read as points"
+        if header:
+            # below a title block, lines with only their first field are the footer
+            rest = frame.iloc[:, 1:].fillna("").astype(str).apply(lambda c: c.str.strip())
+            filled = (rest != "").any(axis=1).to_numpy()
+            last = int(np.flatnonzero(filled)[-1]) + 1 if filled.any() else 0
+            footer = len(frame) - last
+            frame = frame.iloc[:last]
+            notes.append(
+                f"the table read from line {header + 1}: {header} title line(s) above it "
+                f"and {footer} footer line(s) below it left out"
+            )
+        frame = frame.fillna("")
+        frame.attrs["layout"] = "; ".join(notes)
+        return frame
     raise ValueError("unknown text encoding")
 
 
@@ -194,6 +258,8 @@ def read_vector(path: Path, *, input_name: str) -> tuple[gpd.GeoDataFrame, int]:
             ],
         )
     frame = frame.to_crs(WGS84)
+    if frame.geometry.has_z.any():  # 3D outlines: the third coordinate means nothing here
+        frame = frame.set_geometry(shapely.force_2d(frame.geometry.values), crs=WGS84)
     geoms = frame.geometry.values
     invalid = ~shapely.is_valid(geoms) & ~shapely.is_missing(geoms)
     repaired = int(invalid.sum())

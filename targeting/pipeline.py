@@ -23,7 +23,7 @@ from targeting import __version__
 from targeting.config import Config, load_config
 from targeting.disclosure import protect_breakdown, withhold_small_counts
 from targeting.emerging import find_emerging
-from targeting.errors import OutputError
+from targeting.errors import NoRunError, OutputError
 from targeting.geofence import write_geofences_geojson, write_geofences_kml
 from targeting.grid import Grid, build_grid, points_to_areas
 from targeting.ingest import (
@@ -43,6 +43,7 @@ from targeting.ingest.segments import (
     read_census_variables,
 )
 from targeting.maps import write_map
+from targeting.origins import label_table
 from targeting.pack import write_tasking_pack
 from targeting.report import build_sections, segment_section, write_report
 from targeting.representation import TOTAL, grid_to_representation, map_cells
@@ -58,6 +59,7 @@ from targeting.store import (
     atomic_output_dir,
     fsync_tree,
     inputs_markdown,
+    json_text,
     write_csv,
     write_manifest,
     write_rejects,
@@ -127,14 +129,15 @@ def _manifest_base(config: Config, data: Ingested) -> dict[str, Any]:
         "inputs": {s.name: _input_manifest(s, threshold=threshold) for s in data.summaries},
         "origins": {
             "population_origins": list(data.population.origins),
-            "signup_labels_mapped": dict(sorted(data.origins.to_population.items())),
+            "population_columns": data.population.columns,
+            "labels": label_table(data.origins, threshold=threshold).to_dict(orient="records"),
             "unmapped_signup_origins": withhold_small_counts(
                 data.origins.unmapped, threshold=threshold
             ),
+            "unmapped_share": round(data.origins.unmapped_share, 6),
             "not_found_or_empty": withhold_small_counts(
                 {"n": data.origins.not_found}, threshold=threshold
             )["n"],
-            "default_map_census_scheme": data.origins.census_scheme,
         },
         "warnings": data.warnings(threshold=threshold),
     }
@@ -232,9 +235,9 @@ def read_previous_ranking(folder: Path | None) -> pd.DataFrame | None:
         return None
     path = Path(folder) / "ranked_areas.csv"
     if not path.is_file():
-        raise OutputError(
-            f"--previous {folder}: no ranked_areas.csv there; give the output folder of an "
-            "earlier run"
+        raise NoRunError(
+            f"--previous {folder}: no finished run there (no ranked_areas.csv); give the output "
+            "folder of an earlier run"
         )
     return pd.read_csv(path, dtype={"area_code": str})
 
@@ -308,7 +311,7 @@ def run(
             cells=grid.cells,
             schemes=_schemes_with_areas(data.schemes, data.areas),
             emerging=emerging,
-            unmapped=manifest["origins"]["unmapped_signup_origins"],
+            labels=label_table(data.origins, threshold=threshold),
             as_of=data.as_of,
             base=base,
             threshold=threshold,
@@ -424,9 +427,7 @@ def validate(
     report = _manifest_base(cfg, data)
     with atomic_output_dir(target, marker="validation.json") as tmp:
         write_rejects(tmp, {s.name: s.rejects for s in data.summaries})
-        (tmp / "validation.json").write_text(
-            json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8"
-        )
+        (tmp / "validation.json").write_text(json_text(report), encoding="utf-8")
         (tmp / "validation.md").write_text(inputs_markdown(report), encoding="utf-8")
     return RunResult(target.resolve(), report)
 

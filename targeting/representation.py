@@ -11,7 +11,7 @@ whole hierarchy before anything is published (`targeting.disclosure`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,9 +22,9 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportion_confint
 
 from targeting.disclosure import protect_counts, suppress_lines
-from targeting.errors import OutputError
+from targeting.errors import NoRunError
 from targeting.io import normalise_name
-from targeting.reference import read_reference
+from targeting.origins import origin_groups
 
 FORCE_CODE, FORCE_NAME = "ALL", "All areas"
 LEVELS = ("force", "parent", "area")
@@ -35,30 +35,6 @@ REPRESENTATION_COLUMNS = (
     "parity_gap", "under_represented", "suppressed", "p_value", "q_value",
 )  # fmt: skip
 UNKNOWN_SHARE_FLAG = 0.20  # above this, an area's rates rest on too few sign-ups with an origin
-
-
-def origin_groups(origins: Sequence[str]) -> dict[str, str]:
-    """The roll-up group of each population origin.
-
-    ORIGINS-style names use the shipped taxonomy; census categories use their broad group
-    (White, Mixed, Asian, Black, Other); anything else is "Other".
-    """
-    taxonomy = read_reference("origin_taxonomy.csv")
-    by_name = {
-        normalise_name(o): g for o, g in zip(taxonomy["origin"], taxonomy["group"], strict=True)
-    }
-    cats = read_reference("census_categories.csv")
-    broad: dict[str, str] = {}
-    for code, label, group, aliases in zip(
-        cats["category"], cats["label"], cats["broad"], cats["aliases"], strict=True
-    ):
-        for name in (code, label, *aliases.split("|")):
-            if name:
-                broad.setdefault(normalise_name(name), group.capitalize())
-    return {
-        o: by_name.get(normalise_name(o)) or broad.get(normalise_name(o)) or "Other"
-        for o in origins
-    }
 
 
 def wilson_interval(count: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -529,8 +505,9 @@ def map_cells(cell_origins: pd.DataFrame, *, resolution: int, threshold: int) ->
 def read_representation(path: Path) -> pd.DataFrame:
     """A finished run's `representation.csv` (blank cells stay blank)."""
     if not path.is_file():
-        raise OutputError(
-            f"{path} not found; run `targeting run` with this config first, then look again"
+        raise NoRunError(
+            f"no finished run in {path.parent}: {path.name} is not there; run `targeting run` "
+            "with this config first, then look again"
         )
     return pd.read_csv(path, dtype={"area_code": str, "area_name": str, "origin": str})
 

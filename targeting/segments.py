@@ -223,7 +223,7 @@ def main_segments(segments: pd.DataFrame) -> pd.Series:
     A key may have several rows of one segment (a cell's fragments in different areas): they are
     added up before the largest is chosen.
     """
-    summed = segments.groupby(["key", "segment"], as_index=False)["households"].sum()
+    summed = segments.groupby(["key", "segment"], as_index=False)[["households"]].sum()
     ordered = summed.sort_values(["key", "households", "segment"], ascending=[True, False, True])
     return ordered.drop_duplicates("key").set_index("key")["segment"]
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from targeting.errors import OutputError
@@ -184,6 +185,30 @@ def store_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
+def json_safe(value: Any) -> Any:
+    """A copy in which every non-finite number (NaN, infinity: not JSON) is null and every
+    other value JSON cannot hold (dates, paths, numpy numbers) is a string or a plain number."""
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return float(value) if np.isfinite(value) else None
+    if value is None or isinstance(value, str | int | bool):
+        return value
+    if value is pd.NA or value is pd.NaT:
+        return None
+    return str(value)
+
+
+def json_text(value: Any) -> str:
+    """Strict JSON (never NaN or Infinity, which most readers reject), indented, ending in a
+    newline."""
+    return json.dumps(json_safe(value), indent=2, allow_nan=False) + "\n"
+
+
 def write_manifest(folder: Path, manifest: Mapping[str, Any]) -> Path:
     """`manifest.json` with the sha256 of every other file in the folder (the store's by its
     contents) and which outputs are restricted to analysts and which are safe to share."""
@@ -202,9 +227,7 @@ def write_manifest(folder: Path, manifest: Mapping[str, Any]) -> Path:
         "shareable_outputs": sorted(k for k in outputs if k not in restricted),
     }
     path = folder / "manifest.json"
-    path.write_text(
-        json.dumps(full, indent=2, sort_keys=False, default=str) + "\n", encoding="utf-8"
-    )
+    path.write_text(json_text(full), encoding="utf-8")
     return path
 
 

@@ -200,7 +200,7 @@ def test_output_folder_holding_the_inputs_is_refused(tmp_path: Path) -> None:
 def test_representation_command_prints_a_finished_runs_table(tmp_path: Path) -> None:
     config = write_world(tmp_path)
     missing = runner.invoke(app, ["representation", str(config)])
-    assert missing.exit_code == 4
+    assert missing.exit_code == 5  # no finished run yet: its own exit code
     assert "run `targeting run`" in missing.stderr
     runner.invoke(app, ["-q", "run", str(config)])
     result = runner.invoke(
@@ -208,7 +208,7 @@ def test_representation_command_prints_a_finished_runs_table(tmp_path: Path) -> 
         env={"COLUMNS": "200"},
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
-    assert "Pakistani" in result.stdout and "WhiteBrit" not in result.stdout
+    assert "Pakistani" in result.stdout and "White British" not in result.stdout
     # two sign-ups in ward A (one Pakistani): below the threshold, so shown as suppressed
     assert "suppressed" in result.stdout
     bad = runner.invoke(app, ["representation", str(config), "--level", "ward"])

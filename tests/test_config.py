@@ -223,7 +223,7 @@ def test_unknown_key_is_an_error_naming_the_key_and_the_file(
 def test_unknown_key_fix_lists_the_known_keys() -> None:
     with pytest.raises(ConfigError) as info:
         config_from_dict(raw(grid={"size": 9}), path=FAKE)
-    assert "use one of: resolution, small_area_fit" in str(info.value)
+    assert "use one of: max_cells, resolution, small_area_fit" in str(info.value)
 
 
 @pytest.mark.parametrize(

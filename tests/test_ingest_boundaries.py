@@ -12,6 +12,7 @@ import numpy as np
 import pyproj
 import pytest
 import rasterio
+import shapely
 from affine import Affine
 from conftest import (
     A_LAT,
@@ -45,13 +46,13 @@ def test_read_areas_recognises_ons_columns_and_rejects_bad_rows(tmp_path: Path) 
     sq = WARD_A_BNG
     frame = gpd.GeoDataFrame(
         {
-            "WD13CD": [CODE_A, CODE_B, "", None, CODE_A, "E05000003", "E05000004"],
-            "WD13NM": ["Alpha", "Tyburn", "x", "x", "x", "x", "x"],
-            "LAD_CD": ["L1", "L2", "L1", "L1", "L1", "L1", "L1"],
-            "LAD_NM": ["Birm", "Solihull", "", "", "", "", ""],
-            "note": ["a", "b", "blank", "null", "dup", "point", "nogeom"],
+            "WD13CD": [CODE_A, CODE_B, "", None, CODE_A],
+            "WD13NM": ["Alpha", "Tyburn", "x", "x", "x"],
+            "LAD_CD": ["L1", "L2", "L1", "L1", "L1"],
+            "LAD_NM": ["Birm", "Solihull", "", "", ""],
+            "note": ["a", "b", "blank", "null", "dup"],
         },
-        geometry=[sq, WARD_B_BNG, sq, sq, sq, Point(400500, 286500), None],
+        geometry=[sq, WARD_B_BNG, sq, sq, sq],
         crs=BNG,
     )
     frame.to_file(tmp_path / "areas.gpkg", driver="GPKG")
@@ -62,16 +63,71 @@ def test_read_areas_recognises_ons_columns_and_rejects_bad_rows(tmp_path: Path) 
     assert areas["parent_code"].tolist() == ["L1", "L2"]
     assert areas["parent_name"].tolist() == ["Birm", "Solihull"]
     assert areas.crs.to_epsg() == 4326
-    assert summary.rows_read == 7 and summary.rows_used == 2
+    assert summary.rows_read == 5 and summary.rows_used == 2
     assert reasons_by(summary, "note") == {
         "blank": "missing area_code",
         "null": "missing area_code",
-        "dup": "duplicate area_code",
-        "point": "missing or non-polygon geometry",
-        "nogeom": "missing or non-polygon geometry",
+        "dup": "duplicate area_code (same outline)",
     }
     assert "geometry" not in summary.rejects.columns
     assert_accounting(summary)
+
+
+@pytest.mark.parametrize(
+    ("geometry", "problem"),
+    [(None, "has no geometry"), (Polygon(), "has an empty geometry"),
+     (Point(401500, 286500), "is a Point, not a polygon")],
+)  # fmt: skip
+def test_an_area_without_a_polygon_stops_naming_it(
+    tmp_path: Path, geometry: object, problem: str
+) -> None:
+    """An area with no outline would drop out of the ranking and send its sign-ups to the
+    rejects as "outside areas": the run stops instead."""
+    gpd.GeoDataFrame(
+        {"WD13CD": [CODE_A, CODE_B]}, geometry=[WARD_A_BNG, geometry], crs=BNG
+    ).to_file(tmp_path / "areas.gpkg", driver="GPKG")
+    with pytest.raises(InputError) as info:
+        read_areas(build_config(tmp_path, {"areas": "areas.gpkg"}))
+    assert_fatal(info, tmp_path / "areas.gpkg", f"area {CODE_B} (feature 2)", problem)
+
+
+def test_a_code_with_two_outlines_stops_or_is_merged(tmp_path: Path) -> None:
+    west = box(401000, 286000, 401500, 287000)
+    east = box(401500, 286000, 402000, 287000)
+    gpd.GeoDataFrame(
+        {"WD13CD": [CODE_A, CODE_B, CODE_B], "WD13NM": ["Alpha", "Tyburn", "Tyburn east"]},
+        geometry=[WARD_A_BNG, west, east],
+        crs=BNG,
+    ).to_file(tmp_path / "areas.gpkg", driver="GPKG")
+    with pytest.raises(InputError) as info:
+        read_areas(build_config(tmp_path, {"areas": "areas.gpkg"}))
+    assert_fatal(
+        info,
+        tmp_path / "areas.gpkg",
+        f"1 code(s) have different outlines: {CODE_B} (features 2, 3)",
+        "[areas] merge_duplicates = true",
+    )
+    areas, summary = read_areas(
+        build_config(tmp_path, {"areas": "areas.gpkg"}, areas={"merge_duplicates": True})
+    )
+    assert areas["area_code"].tolist() == [CODE_A, CODE_B]
+    merged = areas.to_crs(BNG).geometry.iloc[1]
+    assert merged.area == pytest.approx(1_000_000, rel=1e-6)  # both halves of ward B
+    assert summary.reasons() == {"merged into the first row of its area_code": 1}
+    assert "1 area code(s) with several outlines merged into one" in summary.warnings
+    assert_accounting(summary)
+
+
+def test_areas_with_z_coordinates_are_read_flat(tmp_path: Path) -> None:
+    """3D outlines (a Z per vertex, as some GIS exports write) are read with Z dropped."""
+    three_d = [shapely.force_3d(WARD_A_BNG, 120.0), shapely.force_3d(WARD_B_BNG, 95.5)]
+    gpd.GeoDataFrame({"WD13CD": [CODE_A, CODE_B]}, geometry=three_d, crs=BNG).to_file(
+        tmp_path / "areas.gpkg", driver="GPKG"
+    )
+    areas, summary = read_areas(build_config(tmp_path, {"areas": "areas.gpkg"}))
+    assert not areas.geometry.has_z.any()
+    assert areas.to_crs(BNG).geometry.iloc[0].hausdorff_distance(WARD_A_BNG) < 0.01
+    assert summary.rows_used == 2
 
 
 def test_read_areas_column_mapping_and_repairs(tmp_path: Path) -> None:
@@ -153,7 +209,7 @@ def test_read_small_areas_rejects_and_households(tmp_path: Path) -> None:
     assert reasons_by(summary, "note") == {
         "blank": "missing area_code",
         "null": "missing area_code",
-        "dup": "duplicate area_code",
+        "dup": "duplicate area_code (same outline)",
         "line": "missing or non-polygon geometry",
         "neg": "negative households",
     }
@@ -163,28 +219,6 @@ def test_read_small_areas_rejects_and_households(tmp_path: Path) -> None:
 
 def test_read_small_areas_not_configured(tmp_path: Path) -> None:
     assert read_small_areas(build_config(tmp_path)) == (None, None)
-
-
-def test_read_areas_duplicate_counted_only_among_valid_rows(tmp_path: Path) -> None:
-    # the first CODE_A has an empty geometry, so the second is the only usable CODE_A, not a copy
-    gpd.GeoDataFrame(
-        {
-            "WD13CD": [CODE_A, CODE_A, CODE_B, CODE_B],
-            "note": ["empty first", "usable second", "b", "b again"],
-        },
-        geometry=[Polygon(), WARD_A_BNG, WARD_B_BNG, WARD_B_BNG],
-        crs=BNG,
-    ).to_file(tmp_path / "areas.gpkg", driver="GPKG")
-    areas, summary = read_areas(build_config(tmp_path, {"areas": "areas.gpkg"}))
-    assert areas["area_code"].tolist() == [CODE_A, CODE_B]
-    # the CODE_A kept is the second row's ward A square (1 km x 1 km), not the empty one
-    assert areas.to_crs(BNG).geometry.iloc[0].equals_exact(WARD_A_BNG, 1e-3)
-    assert reasons_by(summary, "note") == {
-        "empty first": "missing or non-polygon geometry",
-        "b again": "duplicate area_code",
-    }
-    assert summary.rows_read == 4 and summary.rows_used == 2
-    assert_accounting(summary)
 
 
 def test_read_small_areas_duplicate_counted_only_among_valid_rows(tmp_path: Path) -> None:
@@ -204,7 +238,7 @@ def test_read_small_areas_duplicate_counted_only_among_valid_rows(tmp_path: Path
     assert small["households"].tolist() == [30.0, 40.0]  # OA1 from its second, usable row
     assert reasons_by(summary, "note") == {
         "line first": "missing or non-polygon geometry",
-        "dup": "duplicate area_code",
+        "dup": "duplicate area_code (same outline)",
     }
     assert_accounting(summary)
 

@@ -217,17 +217,20 @@ def test_signups_duplicate_counted_only_among_valid_rows(
 
 def test_signups_easting_northing_only_are_located(tmp_path: Path, areas: gpd.GeoDataFrame) -> None:
     rows = [
-        {"user_id": "E1", "joined": "2018-01-01", "easting": 400500, "northing": 286500},
-        {"user_id": "E2", "joined": "2018-01-02", "easting": 401500, "northing": 286500},
-        {"user_id": "E3", "joined": "2018-01-03", "easting": 401900, "northing": 286100},
-    ]
+        {"user_id": "E1", "joined": "2018-01-01", "easting": 400500, "northing": 286500,
+         "origin": "Pakistani"},
+        {"user_id": "E2", "joined": "2018-01-02", "easting": 401500, "northing": 286500,
+         "origin": ""},
+        {"user_id": "E3", "joined": "2018-01-03", "easting": 401900, "northing": 286100,
+         "origin": "England"},
+    ]  # fmt: skip
     signups, summary = read_su(tmp_path, rows, areas=areas, postcodes=None)
     t = signups.table
     assert t["area_code"].tolist() == [CODE_A, CODE_B, CODE_B]
     np.testing.assert_allclose(t["latitude"][:2], [A_LAT, B_LAT], atol=1e-7)
     np.testing.assert_allclose(t["longitude"][:2], [A_LON, B_LON], atol=1e-7)
     assert summary.rows_used == 3
-    assert "sign-ups have no origin column; every origin is unknown" in summary.warnings
+    assert t["label"].tolist() == ["Pakistani", "", "England"]
 
 
 def test_signups_postcodes_match_whatever_their_spacing_and_case(
@@ -236,7 +239,7 @@ def test_signups_postcodes_match_whatever_their_spacing_and_case(
     write_onspd(tmp_path)
     postcodes, _ = read_postcodes(build_config(tmp_path, {"postcodes": "postcodes.csv"}))
     rows = [
-        {"user_id": f"P{i}", "joined": "2018-01-01", "postcode": pc}
+        {"user_id": f"P{i}", "joined": "2018-01-01", "postcode": pc, "origin": "England"}
         for i, pc in enumerate(["B1 1AA", "b11aa", " B1  1aa ", "b2-2bb", "B22BB"])
     ]
     signups, summary = read_su(tmp_path, rows, areas=areas, postcodes=postcodes)
@@ -306,7 +309,9 @@ def test_signups_postcode_rows_without_a_postcode_lookup_is_fatal(
 
 def test_signups_without_location_columns_is_fatal(tmp_path: Path, areas: gpd.GeoDataFrame) -> None:
     with pytest.raises(InputError) as info:
-        read_su(tmp_path, [{"user_id": "U1", "joined": "2018-01-01"}], areas=areas)
+        read_su(
+            tmp_path, [{"user_id": "U1", "joined": "2018-01-01", "origin": "England"}], areas=areas
+        )
     assert_fatal(
         info,
         tmp_path / "signups.csv",

@@ -65,8 +65,15 @@ def test_outputs_store_rejects_and_manifest(tmp_path: Path) -> None:
     assert manifest["versions"]["h3"]
     assert manifest["config"]["grid"]["resolution"] == 9
     # population: Persons vs the parts, and the origins detected in the wide table
-    assert manifest["inputs"]["population"]["detected_origins"] == ["Pakistani", "WhiteBrit"]
-    assert manifest["origins"]["signup_labels_mapped"]["England"] == "WhiteBrit"
+    assert manifest["inputs"]["population"]["detected_origins"] == ["Pakistani", "White British"]
+    assert manifest["inputs"]["population"]["origin_columns"] == {
+        "Pakistani": "Pakistani",
+        "WhiteBrit": "White British",
+    }
+    labels = {row["label"]: row for row in manifest["origins"]["labels"]}
+    assert labels["England"]["population_origin"] == "White British"
+    assert labels["England"]["how"] == "crosswalk (ORIGINS name)"
+    assert labels[""]["how"] == "unknown origin"
     # no crimes were given: null in the store, never a misleading 0
     with duckdb.connect(str(out / "targeting.duckdb"), read_only=True) as con:
         nulls = con.execute("SELECT count(*) FROM areas WHERE crimes IS NULL").fetchone()
@@ -79,6 +86,8 @@ def test_small_signup_counts_are_withheld_in_the_manifest(tmp_path: Path) -> Non
     signups.write_text(
         signups.read_text() + "U9,2018-01-01,52.4760,-1.9940,Martian,active\n", encoding="utf-8"
     )
+    # one label of four sign-ups with an origin: let the run go on to see how it is reported
+    config.write_text(config.read_text() + "\n[origins]\nmax_unmapped = 0.5\n", encoding="utf-8")
     manifest = run(config).manifest
     assert manifest["origins"]["unmapped_signup_origins"] == {"Martian": "<10"}
     assert any("Martian (<10)" in w for w in manifest["warnings"])
@@ -89,7 +98,9 @@ def test_bad_input_leaves_previous_output_untouched(tmp_path: Path) -> None:
     config = write_world(tmp_path)
     first = run(config)
     before = (first.out_dir / "manifest.json").read_bytes()
-    (tmp_path / "signups.csv").write_text("user_id,joined\nU1,2018-01-01\n", encoding="utf-8")
+    (tmp_path / "signups.csv").write_text(
+        "user_id,joined,origin\nU1,2018-01-01,England\n", encoding="utf-8"
+    )
     with pytest.raises(InputError, match="location"):
         run(config)
     assert (first.out_dir / "manifest.json").read_bytes() == before
@@ -359,6 +370,9 @@ def _target_rate_errors(out_dir: Path) -> pd.Series:
     census = census.merge(joined[["OA", "WD13CD"]], on="OA")
     direct = census.groupby("WD13CD")[groups].sum().stack().rename("residents").reset_index()
     direct.columns = ["area_code", "origin", "residents"]
+    # the engine writes census columns by their standard names (WhiteBrit is White British)
+    manifest = json.loads((out_dir / "manifest.json").read_text())
+    direct["origin"] = direct["origin"].map(manifest["inputs"]["population"]["origin_columns"])
     direct["target"] = direct["residents"] / direct.groupby("area_code")["residents"].transform(
         "sum"
     )

@@ -43,7 +43,7 @@ DEMO_TITLES = (
     "User management",
     "Neighbourhood Watch",
     "Sign-ups with no known origin",
-    "Origins that do not match",
+    "How sign-up origins were read",
     "Sign-ups by segment",
 )
 ORIGIN_COLUMNS = [

@@ -8,12 +8,15 @@ the key and the file, all of them at once, so a user fixes a config in one pass 
 from targeting.config.load import config_from_dict, load_config
 from targeting.config.model import (
     CANONICAL_COLUMNS,
+    DATE_COLUMNS,
+    DATE_ORDERS,
     DEFAULT_SAC_TYPES,
     DEFAULT_WEIGHTS,
     DEFAULT_YIELDS,
     SCORE_COMPONENTS,
     SMALL_AREA_FITS,
     TACTICS,
+    AreasConfig,
     CensusTable,
     Config,
     CrimesConfig,
@@ -37,12 +40,15 @@ from targeting.config.model import (
 
 __all__ = [
     "CANONICAL_COLUMNS",
+    "DATE_COLUMNS",
+    "DATE_ORDERS",
     "DEFAULT_SAC_TYPES",
     "DEFAULT_WEIGHTS",
     "DEFAULT_YIELDS",
     "SCORE_COMPONENTS",
     "SMALL_AREA_FITS",
     "TACTICS",
+    "AreasConfig",
     "CensusTable",
     "Config",
     "CrimesConfig",

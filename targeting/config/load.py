@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import tomllib
+import zoneinfo
 from collections.abc import Mapping
 from dataclasses import fields
 from pathlib import Path
@@ -12,11 +14,14 @@ from typing import Any
 
 from targeting.config.model import (
     CANONICAL_COLUMNS,
+    DATE_COLUMNS,
+    DATE_ORDERS,
     DEFAULT_SAC_TYPES,
     DEFAULT_WEIGHTS,
     DEFAULT_YIELDS,
     SMALL_AREA_FITS,
     TACTICS,
+    AreasConfig,
     CensusTable,
     Config,
     CrimesConfig,
@@ -103,6 +108,13 @@ class _Reader:
         ok = isinstance(value, kind) and not (kind in (int, float) and isinstance(value, bool))
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             return float(value)
+        if kind is float and ok and not math.isfinite(value):
+            self.add(
+                f"{prefix}.{key}",
+                f"must be a finite number, got {value!r}",
+                f"give a number such as {default!r}",
+            )
+            return default
         if not ok:
             self.add(
                 f"{prefix}.{key}",
@@ -228,7 +240,7 @@ def config_from_dict(raw: Mapping[str, Any], *, path: Path) -> Config:
     """Build a `Config` from an already parsed TOML mapping; paths are relative to `path`'s folder."""
     r = _Reader(path)
     sections = {
-        "inputs", "origins", "grid", "run", "scoring", "output", "population", "privacy", "crimes",
+        "inputs", "origins", "areas", "grid", "run", "scoring", "output", "population", "privacy", "crimes",
         "schemes", "representation", "emerging", "tactics", "hotspots", "stations", "geofences", "segments",
         "columns",
     }  # fmt: skip
@@ -252,9 +264,24 @@ def config_from_dict(raw: Mapping[str, Any], *, path: Path) -> Config:
             crimes.append(str(p if p.is_absolute() else path.parent / p))
 
     origins_t = r.table(raw, "origins")
-    r.unknown(origins_t, {"map"}, "origins")
+    r.unknown(origins_t, {"map", "max_unmapped"}, "origins")
+    max_unmapped = r.typed(origins_t, "max_unmapped", float, OriginsConfig.max_unmapped, "origins")
+    if not 0 <= max_unmapped <= 1:
+        r.add(
+            "origins.max_unmapped",
+            f"must be a share from 0 to 1, got {max_unmapped}",
+            "e.g. 0.05 (stop when over 5% of sign-ups with an origin cannot be mapped)",
+        )
+    areas_t = r.table(raw, "areas")
+    r.unknown(areas_t, {"merge_duplicates"}, "areas")
+    merge_duplicates = r.typed(
+        areas_t, "merge_duplicates", bool, AreasConfig.merge_duplicates, "areas"
+    )
     grid_t = r.table(raw, "grid")
-    r.unknown(grid_t, {"resolution", "small_area_fit"}, "grid")
+    r.unknown(grid_t, {"resolution", "small_area_fit", "max_cells"}, "grid")
+    max_cells = r.typed(grid_t, "max_cells", int, GridConfig.max_cells, "grid")
+    if max_cells < 1:
+        r.add("grid.max_cells", f"must be positive, got {max_cells}", "e.g. 2000000")
     resolution = r.typed(grid_t, "resolution", int, GridConfig.resolution, "grid")
     if not 0 <= resolution <= 15:
         r.add(
@@ -271,7 +298,17 @@ def config_from_dict(raw: Mapping[str, Any], *, path: Path) -> Config:
         )
         small_area_fit = GridConfig.small_area_fit
     run_t = r.table(raw, "run")
-    r.unknown(run_t, {"as_of", "seed"}, "run")
+    r.unknown(run_t, {"as_of", "seed", "timezone"}, "run")
+    timezone = r.typed(run_t, "timezone", str, RunConfig.timezone, "run")
+    try:
+        zoneinfo.ZoneInfo(timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        r.add(
+            "run.timezone",
+            f"is not a time zone: {timezone!r}",
+            'use an IANA name such as "Europe/London"',
+        )
+        timezone = RunConfig.timezone
     as_of = run_t.get("as_of")
     if isinstance(as_of, dt.datetime):
         as_of = as_of.date()
@@ -335,8 +372,13 @@ def config_from_dict(raw: Mapping[str, Any], *, path: Path) -> Config:
 
     rep_t = r.table(raw, "representation")
     r.unknown(rep_t, {"map_resolution"}, "representation")
+    # the default is the coarser of 8 and the grid's own, so a coarse grid needs no second setting
     map_res = r.typed(
-        rep_t, "map_resolution", int, RepresentationConfig.map_resolution, "representation"
+        rep_t,
+        "map_resolution",
+        int,
+        min(RepresentationConfig.map_resolution, resolution),
+        "representation",
     )
     if not 0 <= map_res <= resolution:
         r.add(
@@ -387,10 +429,20 @@ def config_from_dict(raw: Mapping[str, Any], *, path: Path) -> Config:
         if not isinstance(mapping, Mapping):
             r.add(f"columns.{input_name}", "must be a table", f"write [columns.{input_name}]")
             continue
-        r.unknown(mapping, set(CANONICAL_COLUMNS[input_name]), f"columns.{input_name}")
+        formats = {f"{c}_format" for c in DATE_COLUMNS.get(input_name, ())}
+        r.unknown(mapping, set(CANONICAL_COLUMNS[input_name]) | formats, f"columns.{input_name}")
         clean: dict[str, str | tuple[str, ...]] = {}
         for canon, name in mapping.items():
-            if canon == "origins":
+            if canon in formats:
+                if isinstance(name, str) and (name in DATE_ORDERS or "%" in name):
+                    clean[canon] = name
+                else:
+                    r.add(
+                        f"columns.{input_name}.{canon}",
+                        f"must be day-first, month-first or a strptime format, got {name!r}",
+                        '"month-first" for 10/31/2018, or e.g. "%m/%d/%Y %H:%M"',
+                    )
+            elif canon == "origins":
                 if isinstance(name, list) and all(isinstance(n, str) for n in name):
                     clean[canon] = tuple(name)
                 else:
@@ -428,9 +480,12 @@ def config_from_dict(raw: Mapping[str, Any], *, path: Path) -> Config:
             segments=paths["segments"],
             segment_descriptions=paths["segment_descriptions"],
         ),
-        origins=OriginsConfig(map=r.path_value(origins_t, "map", "origins")),
-        grid=GridConfig(resolution=resolution, small_area_fit=small_area_fit),
-        run=RunConfig(as_of=as_of, seed=seed),
+        origins=OriginsConfig(
+            map=r.path_value(origins_t, "map", "origins"), max_unmapped=max_unmapped
+        ),
+        areas=AreasConfig(merge_duplicates=merge_duplicates),
+        grid=GridConfig(resolution=resolution, small_area_fit=small_area_fit, max_cells=max_cells),
+        run=RunConfig(as_of=as_of, seed=seed, timezone=timezone),
         scoring=ScoringConfig(
             weights=MappingProxyType(weights), low_rating=low_rating, rating_prior=rating_prior
         ),

@@ -78,9 +78,27 @@ class InputsConfig:
     segment_descriptions: Path | None = None  # segment, group, label, description
 
 
+# date columns whose order (day-first or month-first) or format `[columns.<input>]
+# <column>_format` can set, e.g. `[columns.signups] joined_format = "month-first"`
+DATE_COLUMNS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {"signups": ("joined",), "ratings": ("rated_at",), "visited": ("visited_on",)}
+)
+DATE_ORDERS = ("day-first", "month-first")
+
+
 @dataclass(frozen=True)
 class OriginsConfig:
-    map: Path | None = None  # CSV origin,population_origin; default: reference_data's census map
+    map: Path | None = None  # CSV origin,population_origin; default: the shipped crosswalk
+    # a run stops when more than this share of sign-ups with a known origin have a label that
+    # maps to no population category, rather than publishing rates built on the rest
+    max_unmapped: float = 0.05
+
+
+@dataclass(frozen=True)
+class AreasConfig:
+    # areas (and small areas) whose code repeats with different outlines are merged into one
+    # (multi)polygon instead of stopping the run
+    merge_duplicates: bool = False
 
 
 SMALL_AREA_FITS = ("split", "best_fit", "centroid")
@@ -93,12 +111,18 @@ class GridConfig:
     # or "best_fit": wholly to the area holding its largest share, as ONS best-fit lookups do
     # for census areas built to nest in the areas but drawn with different generalisation
     small_area_fit: str = "split"
+    # a grid estimated to hold more cells than this (or more memory than the machine has) is
+    # refused before any work, naming the resolution that fits
+    max_cells: int = 2_000_000
 
 
 @dataclass(frozen=True)
 class RunConfig:
     as_of: dt.date | None = None  # the date every date rule uses; default: the latest `joined`
     seed: int = 2018  # for every random choice a later stage makes
+    # the force's local time: a timestamp with a zone (2018-10-01T00:30:00+01:00) is dated by
+    # the local clock, so a sign-up at 00:30 BST on 1 October counts in October
+    timezone: str = "Europe/London"
 
 
 @dataclass(frozen=True)
@@ -215,6 +239,7 @@ class Config:
     path: Path
     inputs: InputsConfig
     origins: OriginsConfig = OriginsConfig()
+    areas: AreasConfig = AreasConfig()
     grid: GridConfig = GridConfig()
     run: RunConfig = RunConfig()
     scoring: ScoringConfig = ScoringConfig()

@@ -11,10 +11,12 @@ projection centred on the areas, so surface shares are true shares.
 from targeting.grid.build import SPLIT_WARNING_SHARE, Grid, build_grid
 from targeting.grid.cells import (
     AreaLocator,
+    GridSize,
     area_locator,
     areas_to_fragments,
     cells_to_ids,
     equal_area_crs,
+    grid_size,
     points_to_areas,
     points_to_cell_ids,
     points_to_cells,
@@ -36,6 +38,7 @@ __all__ = [
     "SPLIT_WARNING_SHARE",
     "AreaLocator",
     "Grid",
+    "GridSize",
     "RasterWeights",
     "allocate_to_fragments",
     "area_locator",
@@ -45,6 +48,7 @@ __all__ = [
     "cells_to_ids",
     "centroid_areas",
     "equal_area_crs",
+    "grid_size",
     "home_areas",
     "overlay_weights",
     "own_area_pairs",

@@ -30,6 +30,35 @@ def equal_area_crs(areas: gpd.GeoDataFrame) -> pyproj.CRS:
     )
 
 
+@dataclass(frozen=True)
+class GridSize:
+    """What a resolution makes of a set of areas, estimated before any cell is made."""
+
+    resolution: int
+    cells: int  # cells covering the areas: their surface over a cell's, plus a ring at the edges
+    cell_m2: float  # a cell's average surface at this resolution
+    median_area_m2: float  # the median area's surface
+    total_m2: float  # the areas' surface
+
+
+def grid_size(areas: gpd.GeoDataFrame, *, resolution: int) -> GridSize:
+    """How many H3 cells of `resolution` the areas need, from their surface and outline length
+    (cells cut by an outline are counted once per area they touch), without making a cell."""
+    projected = areas.to_crs(equal_area_crs(areas)).geometry
+    surface = projected.area.to_numpy()
+    cell_m2 = float(h3.average_hexagon_area(resolution, unit="m^2"))
+    edge_m = float(h3.average_hexagon_edge_length(resolution, unit="m"))
+    # a cell across an outline is a fragment of each side: one per cell width of outline
+    boundary = float(projected.length.sum()) / (np.sqrt(3) * edge_m)
+    return GridSize(
+        resolution=resolution,
+        cells=int(np.ceil(surface.sum() / cell_m2 + boundary)),
+        cell_m2=cell_m2,
+        median_area_m2=float(np.median(surface)),
+        total_m2=float(surface.sum()),
+    )
+
+
 def points_to_cell_ids(lat: np.ndarray, lon: np.ndarray, *, resolution: int) -> np.ndarray:
     """The H3 cell of each WGS84 point as its 64-bit index (h3ronpy: vectorised, about 3x h3-py's
     per-point calls on 380,000 points)."""
@@ -148,6 +177,8 @@ def _grown(outlines: np.ndarray) -> np.ndarray:
     """Convex cell outlines scaled about their centres so every edge moves out by at least
     INTERIOR_MARGIN_DEG: they then hold the outline buffered by that margin (a buffer of each is
     ten times slower)."""
+    if len(outlines) == 0:  # no cell lies wholly inside an area (cells larger than the areas)
+        return outlines
     coords, ring = shapely.get_coordinates(outlines, return_index=True)
     n = np.bincount(ring, minlength=len(outlines))
     centre = np.column_stack(

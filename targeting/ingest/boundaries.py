@@ -37,14 +37,22 @@ def read_areas(config: Config) -> tuple[gpd.GeoDataFrame, InputSummary]:
     require_columns(cols, ["area_code"], path, "areas", config.columns_for("areas"))
     code = frame[cols["area_code"]].astype(str).str.strip()
     reasons = np.full(len(frame), "", dtype=object)
-    geoms = frame.geometry.values
+    geoms = np.asarray(frame.geometry.values)
     first_reason(
         reasons,
         code.eq("").to_numpy() | frame[cols["area_code"]].isna().to_numpy(),
         "missing area_code",
     )
-    first_reason(reasons, ~polygonal(np.asarray(geoms)), "missing or non-polygon geometry")
-    first_reason(reasons, duplicated_among_valid(code, reasons), "duplicate area_code")
+    # an area with no outline would silently drop out of the ranking and send its sign-ups to
+    # the rejects as "outside areas": the boundaries are broken, so the run stops
+    unusable = (reasons == "") & ~polygonal(geoms)
+    if unusable.any():
+        raise InputError("areas", path, [Problem(
+            f"{path} area {code.iloc[i]} (feature {i + 1})", _geometry_problem(geoms[i]),
+            "export the boundaries again with every area's polygon") for i in np.flatnonzero(unusable)])  # fmt: skip
+    geoms, merged = _one_outline_per_code(
+        code, geoms, reasons, input_name="areas", path=path, merge=config.areas.merge_duplicates
+    )
     ok = reasons == ""
     rejects = vector_rejects(frame, reasons)
     if not ok.any():
@@ -64,12 +72,14 @@ def read_areas(config: Config) -> tuple[gpd.GeoDataFrame, InputSummary]:
             if cols["parent_name"]
             else None,
         },
-        geometry=np.asarray(geoms)[ok],
+        geometry=geoms[ok],
         crs=frame.crs,
     )
     warnings = []
     if repaired:
         warnings.append(f"{repaired} invalid area polygon(s) repaired with make_valid")
+    if merged:
+        warnings.append(f"{merged} area code(s) with several outlines merged into one")
     if not cols["area_name"]:
         warnings.append("areas have no name column; area codes are used as names")
     out, slivers = resolve_overlaps(out, path=path)
@@ -80,6 +90,62 @@ def read_areas(config: Config) -> tuple[gpd.GeoDataFrame, InputSummary]:
         )
     summary = InputSummary("areas", (path,), len(frame), int(ok.sum()), rejects, tuple(warnings))
     return out, summary
+
+
+def _geometry_problem(geom: shapely.Geometry | None) -> str:
+    if geom is None:
+        return "has no geometry"
+    if shapely.is_empty(geom):
+        return "has an empty geometry"
+    return f"is a {geom.geom_type}, not a polygon"
+
+
+def _one_outline_per_code(
+    code: pd.Series,
+    geoms: np.ndarray,
+    reasons: np.ndarray,
+    *,
+    input_name: str,
+    path: Path,
+    merge: bool,
+) -> tuple[np.ndarray, int]:
+    """One outline per code among the rows still valid: exact copies of an outline are rejected
+    as duplicates (in `reasons`); a code with different outlines stops the run, naming it, or,
+    with `merge`, its outlines are merged into its first row (the others rejected as merged).
+    Returns the outlines and how many codes were merged."""
+    valid = reasons == ""
+    repeated = valid & code.duplicated(keep=False).to_numpy()
+    if not repeated.any():
+        return geoms, 0
+    shape = pd.Series(
+        shapely.to_wkb(shapely.normalize(geoms[repeated])), index=np.flatnonzero(repeated)
+    )
+    rows = pd.DataFrame(
+        {"code": code.to_numpy()[repeated], "shape": shape.to_numpy()}, index=shape.index
+    )
+    outlines = rows.groupby("code")["shape"].nunique()
+    different = outlines[outlines > 1].index
+    copies = rows[~rows["code"].isin(different)]
+    first_reason(reasons, np.isin(np.arange(len(reasons)), copies.index[copies.duplicated()]),
+                 "duplicate area_code (same outline)")  # fmt: skip
+    if len(different) == 0:
+        return geoms, 0
+    clash = rows[rows["code"].isin(different)]
+    if not merge:
+        listed = "; ".join(
+            f"{c} (features {', '.join(str(i + 1) for i in group.index)})"
+            for c, group in clash.groupby("code")
+        )
+        raise InputError(input_name, path, [Problem(
+            str(path), f"{len(different)} code(s) have different outlines: {listed}",
+            "give each its own code, or set [areas] merge_duplicates = true to merge the "
+            "outlines of a code into one")])  # fmt: skip
+    out = geoms.copy()
+    for _, group in clash.groupby("code"):  # one per repeated code: a handful
+        first, *others = group.index
+        out[first] = shapely.union_all(geoms[group.index])
+        reasons[others] = "merged into the first row of its area_code"
+    return out, len(different)
 
 
 # overlaps this large are an error in the boundaries; smaller ones are digitising slivers
@@ -143,23 +209,31 @@ def read_small_areas(config: Config) -> tuple[gpd.GeoDataFrame | None, InputSumm
         code.eq("").to_numpy() | frame[cols["area_code"]].isna().to_numpy(),
         "missing area_code",
     )
-    first_reason(
-        reasons, ~polygonal(np.asarray(frame.geometry.values)), "missing or non-polygon geometry"
-    )
+    geoms = np.asarray(frame.geometry.values)
+    first_reason(reasons, ~polygonal(geoms), "missing or non-polygon geometry")
     first_reason(reasons, households < 0, "negative households")
-    first_reason(reasons, duplicated_among_valid(code, reasons), "duplicate area_code")
+    geoms, merged = _one_outline_per_code(
+        code,
+        geoms,
+        reasons,
+        input_name="small_areas",
+        path=path,
+        merge=config.areas.merge_duplicates,
+    )
     ok = reasons == ""
     rejects = vector_rejects(frame, reasons)
     if not ok.any():
         raise all_rejected("small_areas", path, rejects, "check the codes and geometry")
     out = gpd.GeoDataFrame(
         {"area_code": code[ok].to_numpy(), "households": households[ok]},
-        geometry=np.asarray(frame.geometry.values)[ok],
+        geometry=geoms[ok],
         crs=frame.crs,
     )
     warnings = (
         [f"{repaired} invalid small-area polygon(s) repaired with make_valid"] if repaired else []
     )
+    if merged:
+        warnings.append(f"{merged} small-area code(s) with several outlines merged into one")
     return out, InputSummary(
         "small_areas", (path,), len(frame), int(ok.sum()), rejects, tuple(warnings)
     )

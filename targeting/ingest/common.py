@@ -4,6 +4,7 @@ and parsing of dates and coordinates.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,6 +108,14 @@ ALIASES: Mapping[str, Mapping[str, tuple[str, ...]]] = {
     },
 }  # fmt: skip
 PATTERNS = {
+    # ONS custom datasets ("Lower layer Super Output Areas Code") and Nomis downloads ("2021 super
+    # output area - lower layer", whose cells read "E01008928 : Birmingham 102E")
+    ("population", "area_code"): (
+        r".*(super output areas?|output areas?|wards?|local authorit(y|ies)) code",
+        r"20\d\d (super output area|output area|electoral ward|ward|local authority).*",
+    ),
+    # the long form of an ONS custom dataset: "Ethnic group (20 categories)"
+    ("population", "origin"): (r"ethnic group(\s*\(.*\))?",),
     ("areas", "area_code"): (r"WD\d\dCD", r"(LAD|LSOA|MSOA|OA|CTY|PCON)\d\dCD"),
     ("areas", "area_name"): (r"WD\d\dNM", r"(LAD|LSOA|MSOA|OA|CTY|PCON)\d\dNM"),
     ("areas", "parent_code"): (r"LAD\d\dCD",),
@@ -148,6 +157,13 @@ class InputSummary:
             "warnings": list(self.warnings),
             **{k: v for k, v in self.details.items()},
         }
+
+
+def layout_warnings(frame: pd.DataFrame) -> list[str]:
+    """A warning saying how a CSV was laid out when it was not a plain comma-separated table
+    (another delimiter, title and footer lines), so the analyst can check it was read right."""
+    layout = frame.attrs.get("layout", "")
+    return [f"file read as {layout}"] if layout else []
 
 
 def columns_of(frame: pd.DataFrame, input_name: str, config: Config) -> dict[str, str | None]:
@@ -229,21 +245,145 @@ def polygonal(geoms: np.ndarray) -> np.ndarray:
     return np.isin(types, [3, 6]) & ~shapely.is_empty(geoms)
 
 
-def parse_dates(values: pd.Series) -> pd.Series:
-    """Dates as users write them: ISO first, then UK day-first; NaT where unparseable.
+_ISO = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}(?:[T ].*)?$")
+_ZONED = re.compile(r"(?:Z|[+-]\d{2}:?\d{2}|[+-]\d{2}|\bUTC|\bGMT)$", re.IGNORECASE)
+# 31/10/2018, 10-31-18, 31.10.2018 14:05, 31/10/2018 14:05:09: day and month in either order
+_NUMERIC = re.compile(
+    r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4}|\d{2})"
+    r"(?:[ T]+(\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?)?$"
+)
 
-    Times with a zone are converted to UTC and the zone dropped, so one file may mix them with
-    times without a zone (read as UTC).
+
+@dataclass(frozen=True)
+class DateColumn:
+    """How a date column was read: the dates (naive, in the force's local time; NaT where
+    unparseable) and the day/month order used for numeric dates, with a note when it was
+    inferred rather than forced."""
+
+    values: pd.Series
+    order: str  # "day-first", "month-first", or the strptime format given
+    note: str | None
+
+
+def _numeric_dates(parts: pd.DataFrame, order: str) -> pd.Series:
+    """Dates from the numeric parts (`_NUMERIC` groups) in the given day/month order."""
+    first, second = parts[0].astype(float), parts[1].astype(float)
+    day, month = (first, second) if order == "day-first" else (second, first)
+    year = parts[2].astype(float)
+    two_digit = pd.Series(np.where(year < 70, 2000 + year, 1900 + year), index=year.index)
+    year = year.where(parts[2].str.len() == 4, two_digit)
+    fields = pd.DataFrame(
+        {
+            "year": year,
+            "month": month,
+            "day": day,
+            "hour": parts[3].astype(float).fillna(0),
+            "minute": parts[4].astype(float).fillna(0),
+            "second": parts[5].astype(float).fillna(0),
+        }
+    )
+    return pd.to_datetime(fields, errors="coerce")
+
+
+def _local(text: pd.Series, *, timezone: str, dayfirst: bool = False) -> pd.Series:
+    """Timestamps written with a zone, as the force's local clock read them (zone dropped)."""
+    if text.empty:
+        return pd.Series(pd.NaT, index=text.index, dtype="datetime64[us]")
+    stamped = pd.to_datetime(text, errors="coerce", format="mixed", utc=True, dayfirst=dayfirst)
+    return stamped.dt.tz_convert(timezone).dt.tz_localize(None).astype("datetime64[us]")
+
+
+def parse_dates(
+    values: pd.Series,
+    *,
+    timezone: str,
+    date_format: str | None = None,
+    input_name: str = "",
+    path: Path | None = None,
+    column: str = "",
+    canonical: str = "",
+) -> DateColumn:
+    """Dates as users write them, the day/month order decided once for the whole column.
+
+    ISO dates (2018-10-31, 2018-10-31T23:30:00) are read first. Numeric dates such as 10/31/2018
+    take one order for the column: month-first when some cannot be day-first and none cannot be
+    month-first, else day-first (UK); a column with both kinds stops, naming an example of each
+    (an `InputError` on `input_name`'s file `path`, column `canonical`). `date_format` forces an order
+    ("day-first", "month-first") or a strptime format. A timestamp with a zone is converted to
+    `timezone` before its date is taken; one without is taken as local time already.
     """
-    text = values.astype(str).str.strip()
-    iso = pd.to_datetime(text, errors="coerce", format="ISO8601", utc=True)
-    rest = iso.isna() & text.ne("")
-    if rest.any():
-        iso = iso.where(
-            ~rest,
-            pd.to_datetime(text[rest], errors="coerce", dayfirst=True, format="mixed", utc=True),
+    codes, uniques = pd.factorize(values.astype(str).str.strip())
+    text = pd.Series(uniques, dtype=object)
+    out = pd.Series(pd.NaT, index=text.index, dtype="datetime64[us]")
+    zoned = text.str.contains(_ZONED)
+    note = None
+    if date_format is not None and "%" in date_format:
+        fixed = pd.to_datetime(text, format=date_format, errors="coerce", utc="%z" in date_format)
+        if "%z" in date_format:
+            fixed = fixed.dt.tz_convert(timezone).dt.tz_localize(None)
+        out = fixed.astype("datetime64[us]")
+        order = date_format
+    else:
+        iso = text.str.match(_ISO)
+        plain = iso & ~zoned
+        out[plain] = pd.to_datetime(text[plain], format="ISO8601", errors="coerce")
+        out[iso & zoned] = _local(text[iso & zoned], timezone=timezone)
+        parts = text[~iso].str.extract(_NUMERIC)
+        numeric = parts[0].notna()
+        first, second = parts[0].astype(float), parts[1].astype(float)
+        day_only = numeric & (first > 12) & (second <= 12)
+        month_only = numeric & (second > 12) & (first <= 12)
+        if date_format is not None:
+            order = date_format
+        elif day_only.any() and month_only.any():
+            day_example = text[~iso][day_only].iloc[0]
+            month_example = text[~iso][month_only].iloc[0]
+            raise InputError(
+                input_name,
+                path or Path(input_name),
+                [
+                    Problem(
+                        f"{path} column '{column or canonical}'",
+                        f"has dates in both orders: {day_example} can only be day-first and "
+                        f"{month_example} only month-first",
+                        "correct the export, or force one order with "
+                        f'[columns.{input_name}] {canonical}_format = "day-first" or '
+                        '"month-first" (dates that do not fit it are then rejected)',
+                    )
+                ],
+            )
+        else:
+            order = "month-first" if month_only.any() else "day-first"
+            if month_only.any():
+                note = (
+                    f"{canonical} dates read month-first (e.g. "
+                    f"{text[~iso][month_only].iloc[0]} cannot be day-first)"
+                )
+            elif (
+                not day_only.any() and (ambiguous := numeric & (first <= 12) & (second <= 12)).any()
+            ):
+                note = (
+                    f"{canonical} dates such as {text[~iso][ambiguous].iloc[0]} read day-first "
+                    "(UK); set "
+                    f'[columns.{input_name}] {canonical}_format = "month-first" if they are '
+                    "month-first"
+                )
+        taken = parts[numeric]
+        out[taken.index] = _numeric_dates(taken, order)
+        rest = text.index.difference(text.index[iso]).difference(taken.index)
+        rest_text = text[rest]
+        rest_text = rest_text[rest_text != ""]
+        rest_zoned = zoned[rest_text.index]
+        out[rest_text.index[rest_zoned]] = _local(
+            rest_text[rest_zoned], timezone=timezone, dayfirst=order == "day-first"
         )
-    return iso.dt.tz_convert(None)
+        naive = rest_text[~rest_zoned]
+        out[naive.index] = pd.to_datetime(
+            naive, errors="coerce", format="mixed", dayfirst=order == "day-first"
+        )
+    values_out = pd.Series(out.to_numpy()[codes], index=values.index)
+    values_out[codes < 0] = pd.NaT
+    return DateColumn(values_out, order, note)
 
 
 def coords(
@@ -259,3 +399,20 @@ def coords(
     lat, lon = parse_numbers(lat_text), parse_numbers(lon_text)
     valid = (np.abs(lat) <= 90) & (np.abs(lon) <= 180) & ~((lat == 0) & (lon == 0))
     return lat, lon, given, valid
+
+
+def read_dates(
+    frame: pd.DataFrame, column: str, canonical: str, *, input_name: str, path: Path, config: Config
+) -> DateColumn:
+    """`parse_dates` on a file's date column with the run's time zone and any
+    `[columns.<input>] <canonical>_format`."""
+    given = config.columns_for(input_name).get(f"{canonical}_format")
+    return parse_dates(
+        frame[column],
+        timezone=config.run.timezone,
+        date_format=given if isinstance(given, str) else None,
+        input_name=input_name,
+        path=path,
+        column=column,
+        canonical=canonical,
+    )

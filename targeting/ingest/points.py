@@ -25,7 +25,8 @@ from targeting.ingest.common import (
     coords,
     duplicated_among_valid,
     first_reason,
-    parse_dates,
+    layout_warnings,
+    read_dates,
     require_columns,
     split_rejects,
 )
@@ -67,6 +68,10 @@ def read_postcodes(config: Config) -> tuple[pd.DataFrame | None, InputSummary | 
     return out, InputSummary("postcodes", (path,), len(frame), int(ok.sum()), rejects)
 
 
+# an as_of this long after the last sign-up is usually a typo (a year out) or an old export
+AS_OF_GAP_DAYS = 31
+
+
 @dataclass(frozen=True)
 class Signups:
     """Located, validated sign-ups. No names; ids stay inside the run, never in shared outputs."""
@@ -88,7 +93,11 @@ def read_signups(
     path = config.inputs.signups
     frame = read_table(path, input_name="signups")
     cols = columns_of(frame, "signups", config)
-    require_columns(cols, ["user_id", "joined"], path, "signups", config.columns_for("signups"))
+    # origin is a required column (only its values may be empty): a file without one would give
+    # a run in which every origin is unknown
+    require_columns(
+        cols, ["user_id", "joined", "origin"], path, "signups", config.columns_for("signups")
+    )
     kinds = {
         "latitude,longitude": cols["latitude"] and cols["longitude"],
         "easting,northing": cols["easting"] and cols["northing"],
@@ -102,7 +111,10 @@ def read_signups(
     n = len(frame)
     reasons = np.full(n, "", dtype=object)
     user = frame[cols["user_id"]].astype(str).str.strip()
-    joined = parse_dates(frame[cols["joined"]])
+    dates = read_dates(
+        frame, str(cols["joined"]), "joined", input_name="signups", path=path, config=config
+    )
+    joined = dates.values
     first_reason(reasons, user.eq("").to_numpy(), "missing user_id")
     first_reason(reasons, joined.isna().to_numpy(), "unparseable joined date")
     as_of = config.run.as_of or joined.max().date()
@@ -173,11 +185,7 @@ def read_signups(
             "correct the rows for the reasons listed; when most are 'outside areas', the "
             "coordinates are usually swapped or in another CRS",
         )
-    label = (
-        frame[cols["origin"]].astype(str).str.strip()
-        if cols["origin"]
-        else pd.Series("", index=frame.index)
-    )
+    label = frame[cols["origin"]].astype(str).str.strip()
     table = pd.DataFrame(
         {
             "user_id": user[ok].to_numpy(),
@@ -190,7 +198,16 @@ def read_signups(
             "watch_role": role[ok].to_numpy(),
         }
     )
-    warnings = [] if cols["origin"] else ["sign-ups have no origin column; every origin is unknown"]
+    warnings = layout_warnings(frame) + ([dates.note] if dates.note else [])
+    last_joined = joined.max()
+    if config.run.as_of is not None and pd.notna(last_joined):
+        gap = (as_of - last_joined.date()).days
+        if gap > AS_OF_GAP_DAYS:
+            warnings.append(
+                f"[run] as_of {as_of:%Y-%m-%d} is {gap:,} days after the last joined date "
+                f"({last_joined:%Y-%m-%d}): the report's recent sections (sign-ups per day and "
+                "per month) describe a period with no sign-ups; set as_of to the export's date"
+            )
     details = {
         "status_counts": {
             k: int(v) for k, v in table["status"].value_counts().sort_index().items()
@@ -304,7 +321,10 @@ def read_ratings(
             [Problem(str(path), "has no location", "add latitude,longitude or a user_id of a sign-up")],
         )  # fmt: skip
     reasons = np.full(len(frame), "", dtype=object)
-    rated = parse_dates(frame[cols["rated_at"]])
+    dated = read_dates(
+        frame, str(cols["rated_at"]), "rated_at", input_name="ratings", path=path, config=config
+    )
+    rated = dated.values
     rating = parse_numbers(frame[cols["rating"]])
     first_reason(reasons, rated.isna().to_numpy(), "unparseable rated_at")
     first_reason(
@@ -338,7 +358,8 @@ def read_ratings(
             "rating": rating[ok],
         }
     )
-    return table, InputSummary("ratings", (path,), len(frame), int(ok.sum()), rejects)
+    warnings = (*layout_warnings(frame), *([dated.note] if dated.note else []))
+    return table, InputSummary("ratings", (path,), len(frame), int(ok.sum()), rejects, warnings)
 
 
 def read_visited(
@@ -360,7 +381,9 @@ def read_visited(
     at_resolution = np.zeros(len(frame), dtype=bool)
     at_resolution[valid] = cell[valid].map(h3.get_resolution).to_numpy() == resolution
     first_reason(reasons, valid & ~at_resolution, f"cell not at the grid's resolution {resolution}")
-    visited_on = parse_dates(frame[cols["visited_on"]])
+    visited_on = read_dates(
+        frame, str(cols["visited_on"]), "visited_on", input_name="visited", path=path, config=config
+    ).values
     first_reason(reasons, visited_on.isna().to_numpy(), "unparseable visited_on")
     first_reason(
         reasons,

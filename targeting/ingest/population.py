@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,7 @@ from targeting.ingest.common import (
     columns_of,
     duplicated_among_valid,
     first_reason,
+    layout_warnings,
     require_columns,
     split_rejects,
 )
@@ -26,10 +28,15 @@ from targeting.io import (
     parse_numbers,
     read_table,
 )
+from targeting.origins import PopulationCategories, read_population_categories
 
 _NOT_ORIGIN = re.compile(
     r"(date|year)|(code|cd|nm|name|_id)$|^(id|rgn|region|lad|lsoa|msoa|oa)$", re.I
 )
+# a percentage beside each count, as Nomis downloads carry ("%", "% Asian", "Asian (percent)")
+_PERCENTAGE = re.compile(r"%|\bper ?cent(age)?\b|\bpct\b|\bproportion\b", re.I)
+# a Nomis geography cell, "E01008928 : Birmingham 102E": the code is before the colon
+_CODE_AND_NAME = re.compile(r"^\s*([A-Za-z0-9]+)\s+:\s+\S")
 
 
 def _is_total(name: str) -> bool:
@@ -56,6 +63,13 @@ def _origin_names(columns: list[str]) -> list[str]:
         prefix = prefix[: prefix.rfind(": ") + 2] if ": " in prefix else ""
         names = [n[len(prefix) :] or n for n in names]
     return names
+
+
+def _area_codes(values: pd.Series) -> pd.Series:
+    """Area codes as text, with Nomis's "CODE : name" cells cut to the code."""
+    codes = values.astype(str).str.strip()
+    split = codes.str.extract(_CODE_AND_NAME, expand=False)
+    return split.where(split.notna(), codes)
 
 
 def _mostly_numeric(values: pd.Series) -> bool:
@@ -87,6 +101,19 @@ def _age_fraction(band: str, min_age: int) -> float:
     return (high - min_age + 1) / (high - low + 1)
 
 
+def _left_out_warnings(reading: PopulationCategories, *, residents: pd.Series) -> list[str]:
+    """Warnings naming the population's names that are not origins or add up others."""
+    out = []
+    for kind, names in (
+        ("not an ethnic group", reading.not_origins),
+        ("a heading that adds up the origins beside it", reading.subtotals),
+    ):
+        if names:
+            listed = ", ".join(f"{n} ({residents.get(n, 0.0):,.0f} residents)" for n in names)
+            out.append(f"left out as {kind}: {listed}")
+    return out
+
+
 @dataclass(frozen=True)
 class Population:
     """Residents per origin, long: `area_code, origin, residents`, keyed by areas or small areas."""
@@ -95,6 +122,9 @@ class Population:
     keyed_by: str  # "small_areas" or "areas"
     origins: tuple[str, ...]
     base: str = "all residents"  # who the counts are: all residents, or adults from min_age
+    # each origin as the file names it (a wide table's column, a long table's value) -> the
+    # name the outputs use (a census category's standard name)
+    columns: Mapping[str, str] = field(default_factory=dict)
 
 
 def read_population(
@@ -117,7 +147,7 @@ def read_population(
     is_long = (
         cols["origin"] is not None and cols["residents"] is not None and "origins" not in mapping
     )
-    codes = frame[cols["area_code"]].astype(str).str.strip()
+    codes = _area_codes(frame[cols["area_code"]])
     in_small = codes.isin(small_area_codes or set()).sum()
     in_areas = codes.isin(area_codes).sum()
     keyed_by = "small_areas" if small_area_codes is not None and in_small >= in_areas else "areas"
@@ -142,7 +172,7 @@ def read_population(
     reasons = np.full(len(frame), "", dtype=object)
     first_reason(reasons, codes.eq("").to_numpy(), "missing area_code")
     first_reason(reasons, ~codes.isin(known or set()).to_numpy(), f"area_code not in {keyed_by}")
-    warnings: list[str] = []
+    warnings: list[str] = layout_warnings(frame)
     details: dict[str, Any] = {"format": "long" if is_long else "wide", "keyed_by": keyed_by}
 
     if is_long:
@@ -169,11 +199,18 @@ def read_population(
             reasons, duplicated_among_valid(key, reasons), "duplicate area_code and origin"
         )
         ok, rejects = split_rejects(frame, reasons)
+        reading = read_population_categories(sorted(origin[ok].unique()))
+        left_out = origin.isin([*reading.subtotals, *reading.not_origins]).to_numpy() & ok
+        warnings += _left_out_warnings(
+            reading,
+            residents=pd.Series(residents[left_out]).groupby(origin[left_out].to_numpy()).sum(),
+        )
+        keep = ok & ~left_out
         long = pd.DataFrame(
             {
-                "area_code": codes[ok].to_numpy(),
-                "origin": origin[ok].to_numpy(),
-                "residents": (residents * factor)[ok],
+                "area_code": codes[keep].to_numpy(),
+                "origin": origin[keep].map(reading.renamed).to_numpy(),
+                "residents": (residents * factor)[keep],
             }
         )
     else:
@@ -188,18 +225,37 @@ def read_population(
                 )  # fmt: skip
             origin_cols = list(explicit)
         else:
-            candidates = [
+            numeric = [
                 c for c in frame.columns
                 if c not in (cols["area_code"], total_col)
                 and not _NOT_ORIGIN.search(c)
                 and _mostly_numeric(frame[c])
             ]  # fmt: skip
+            percentages = [c for c in numeric if _PERCENTAGE.search(c)]
+            if percentages:
+                warnings.append(
+                    f"{len(percentages)} percentage column(s) beside the counts not read as "
+                    f"origins: {', '.join(percentages)}"
+                )
+            candidates = [c for c in numeric if c not in percentages]
             subtotals = _subtotals(candidates)
             origin_cols = [c for c in candidates if c not in subtotals]
             if subtotals:
                 warnings.append(
                     f"subtotal columns not counted as origins: {', '.join(sorted(subtotals))}"
                 )
+            named = dict(zip(origin_cols, _origin_names(origin_cols), strict=True))
+            reading = read_population_categories(list(named.values()))
+            left_out = {
+                c for c, n in named.items() if n in (*reading.subtotals, *reading.not_origins)
+            }
+            warnings += _left_out_warnings(
+                reading,
+                residents=pd.Series(
+                    {named[c]: np.nansum(parse_numbers(frame[c])) for c in left_out}, dtype=float
+                ),
+            )
+            origin_cols = [c for c in origin_cols if c not in left_out]
         if not origin_cols:
             raise InputError(
                 input_name, path,
@@ -247,10 +303,13 @@ def read_population(
         first_reason(
             reasons, duplicated_among_valid(codes, reasons), "duplicate area_code and origin"
         )
-        details["detected_origins"] = _origin_names(origin_cols)
+        reading = read_population_categories(_origin_names(origin_cols))
+        output_names = [reading.renamed[n] for n in _origin_names(origin_cols)]
+        details["detected_origins"] = output_names
+        details["origin_columns"] = dict(zip(origin_cols, output_names, strict=True))
         details["total_column"] = total_col
         ok, rejects = split_rejects(frame, reasons)
-        wide = pd.DataFrame(values[ok], columns=_origin_names(origin_cols))
+        wide = pd.DataFrame(values[ok], columns=output_names)
         wide.insert(0, "area_code", codes[ok].to_numpy())
         long = wide.melt(id_vars="area_code", var_name="origin", value_name="residents")
     if not ok.any():
@@ -266,4 +325,7 @@ def read_population(
         input_name, (path,), len(frame), int(ok.sum()), rejects, tuple(warnings), details
     )
     base = str(details.get("base", "all residents"))
-    return Population(long, keyed_by, origins, base), summary
+    columns = details.get("origin_columns") or {
+        k: v for k, v in reading.renamed.items() if v in origins
+    }
+    return Population(long, keyed_by, origins, base, dict(columns)), summary

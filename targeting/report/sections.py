@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from itertools import pairwise
 from typing import Any
 
@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from targeting.disclosure import protect_breakdown, protect_counts
+from targeting.origins import origin_groups
 from targeting.report.render import (
     NOT_DEFINED,
     WATCH_ROLES,
@@ -22,7 +23,7 @@ from targeting.report.render import (
     _count,
     _pct,
 )
-from targeting.representation import FORCE_CODE, Representation, origin_groups
+from targeting.representation import FORCE_CODE, Representation
 
 
 def format_origin_rows(rows: pd.DataFrame, *, with_area: bool = False) -> pd.DataFrame:
@@ -169,7 +170,7 @@ def build_sections(
     cells: pd.DataFrame,
     schemes: pd.DataFrame | None,
     emerging: pd.DataFrame | None,
-    unmapped: Mapping[str, int | str],
+    labels: pd.DataFrame,
     as_of: dt.date,
     base: str,
     threshold: int,
@@ -245,7 +246,8 @@ def build_sections(
         )
     )
 
-    groups = origin_groups(sorted(live["origin"].dropna().unique()))
+    # groups are read from every population origin, as the representation table reads them
+    groups = origin_groups(list(table.loc[table["origin_level"] == "origin", "origin"].unique()))
     months = pd.period_range(pd.Period(as_of, "M") - 11, pd.Period(as_of, "M"), freq="M")
     monthly = (
         live.dropna(subset=["origin"])
@@ -372,14 +374,26 @@ def build_sections(
     ]["origin"]
     sections.append(
         Section(
-            "Origins that do not match",
-            "Sign-up origins with no population category are counted as unknown origin; "
-            "population origins with no sign-ups at all are listed too.",
+            "How sign-up origins were read",
+            "Each origin label in the sign-up export, the population category its sign-ups are "
+            "counted under, and how: the same name, your [origins] map, or the shipped crosswalk "
+            "of census wording and ORIGINS-style names (a label finer than the population's "
+            "categories is counted under the category that holds it). A label with no category "
+            "is counted as unknown origin; the run stops when such labels are more than the "
+            "configured share of sign-ups with an origin. Population origins with no sign-ups "
+            "are listed after.",
             [
                 (
-                    "Sign-up origins with no population category",
+                    "Sign-up origin labels",
                     pd.DataFrame(
-                        {"Origin": list(unmapped), "Sign-ups": [str(v) for v in unmapped.values()]}
+                        {
+                            "Label": labels["label"].replace("", "(empty)"),
+                            "Counted as": labels["population_origin"].fillna("unknown origin"),
+                            "How": labels["how"],
+                            "Sign-ups": [
+                                v if isinstance(v, str) else f"{v:,}" for v in labels["signups"]
+                            ],
+                        }
                     ),
                 ),
                 ("Population origins with no sign-ups", pd.DataFrame({"Origin": list(no_signups)})),
