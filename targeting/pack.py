@@ -14,7 +14,6 @@ import re
 from pathlib import Path
 
 import geopandas as gpd
-import matplotlib
 import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
@@ -22,9 +21,6 @@ from scipy.spatial import cKDTree
 from targeting.report import Section, sections_to_html
 from targeting.store import write_csv
 from targeting.tasking import Plan
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 
 NO_PARENT = "(no parent area)"
 TACTIC_COLOURS = {"door": "#b2182b", "street": "#2166ac", "station": "#1b7837"}
@@ -110,6 +106,12 @@ def tasking_rows(
 
 def parent_map_png(outlines: gpd.GeoDataFrame, rows: pd.DataFrame, *, title: str) -> bytes:
     """A small static map: the parent's area outlines and names, hotspots by tactic, stations."""
+    # matplotlib is imported where it draws (it takes a third of a second to load)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     fig, ax = plt.subplots(figsize=(6.0, 4.5), dpi=90)
     outlines.boundary.plot(ax=ax, color="#555555", linewidth=0.8)
     for point, name in zip(

@@ -42,7 +42,6 @@ from targeting.ingest.inputs import (
 from targeting.ingest.segments import (
     read_census_variables,
 )
-from targeting.maps import write_map
 from targeting.origins import label_table
 from targeting.pack import write_tasking_pack
 from targeting.report import build_sections, segment_section, write_report
@@ -403,6 +402,8 @@ def run(
                 tmp, sections, marking=cfg.output.protective_marking, as_of=data.as_of, base=base
             )
             on_step("map")
+            from targeting.maps import write_map  # folium loads in a quarter of a second
+
             write_map(tmp, config=cfg)
             write_rejects(tmp, rejects)
             write_manifest(tmp, manifest)

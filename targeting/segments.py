@@ -19,9 +19,6 @@ import numpy as np
 import pandas as pd
 import shapely
 from scipy.spatial import cKDTree
-from sklearn.cluster import AgglomerativeClustering, KMeans
-from sklearn.metrics import silhouette_score
-from sklearn.preprocessing import StandardScaler
 
 from targeting.disclosure import protect_counts
 from targeting.representation import wilson_interval
@@ -53,6 +50,11 @@ def choose_k(
 ) -> tuple[int, dict[int, float]]:
     """The k in [k_min, k_max] with the highest silhouette score (ties: the smaller k), and every
     score: the stated criterion, favouring segments that are compact and well apart."""
+    # scikit-learn is imported where it is used: it takes half a second to load, which every
+    # command (a refused config too) would otherwise pay
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import silhouette_score
+
     rng = np.random.default_rng(seed)
     sample = (
         features
@@ -92,6 +94,9 @@ def build_segments(
     weigh the profiles. Segments are numbered S01.. by size, largest first (ties: the segment with
     the first area code), so that the numbering is the same whatever order the inputs come in.
     """
+    from sklearn.cluster import AgglomerativeClustering, KMeans
+    from sklearn.preprocessing import StandardScaler
+
     # sorted, so the same areas in another order give the same segments
     usable = variables.dropna(how="all").sort_index()
     filled = usable.fillna(usable.mean()).fillna(0.0)

@@ -266,8 +266,18 @@ def test_unknown_key_fix_lists_the_known_keys() -> None:
         ({"columns": {"areas": {"area_code": 5}}}, "columns.areas.area_code", "column name"),
         ({"columns": {"areas": "WD13CD"}}, "columns.areas", "must be a table"),
         ({"columns": {"population": {"origins": "A"}}}, "columns.population.origins", "list"),
+        ({"scoring": {"weights": {"crime": float("nan")}}}, "scoring.weights.crime", "finite"),
+        ({"tactics": {"yields": {"door": float("inf")}}}, "tactics.yields.door", "finite"),
+        ({"origins": {"max_unmapped": 5}}, "origins.max_unmapped", "a share from 0 to 1"),
+        ({"run": {"timezone": "Mars/Olympus"}}, "run.timezone", "is not a time zone"),
+        ({"grid": {"max_cells": 0}}, "grid.max_cells", "must be positive"),
+        ({"areas": {"merge_duplicates": "yes"}}, "areas.merge_duplicates", "must be bool"),
+        ({"columns": {"signups": {"joined_format": "US"}}}, "columns.signups.joined_format",
+         "must be day-first, month-first or a strptime format"),
+        ({"columns": {"crimes": {"month_format": "%Y"}}}, "columns.crimes.month_format",
+         "is not a known setting"),
     ],
-)
+)  # fmt: skip
 def test_wrong_type_or_value_names_the_key_and_the_file(
     sections: dict[str, Any], key: str, said: str
 ) -> None:
@@ -360,3 +370,28 @@ def test_load_config_reports_unknown_keys_with_the_real_file(tmp_path: Path) -> 
         load_config(path)
     assert str(path) in str(info.value)
     assert "'grid.res'" in str(info.value)
+
+
+def test_settings_added_for_real_exports() -> None:
+    config = config_from_dict(
+        raw(
+            origins={"max_unmapped": 0.2},
+            areas={"merge_duplicates": True},
+            grid={"resolution": 7, "max_cells": 50_000},
+            run={"timezone": "Europe/Dublin"},
+            columns={"signups": {"joined_format": "month-first"},
+                     "ratings": {"rated_at_format": "%d.%m.%Y %H:%M"}},
+        ),
+        path=FAKE,
+    )  # fmt: skip
+    assert config.origins.max_unmapped == 0.2
+    assert config.areas.merge_duplicates is True
+    assert config.grid.max_cells == 50_000
+    assert config.run.timezone == "Europe/Dublin"
+    assert config.columns_for("signups")["joined_format"] == "month-first"
+    assert config.columns_for("ratings")["rated_at_format"] == "%d.%m.%Y %H:%M"
+    # the map's resolution follows a grid coarser than its default of 8
+    assert config.representation.map_resolution == 7
+    defaults = config_from_dict(raw(), path=FAKE)
+    assert (defaults.origins.max_unmapped, defaults.run.timezone) == (0.05, "Europe/London")
+    assert defaults.representation.map_resolution == 8

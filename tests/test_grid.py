@@ -22,6 +22,7 @@ from targeting.grid import (
     build_grid,
     centroid_areas,
     equal_area_crs,
+    grid_size,
     home_areas,
     overlay_weights,
     points_to_areas,
@@ -489,3 +490,20 @@ def test_segment_households_land_on_their_own_fragments() -> None:
         households.to_numpy(), rel=1e-9, abs=1e-9
     )
     assert per_fragment.sum() == pytest.approx(3600.0, rel=1e-9)
+
+
+def test_grid_size_is_surface_over_a_cell_plus_a_ring_of_edge_cells() -> None:
+    """A 5 km square at resolution 10: 25 km2 over the cell's 15,048 m2 on average, plus its
+    20 km outline over a cell's width (sqrt(3) x the 75.86 m edge), without making a cell; and
+    close to the fragments the grid then makes."""
+    areas = gpd.GeoDataFrame(
+        {"area_code": ["A"]}, geometry=[box(400000, 286000, 405000, 291000)], crs=BNG
+    ).to_crs("EPSG:4326")
+    size = grid_size(areas, resolution=10)
+    cell = h3.average_hexagon_area(10, unit="m^2")
+    edge = h3.average_hexagon_edge_length(10, unit="m")
+    assert size.total_m2 == pytest.approx(25e6, rel=1e-3)
+    assert size.cell_m2 == pytest.approx(cell)
+    assert size.cells == int(np.ceil(size.total_m2 / cell + 20_000 / (np.sqrt(3) * edge)))
+    fragments = areas_to_fragments(areas, resolution=10, crs=equal_area_crs(areas))
+    assert size.cells == pytest.approx(len(fragments), rel=0.1)

@@ -417,3 +417,72 @@ def test_nomis_bulk_wide_table_total_subtotals_and_decorated_names(tmp_path: Pat
         "subtotal columns not counted" in w and "White; measures" in w for w in summary.warnings
     )
     assert summary.rows_rejected == 0
+
+
+# --- census tables as ONS and Nomis publish them ----------------------------------------------
+
+
+def test_ons_custom_dataset_long_table_with_does_not_apply(tmp_path: Path) -> None:
+    """The long CSV of an ONS "create a custom dataset" download: the area code column, the
+    20-category variable (its code column beside it) and Observation; Does not apply is left out."""
+    text = (
+        "Lower layer Super Output Areas Code,Lower layer Super Output Areas,"
+        "Ethnic group (20 categories) Code,Ethnic group (20 categories),Observation\n"
+        f"{CODE_A},Alpha 001A,-8,Does not apply,0\n"
+        f'{CODE_A},Alpha 001A,4,"Asian, Asian British or Asian Welsh: Pakistani",30\n'
+        f'{CODE_A},Alpha 001A,13,"White: English, Welsh, Scottish, Northern Irish or British",60\n'
+        f"{CODE_A},Alpha 001A,16,White: Roma,5\n"
+        f"{CODE_B},Beta 001A,-8,Does not apply,0\n"
+        f'{CODE_B},Beta 001A,4,"Asian, Asian British or Asian Welsh: Pakistani",100\n'
+    )
+    pop, summary = read_pop(tmp_path, text)
+    assert summary.details["format"] == "long"
+    assert pop.origins == ("Pakistani", "Roma", "White British")
+    assert residents(pop.table) == {
+        (CODE_A, "Pakistani"): 30.0,
+        (CODE_A, "Roma"): 5.0,
+        (CODE_A, "White British"): 60.0,
+        (CODE_B, "Pakistani"): 100.0,
+    }
+    assert "left out as not an ethnic group: Does not apply (0 residents)" in summary.warnings
+    assert summary.rows_rejected == 0
+    assert_accounting(summary)
+
+
+def test_ons_bulk_table_with_broad_and_detailed_columns(tmp_path: Path) -> None:
+    """census2021-ts021 bulk headers: the five broad headings add up their parts and are left
+    out, so no resident counts twice; the detailed columns get their standard names."""
+    text = (
+        "date,geography,geography code,Ethnic group: Total: All usual residents,"
+        '"Ethnic group: Asian, Asian British or Asian Welsh",'
+        '"Ethnic group: Asian, Asian British or Asian Welsh: Pakistani",'
+        '"Ethnic group: Asian, Asian British or Asian Welsh: Other Asian",'
+        "Ethnic group: White,"
+        '"Ethnic group: White: English, Welsh, Scottish, Northern Irish or British",'
+        "Ethnic group: Other ethnic group,Ethnic group: Other ethnic group: Arab,"
+        "Ethnic group: Other ethnic group: Any other ethnic group\n"
+        f"2021,Alpha,{CODE_A},100,40,30,10,55,55,5,2,3\n"
+        f"2021,Beta,{CODE_B},50,20,20,0,30,30,0,0,0\n"
+    )
+    pop, summary = read_pop(tmp_path, text)
+    assert summary.details["detected_origins"] == [
+        "Pakistani", "Other Asian", "White British", "Arab", "Any other ethnic group",
+    ]  # fmt: skip
+    assert pop.table.groupby("area_code")["residents"].sum().to_dict() == {
+        CODE_A: 100.0,
+        CODE_B: 50.0,
+    }
+    assert any("subtotal columns not counted as origins" in w for w in summary.warnings)
+    assert summary.rows_rejected == 0
+
+
+def test_nomis_geography_cells_hold_code_and_name(tmp_path: Path) -> None:
+    text = (
+        '"2021 super output area - lower layer","Total: All usual residents","White","%"\n'
+        f'"{CODE_A} : Birmingham 001A",100,90,90.0\n'
+        f'"{CODE_B} : Birmingham 001B",50,45,90.0\n'
+    )
+    pop, summary = read_pop(tmp_path, text)
+    assert residents(pop.table) == {(CODE_A, "White"): 90.0, (CODE_B, "White"): 45.0}
+    assert summary.details["total_column"] == "Total: All usual residents"
+    assert any("1 percentage column(s)" in w for w in summary.warnings)

@@ -18,6 +18,7 @@ from shapely.geometry import GeometryCollection, LineString, Point, Polygon, box
 
 from targeting.errors import InputError
 from targeting.io import (
+    csv_layout,
     expand_globs,
     find_column,
     normalise_name,
@@ -40,6 +41,52 @@ def test_utf8_csv_is_read_as_text(tmp_path: Path) -> None:
     assert frame["name"].tolist() == ["Café Ward", ""]
     assert frame["count"].tolist() == ["007", "12"]  # text: leading zeros kept
     assert frame["code"].tolist() == ["E05000001", "E05000002"]
+
+
+@pytest.mark.parametrize(
+    ("text", "delimiter", "header"),
+    [
+        ("a,b,c\n1,2,3\n", ",", 0),
+        ("a;b;c\n1,5;2;3\n4;5,5;6\n", ";", 0),  # decimal commas inside fields
+        ("a\tb\n1\t2\n", "\t", 0),
+        ("a|b|c\n1|2|3\n", "|", 0),
+        ('\n"Title"\n"Units :","Persons"\n\n"code","x","y"\n\n"A",1,2\n"B",3,4\n"Footer"\n', ",", 4),
+        ("just one column\nvalue\n", ",", 0),
+    ],
+)  # fmt: skip
+def test_csv_layout_finds_the_delimiter_and_the_header(
+    text: str, delimiter: str, header: int
+) -> None:
+    assert csv_layout(text) == (delimiter, header)
+
+
+@pytest.mark.parametrize(
+    ("text", "layout"),
+    [
+        ("id;lat;lon\nU1;52,47;-1,99\n", "semicolon-separated, decimal commas read as points"),
+        ("id\tlat\tlon\nU1\t52.47\t-1.99\n", "tab-separated"),
+        ("id|lat|lon\nU1|52.47|-1.99\n", "pipe-separated"),
+    ],
+)
+def test_other_delimiters_read_the_same_table(tmp_path: Path, text: str, layout: str) -> None:
+    frame = read_table(write_text(tmp_path / "t.csv", text), input_name="signups")
+    assert frame.to_dict(orient="list") == {"id": ["U1"], "lat": ["52.47"], "lon": ["-1.99"]}
+    assert frame.attrs["layout"] == layout
+
+
+def test_a_table_between_title_and_footer_lines_is_found(tmp_path: Path) -> None:
+    text = (
+        '\n"TS021 - Ethnic group"\n"ONS Crown Copyright Reserved"\n"Population :","All"\n\n'
+        '"area","Total","%"\n\n"E01 : One",10,100.0\n"E02 : Two",20,100.0\n\n'
+        '"In order to protect against disclosure, records have been swapped."\n'
+    )
+    frame = read_table(write_text(tmp_path / "nomis.csv", text), input_name="population")
+    assert list(frame.columns) == ["area", "Total", "%"]
+    assert frame["Total"].tolist() == ["10", "20"]
+    assert frame.attrs["layout"] == (
+        "the table read from line 6: 5 title line(s) above it and 1 footer line(s) below it "
+        "left out"
+    )
 
 
 def test_utf8_with_bom_header_has_no_bom(tmp_path: Path) -> None:

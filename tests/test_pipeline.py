@@ -496,3 +496,81 @@ census = [
     described = pd.read_csv(folder / "segment_descriptions.csv")
     print(f"open segmentation: k={seg.k} in {seconds:.1f} s")
     print(described[["segment", "label", "small_areas", "residents"]].to_string(index=False))
+
+
+# ---------------------------------------------------------------------------------------------
+# A force's own export on real geography: TS021 broad groups by 2021 LSOA, the 2025 wards, and
+# sign-ups labelled in census wording mixed with ORIGINS-style names (tests/realworld.py)
+
+
+@pytest.fixture(scope="module")
+def export_runs(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """The same sign-ups run against the TS021 table with its short headers and with the ONS
+    bulk-file headers."""
+    if not REALDATA.is_dir():
+        pytest.skip(f"no real data at {REALDATA}")
+    from realworld import draw_signups, write_export
+
+    signups = draw_signups()
+    short = write_export(tmp_path_factory.mktemp("export_short"), signups=signups)
+    bulk = write_export(tmp_path_factory.mktemp("export_bulk"), signups=signups, bulk_headers=True)
+    return signups, run(short.config), run(bulk.config)
+
+
+@needs_realdata
+def test_export_every_label_maps_and_white_is_not_flagged(export_runs) -> None:  # type: ignore[no-untyped-def]
+    from realworld import LABELS
+
+    _, short, _ = export_runs
+    origins = short.manifest["origins"]
+    assert origins["unmapped_signup_origins"] == {}
+    went = {row["label"]: row["population_origin"] for row in origins["labels"]}
+    for group, labels in LABELS.items():
+        for label in labels:
+            assert went[label] == {"other": "Other ethnic group"}.get(group, group.capitalize())
+    table = pd.read_csv(short.out_dir / "representation.csv")
+    force = table[(table["level"] == "force") & (table["origin_level"] == "origin")]
+    flagged = dict(zip(force["origin"], force["under_represented"], strict=True))
+    # every group signs up at the same rate but for Asian residents of three planted wards
+    assert flagged == {"Asian": True, "Black": False, "Mixed": False,
+                       "Other ethnic group": False, "White": False}  # fmt: skip
+    for entry in short.manifest["inputs"].values():
+        assert entry["rows_read"] == entry["rows_used"] + entry["rows_rejected"]
+
+
+@needs_realdata
+def test_export_registered_equals_an_independent_point_in_polygon_count(export_runs) -> None:  # type: ignore[no-untyped-def]
+    from realworld import independent_counts
+
+    signups, short, _ = export_runs
+    table = pd.read_csv(short.out_dir / "representation.csv", dtype={"area_code": str})
+    rows = table[
+        (table["level"] == "area") & (table["origin_level"] == "origin") & ~table["suppressed"]
+    ]
+    counts = independent_counts(signups).assign(
+        origin=lambda d: d["true_group"].map(
+            {"asian": "Asian", "black": "Black", "mixed": "Mixed", "white": "White",
+             "other": "Other ethnic group"}
+        )
+    ).set_index(["WD25CD", "origin"])["registered"]  # fmt: skip
+    expected = counts.reindex(pd.MultiIndex.from_frame(rows[["area_code", "origin"]]), fill_value=0)
+    assert len(rows) > 600  # of 192 wards x 5 groups, the rest withheld (small counts)
+    np.testing.assert_array_equal(rows["registered"].to_numpy(), expected.to_numpy())
+
+
+@needs_realdata
+def test_export_with_ons_bulk_headers_gives_the_same_table(export_runs) -> None:  # type: ignore[no-untyped-def]
+    _, short, bulk = export_runs
+    for name in ("representation.csv", "ranked_areas.csv"):
+        pd.testing.assert_frame_equal(
+            pd.read_csv(short.out_dir / name), pd.read_csv(bulk.out_dir / name)
+        )
+
+
+@needs_realdata
+def test_export_planted_shortfalls_lead_the_ranking(export_runs) -> None:  # type: ignore[no-untyped-def]
+    from realworld import PLANTED
+
+    _, short, _ = export_runs
+    ranked = pd.read_csv(short.out_dir / "ranked_areas.csv", dtype={"area_code": str})
+    assert set(ranked["area_code"].head(3)) == set(PLANTED)

@@ -96,9 +96,11 @@ class Ingested:
         return out
 
 
-# memory a run takes: a fixed part and a part per estimated cell (fragment), measured with
-# `just bench` on force-scale runs at resolutions 9 to 11 (see docs/contract.md)
-BASE_BYTES = 600e6
+# memory a run takes, a fixed part and a part per estimated cell (fragment): the force-scale
+# synthetic run peaked at 0.87, 1.18 and 2.96 GB with 10k, 66k and 446k fragments (resolutions 9
+# to 11, about 5 KB a fragment), the national-density size sweep at 12 KB a cell; the larger is
+# kept so that a refused grid is one that would not have fitted
+BASE_BYTES = 0.8e9
 BYTES_PER_CELL = 12e3
 
 
