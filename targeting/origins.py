@@ -368,8 +368,10 @@ def label_table(mapping: OriginMapping, *, threshold: int) -> pd.DataFrame:
     destination = rows["population_origin"].fillna(
         rows["how"].where(rows["how"] == "unknown origin", "unmapped")
     )
-    shown: dict[int, int | str] = {}
-    for _, group in rows.groupby(destination, sort=False):
+    small = (rows["signups"] > 0) & (rows["signups"] < threshold)
+    shown: dict[int, int | str] = dict(enumerate(rows["signups"].astype(int).tolist()))
+    # only a destination with a small count has anything to withhold
+    for _, group in rows[small.groupby(destination).transform("any")].groupby(destination):
         parts = protect_breakdown(
             {str(i): int(n) for i, n in group["signups"].items()}, threshold=threshold
         )

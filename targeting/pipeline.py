@@ -115,7 +115,9 @@ def _input_manifest(summary: InputSummary, *, threshold: int) -> dict[str, Any]:
     return entry
 
 
-def _manifest_base(config: Config, data: Ingested) -> dict[str, Any]:
+def _manifest_base(config: Config, data: Ingested, *, labels: pd.DataFrame) -> dict[str, Any]:
+    """The manifest's account of the config and the inputs; `labels` is `label_table` of the
+    sign-up origins."""
     threshold = config.privacy.suppression_threshold
     return {
         "engine": "targeting",
@@ -129,7 +131,7 @@ def _manifest_base(config: Config, data: Ingested) -> dict[str, Any]:
         "origins": {
             "population_origins": list(data.population.origins),
             "population_columns": data.population.columns,
-            "labels": label_table(data.origins, threshold=threshold).to_dict(orient="records"),
+            "labels": labels.to_dict(orient="records"),
             "unmapped_signup_origins": withhold_small_counts(
                 data.origins.unmapped, threshold=threshold
             ),
@@ -302,7 +304,8 @@ def run(
         )
         on_step("report")
         base = data.population.base
-        manifest = _manifest_base(cfg, data)
+        labels = label_table(data.origins, threshold=threshold)
+        manifest = _manifest_base(cfg, data, labels=labels)
         sections = build_sections(
             representation=rep,
             signups=data.signups.table,
@@ -310,7 +313,7 @@ def run(
             cells=grid.cells,
             schemes=_schemes_with_areas(data.schemes, data.areas),
             emerging=emerging,
-            labels=label_table(data.origins, threshold=threshold),
+            labels=labels,
             as_of=data.as_of,
             base=base,
             threshold=threshold,
@@ -425,7 +428,8 @@ def validate(
     data = ingest_inputs(cfg, on_step=on_step)
     target = out_dir or cfg.output.dir / "validation"
     _check_output_dir(target, cfg)
-    report = _manifest_base(cfg, data)
+    labels = label_table(data.origins, threshold=cfg.privacy.suppression_threshold)
+    report = _manifest_base(cfg, data, labels=labels)
     with atomic_output_dir(target, marker="validation.json") as tmp:
         write_rejects(tmp, {s.name: s.rejects for s in data.summaries})
         (tmp / "validation.json").write_text(json_text(report), encoding="utf-8")
