@@ -171,8 +171,8 @@ def _read_csv_text(path: Path) -> pd.DataFrame:
             footer = len(frame) - last
             frame = frame.iloc[:last]
             notes.append(
-                f"the table read from line {header + 1}: {header} title line(s) above it "
-                f"and {footer} footer line(s) below it left out"
+                f"the table at line {header + 1} ({header} title line(s) above it and {footer} "
+                "footer line(s) below it left out)"
             )
         frame = frame.fillna("")
         frame.attrs["layout"] = "; ".join(notes)

@@ -376,7 +376,12 @@ def label_table(mapping: OriginMapping, *, threshold: int) -> pd.DataFrame:
             {str(i): int(n) for i, n in group["signups"].items()}, threshold=threshold
         )
         shown.update({int(i): v for i, v in parts.items()})
-    return rows.assign(signups=[shown[i] for i in rows.index])
+    return rows.assign(
+        population_origin=rows["population_origin"]
+        .astype(object)
+        .where(rows["population_origin"].notna(), None),
+        signups=[shown[i] for i in rows.index],
+    )
 
 
 def origin_groups(origins: Sequence[str]) -> dict[str, str]:

@@ -36,6 +36,7 @@ from targeting.ingest.inputs import (
     INGEST_STEPS,
     Ingested,
     StepCallback,
+    check_unmapped,
     ingest_inputs,
     no_progress,
 )
@@ -422,10 +423,11 @@ def validate(
     """Read and check every input; write the rejects and `validation.json`, compute nothing else.
 
     The report goes to `<output dir>/validation` unless `out_dir` is given, so a previous run's
-    outputs are left alone.
+    outputs are left alone. Sign-up origins a run would stop on (more unmapped than `[origins]
+    max_unmapped`) are reported first, with where every label went, and then raised.
     """
     cfg = config if isinstance(config, Config) else load_config(config)
-    data = ingest_inputs(cfg, on_step=on_step)
+    data = ingest_inputs(cfg, on_step=on_step, check_origins=False)
     target = out_dir or cfg.output.dir / "validation"
     _check_output_dir(target, cfg)
     labels = label_table(data.origins, threshold=cfg.privacy.suppression_threshold)
@@ -434,6 +436,7 @@ def validate(
         write_rejects(tmp, {s.name: s.rejects for s in data.summaries})
         (tmp / "validation.json").write_text(json_text(report), encoding="utf-8")
         (tmp / "validation.md").write_text(inputs_markdown(report), encoding="utf-8")
+    check_unmapped(cfg, data.origins, data.population)
     return RunResult(target.resolve(), report)
 
 

@@ -243,7 +243,8 @@ def fsync_tree(folder: Path) -> None:
 
 
 def inputs_markdown(manifest: Mapping[str, Any]) -> str:
-    """A short readable report of what each input gave: rows read/used/rejected, reasons, warnings."""
+    """A short readable report of what each input gave: rows read/used/rejected, reasons,
+    warnings, and where each sign-up origin label went."""
     lines = [
         f"# Input check ({manifest.get('protective_marking', '')})",
         "",
@@ -260,4 +261,21 @@ def inputs_markdown(manifest: Mapping[str, Any]) -> str:
         )
     warnings = manifest.get("warnings", [])
     lines += ["", "## Warnings", ""] + ([f"- {w}" for w in warnings] or ["None."])
+    labels = manifest.get("origins", {}).get("labels", [])
+    if labels:
+        lines += [
+            "",
+            "## Sign-up origins",
+            "",
+            "Each origin label and the population category its sign-ups are counted under.",
+            "",
+            "| label | counted as | how | sign-ups |",
+            "|---|---|---|---:|",
+        ]
+        for row in labels:
+            count = row["signups"] if isinstance(row["signups"], str) else f"{row['signups']:,}"
+            lines.append(
+                f"| {row['label'] or '(empty)'} | {row['population_origin'] or 'unknown origin'} "
+                f"| {row['how']} | {count} |"
+            )
     return "\n".join(lines) + "\n"

@@ -29,6 +29,7 @@ from statsmodels.stats.multitest import multipletests
 
 from targeting.errors import TrialError
 from targeting.grid import points_to_cells
+from targeting.ingest.common import parse_dates
 from targeting.io import read_table
 
 RI_DRAWS = 10_000
@@ -482,9 +483,12 @@ def read_hotspots(path: Path, *, block_by: str) -> pd.DataFrame:
     return frame
 
 
-def signups_to_cells(path: Path, *, resolution: int) -> tuple[pd.Series, pd.Series]:
+def signups_to_cells(
+    path: Path, *, resolution: int, timezone: str = "Europe/London"
+) -> tuple[pd.Series, pd.Series]:
     """The H3 cells (at `resolution`) and join dates of the sign-ups in an export that are not
-    deleted: located by latitude/longitude or by easting/northing (EPSG:27700)."""
+    deleted: located by latitude/longitude or by easting/northing (EPSG:27700). Dates are read as
+    a run reads them (`parse_dates`: one day/month order for the column, local time)."""
     frame = read_table(path, input_name="signups")
     lower = {c.lower(): c for c in frame.columns}
 
@@ -514,7 +518,14 @@ def signups_to_cells(path: Path, *, resolution: int) -> tuple[pd.Series, pd.Seri
             y.fillna(pd.Series(lat_bng, index=frame.index)),
             x.fillna(pd.Series(lon_bng, index=frame.index)),
         )
-    when = pd.to_datetime(frame[joined], errors="coerce", format="mixed")
+    when = parse_dates(
+        frame[joined],
+        timezone=timezone,
+        input_name="signups",
+        path=path,
+        column=joined,
+        canonical="joined",
+    ).values
     ok = live & y.notna() & x.notna() & when.notna()
     cells = points_to_cells(y[ok].to_numpy(), x[ok].to_numpy(), resolution=resolution)
     return pd.Series(cells), when[ok].reset_index(drop=True)

@@ -345,7 +345,7 @@ def test_a_semicolon_separated_export_reads_like_a_comma_one(tmp_path: Path) -> 
     manifest = _run(_world(tmp_path, signups="signups_semicolon.csv"))
     entry = manifest["inputs"]["signups"]
     assert (entry["rows_read"], entry["rows_used"], entry["rows_rejected"]) == (4, 4, 0)
-    assert "file read as semicolon-separated, decimal commas read as points" in entry["warnings"]
+    assert "file layout: semicolon-separated, decimal commas read as points" in entry["warnings"]
     with duckdb.connect(str(tmp_path / "out" / "targeting.duckdb"), read_only=True) as con:
         by_area = dict(
             con.execute("SELECT area_code, sum(registered) FROM cells GROUP BY 1").fetchall()
@@ -359,7 +359,10 @@ def test_a_raw_nomis_download_is_read_between_its_title_and_footer(tmp_path: Pat
     entry = manifest["inputs"]["population"]
     assert (entry["rows_read"], entry["rows_rejected"]) == (4, 0)
     assert entry["detected_origins"] == ["Pakistani", "White British"]
-    assert any("7 title line(s) above it and 2 footer line(s)" in w for w in entry["warnings"])
+    assert any(
+        "the table at line 8 (7 title line(s) above it and 2 footer line(s)" in w
+        for w in entry["warnings"]
+    )
     assert any("3 percentage column(s)" in w for w in entry["warnings"])
     # the same residents as the clean table: OA4's outside half unallocated
     assert manifest["grid"]["residents_on_grid"] + manifest["unallocated_residents"] == (
@@ -420,3 +423,23 @@ def test_reading_a_run_before_any_run_has_its_own_exit_code(tmp_path: Path, comm
     assert result.exit_code == 5
     message = " ".join(result.stderr.split())
     assert "no finished run in" in message and "targeting run" in message
+
+
+def test_unmapped_origins_over_the_share_stop_and_say_how_to_map_them(tmp_path: Path) -> None:
+    """One sign-up of three with an origin says "Martian": a third unmapped, over 5%."""
+    config = write_world(tmp_path, with_bad_rows=False)
+    signups = tmp_path / "signups.csv"
+    signups.write_text(
+        signups.read_text().replace("England,deleted", "Martian,deleted"), encoding="utf-8"
+    )
+    _stop(config, "signups.csv column 'origin': 33.3% of the sign-ups with a known origin have a "
+          "label that maps to no population category ([origins] max_unmapped is 5%)",
+          "'Martian' (<10): not a label the crosswalk knows",
+          "a line such as 'Martian,<category>'", "the categories are: Pakistani, White British")  # fmt: skip
+    _append(config, '[origins]\nmap = "map.csv"')
+    (tmp_path / "map.csv").write_text("origin,population_origin\nmartian,white british\n")
+    manifest = _run(config)
+    labels = {row["label"]: row for row in manifest["origins"]["labels"]}
+    assert labels["Martian"]["population_origin"] == "White British"
+    assert labels["Martian"]["how"] == "your [origins] map"
+    _accounted(manifest)

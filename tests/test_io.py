@@ -84,8 +84,7 @@ def test_a_table_between_title_and_footer_lines_is_found(tmp_path: Path) -> None
     assert list(frame.columns) == ["area", "Total", "%"]
     assert frame["Total"].tolist() == ["10", "20"]
     assert frame.attrs["layout"] == (
-        "the table read from line 6: 5 title line(s) above it and 1 footer line(s) below it "
-        "left out"
+        "the table at line 6 (5 title line(s) above it and 1 footer line(s) below it left out)"
     )
 
 

@@ -574,3 +574,17 @@ def test_export_planted_shortfalls_lead_the_ranking(export_runs) -> None:  # typ
     _, short, _ = export_runs
     ranked = pd.read_csv(short.out_dir / "ranked_areas.csv", dtype={"area_code": str})
     assert set(ranked["area_code"].head(3)) == set(PLANTED)
+
+
+def test_validate_reports_every_label_before_stopping_on_unmapped_origins(tmp_path: Path) -> None:
+    """An analyst checking a new export sees where each label went, even when a run would stop."""
+    config = write_world(tmp_path)
+    signups = tmp_path / "signups.csv"
+    signups.write_text(signups.read_text().replace(",England,", ",Martian,"), encoding="utf-8")
+    with pytest.raises(InputError, match="maps to no population category"):
+        validate(config)
+    report = (tmp_path / "out" / "validation" / "validation.md").read_text()
+    assert (
+        "| Martian | unknown origin | unmapped: not a label the crosswalk knows | <10 |" in report
+    )
+    assert "| Pakistani | Pakistani | same name as a population category | <10 |" in report

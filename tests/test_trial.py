@@ -225,3 +225,24 @@ def test_cli_outcomes_from_a_signup_export(tmp_path: Path) -> None:
     counts = pd.read_csv(tmp_path / "outcomes.csv").set_index("hotspot_id")["signups"]
     # U2 is deleted and U3 joined after the window
     assert counts.to_dict() == {"H1": 1, "H2": 1}
+
+
+def test_cli_outcomes_read_uk_dates_day_first(tmp_path: Path) -> None:
+    """06/03/2018 is 6 March (UK), inside a window from 5 March; read month-first, as a bare
+    parser would, it would be 3 June and the sign-up lost."""
+    (a,) = sorted(h3.grid_disk(CENTRE, 1))[:1]
+    pd.DataFrame({"hotspot_id": ["H1"], "arm": ["door"], "block": "A", "cell": [a]}).to_csv(
+        tmp_path / "assignments.csv", index=False
+    )
+    la, lo = h3.cell_to_latlng(a)
+    pd.DataFrame(
+        {"user_id": ["U1", "U2"], "joined": ["06/03/2018", "20/03/2018 09:15"],
+         "latitude": [la, la], "longitude": [lo, lo]}
+    ).to_csv(tmp_path / "signups.csv", index=False)  # fmt: skip
+    done = CliRunner().invoke(
+        app,
+        ["trial", "outcomes", str(tmp_path / "assignments.csv"), str(tmp_path / "signups.csv"),
+         "--start", "2018-03-05", "--days", "28", "--out", str(tmp_path / "outcomes.csv")],
+    )  # fmt: skip
+    assert done.exit_code == 0, done.output
+    assert pd.read_csv(tmp_path / "outcomes.csv")["signups"].tolist() == [2]

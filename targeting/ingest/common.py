@@ -163,7 +163,7 @@ def layout_warnings(frame: pd.DataFrame) -> list[str]:
     """A warning saying how a CSV was laid out when it was not a plain comma-separated table
     (another delimiter, title and footer lines), so the analyst can check it was read right."""
     layout = frame.attrs.get("layout", "")
-    return [f"file read as {layout}"] if layout else []
+    return [f"file layout: {layout}"] if layout else []
 
 
 def columns_of(frame: pd.DataFrame, input_name: str, config: Config) -> dict[str, str | None]:

@@ -191,13 +191,16 @@ def check_unmapped(config: Config, mapping: OriginMapping, population: Populatio
         f"{share:.1%} of the sign-ups with a known origin have a label that maps to no "
         f"population category ([origins] max_unmapped is {config.origins.max_unmapped:.0%}), so "
         f"the representation table would rest on the rest; labels: {listed}{more}",
-        "map each label in a CSV named by [origins] map, columns origin,population_origin (e.g. "
-        f"'{example},{population.origins[0]}'); the population's categories are: "
-        f"{', '.join(population.origins)}")])  # fmt: skip
+        "map each label to one of the population's categories in a CSV named by [origins] map, "
+        f"columns origin,population_origin (a line such as '{example},<category>'); the "
+        f"categories are: {', '.join(population.origins)}; or raise [origins] max_unmapped")])  # fmt: skip
 
 
-def ingest_inputs(config: Config, *, on_step: StepCallback = no_progress) -> Ingested:
-    """Read and validate every input the config names; stop at the first unusable file."""
+def ingest_inputs(
+    config: Config, *, on_step: StepCallback = no_progress, check_origins: bool = True
+) -> Ingested:
+    """Read and validate every input the config names; stop at the first unusable file, and
+    (with `check_origins`) when too many sign-up origins cannot be mapped (`check_unmapped`)."""
     summaries: list[InputSummary] = []
     check_inputs_exist(config)
     on_step("areas")
@@ -241,7 +244,8 @@ def ingest_inputs(config: Config, *, on_step: StepCallback = no_progress) -> Ing
         user_map, s7 = read_origin_map(config.origins.map, population_origins=population.origins)
         summaries.append(s7)
     mapped, mapping = map_origins(signups.table["label"], population.origins, user_map=user_map)
-    check_unmapped(config, mapping, population)
+    if check_origins:
+        check_unmapped(config, mapping, population)
     table = signups.table.assign(origin=mapped.to_numpy())
     signups = Signups(table, signups.as_of)
     on_step("crimes")
