@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -55,8 +56,22 @@ EXIT_CODES = {
 }
 
 
-class _State:
-    quiet = False
+@dataclass(frozen=True)
+class _Options:
+    """What the top-level options (`targeting --quiet ...`) say, for every command."""
+
+    quiet: bool = False
+
+
+def _is_quiet(ctx: typer.Context, quiet: bool) -> bool:
+    """Quiet when `--quiet` came before the command or after it."""
+    root = ctx.find_root().obj
+    return quiet or (isinstance(root, _Options) and root.quiet)
+
+
+def _say(text: object) -> None:
+    """A result (a folder, a file, a number) on stdout, whole: a long path is never wrapped."""
+    typer.echo(str(text))
 
 
 QuietOption = Annotated[
@@ -72,6 +87,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main(
+    ctx: typer.Context,
     quiet: QuietOption = False,
     version: Annotated[
         bool,
@@ -81,12 +97,12 @@ def main(
     ] = False,
 ) -> None:
     """Engagement targeting for police community messaging (inviting people in, not enforcement)."""
-    _State.quiet = quiet
+    ctx.obj = _Options(quiet=quiet)
 
 
 @contextmanager
-def _progress(steps: Sequence[str]) -> Iterator[Callable[[str], None]]:
-    if _State.quiet:
+def _progress(steps: Sequence[str], *, quiet: bool) -> Iterator[Callable[[str], None]]:
+    if quiet:
         yield lambda _step: None
         return
     with Progress(
@@ -120,8 +136,8 @@ def _errors() -> Iterator[None]:
         raise typer.Exit(code=EXIT_CODES.get(type(exc), 1)) from None
 
 
-def _summary(result: pipeline.RunResult) -> None:
-    if _State.quiet:
+def _summary(result: pipeline.RunResult, *, quiet: bool) -> None:
+    if quiet:
         return
     m = result.manifest
     for name, info in m["inputs"].items():
@@ -138,6 +154,7 @@ def _summary(result: pipeline.RunResult) -> None:
 
 @app.command()
 def run(
+    ctx: typer.Context,
     config: Annotated[Path, typer.Argument(help="The run's TOML config.", show_default=False)],
     previous: Annotated[
         Path | None,
@@ -154,15 +171,16 @@ def run(
 
     Example: targeting run pipelines/nhw_week.toml --previous last_month/
     """
-    _State.quiet |= quiet
-    with _errors(), _progress(pipeline.RUN_STEPS) as step:
+    quiet = _is_quiet(ctx, quiet)
+    with _errors(), _progress(pipeline.RUN_STEPS, quiet=quiet) as step:
         result = pipeline.run(config, previous=previous, on_step=step)
-    _summary(result)
-    out.print(str(result.out_dir))
+    _summary(result, quiet=quiet)
+    _say(result.out_dir)
 
 
 @app.command()
 def validate(
+    ctx: typer.Context,
     config: Annotated[Path, typer.Argument(help="The run's TOML config.", show_default=False)],
     out_dir: Annotated[
         Path | None,
@@ -174,15 +192,16 @@ def validate(
 
     Example: targeting validate pipelines/weekly_tasking.toml
     """
-    _State.quiet |= quiet
-    with _errors(), _progress(pipeline.INGEST_STEPS) as step:
+    quiet = _is_quiet(ctx, quiet)
+    with _errors(), _progress(pipeline.INGEST_STEPS, quiet=quiet) as step:
         result = pipeline.validate(config, out_dir=out_dir, on_step=step)
-    _summary(result)
-    out.print(str(result.out_dir))
+    _summary(result, quiet=quiet)
+    _say(result.out_dir)
 
 
 @app.command()
 def demo(
+    ctx: typer.Context,
     out_dir: Annotated[
         Path, typer.Option("--out", help="Folder for the demo inputs and outputs.")
     ] = Path("targeting-demo"),
@@ -194,11 +213,11 @@ def demo(
 
     Example: targeting demo --out demo
     """
-    _State.quiet |= quiet
-    with _errors(), _progress(("demo data", *pipeline.RUN_STEPS)) as step:
+    quiet = _is_quiet(ctx, quiet)
+    with _errors(), _progress(("demo data", *pipeline.RUN_STEPS), quiet=quiet) as step:
         result = pipeline.run_demo(out_dir, on_step=step)
-    _summary(result)
-    out.print(str(result.out_dir))
+    _summary(result, quiet=quiet)
+    _say(result.out_dir)
 
 
 @app.command()
@@ -230,11 +249,12 @@ def synth(
         else:
             configs = [write_synthetic_inputs(out_dir, scale=scale, tiles=tiles, seed=seed)]
     for config in configs:
-        out.print(str(config.resolve()))
+        _say(config.resolve())
 
 
 @app.command()
 def batch(
+    ctx: typer.Context,
     configs: Annotated[
         list[Path],
         typer.Argument(help="The runs' TOML configs (one per force).", show_default=False),
@@ -252,10 +272,10 @@ def batch(
     """
     from targeting.batch import BatchRun, run_batch
 
-    _State.quiet = quiet
+    quiet = _is_quiet(ctx, quiet)
 
     def done(r: BatchRun) -> None:
-        if not _State.quiet:
+        if not quiet:
             note = f"{r.seconds:.1f} s, {r.peak_rss_mb:,.0f} MB" if r.status == "ok" else r.error
             err.print(f"  {r.label}: {r.status} ({note})", markup=False, highlight=False)
 
@@ -267,7 +287,7 @@ def batch(
                 f"{len(result.failed)} of {len(result.runs)} runs failed ({names}); "
                 f"see {result.out_dir / 'batch.csv'}, fix their inputs and run those again"
             )
-    out.print(str(result.out_dir))
+    _say(result.out_dir)
 
 
 segments_app = typer.Typer(
@@ -279,6 +299,7 @@ app.add_typer(segments_app, name="segments")
 
 @segments_app.command("build")
 def segments_build(
+    ctx: typer.Context,
     config: Annotated[Path, typer.Argument(help="The run's TOML config.", show_default=False)],
     k: Annotated[
         int | None, typer.Option("--k", help="Segments (default: [segments] k, or by silhouette).")
@@ -293,13 +314,13 @@ def segments_build(
     """
     with _errors():
         target, seg = pipeline.build_open_segments(config, k=k, out_dir=out_dir)
-    if not _State.quiet:
+    if not _is_quiet(ctx, False):
         err.print(
             f"{seg.k} segments; to use them, add to the config's \\[inputs]:\n"
             f'  segments = "{target / "segments.csv"}"\n'
             f'  segment_descriptions = "{target / "segment_descriptions.csv"}"'
         )
-    out.print(str(target))
+    _say(target)
 
 
 trial_app = typer.Typer(
@@ -311,6 +332,7 @@ app.add_typer(trial_app, name="trial")
 
 @trial_app.command("assign")
 def trial_assign(
+    ctx: typer.Context,
     hotspots: Annotated[
         Path, typer.Argument(help="hotspots.csv (or CSV/GeoJSON).", show_default=False)
     ],
@@ -383,9 +405,9 @@ def trial_assign(
         if lists is not None:
             parent = "parent_code" if "parent_code" in assigned.columns else "block"
             write_weekly_lists(assigned, lists, marking=marking, parent_by=parent)
-    if not _State.quiet:
+    if not _is_quiet(ctx, False):
         err.print(balance.to_string(index=False), markup=False, highlight=False)
-    out.print(str(out_file.resolve()))
+    _say(out_file.resolve())
 
 
 @trial_app.command("outcomes")
@@ -425,11 +447,12 @@ def trial_outcomes(
         cells, joined = signups_to_cells(signups, resolution=resolution)
         result = count_outcomes(table, cells, joined, start=first, days=days)
         write_csv(result, out_file)
-    out.print(str(out_file.resolve()))
+    _say(out_file.resolve())
 
 
 @trial_app.command("evaluate")
 def trial_evaluate(
+    ctx: typer.Context,
     assignments: Annotated[Path, typer.Argument(help="assignments CSV.", show_default=False)],
     outcomes: Annotated[
         Path, typer.Argument(help="outcomes CSV: hotspot_id, signups.", show_default=False)
@@ -453,14 +476,15 @@ def trial_evaluate(
         found = _read_trial_csv(outcomes)
         result = evaluate_trial(table, found, control=control, draws=draws, seed=seed)
         write_csv(result, out_file)
-    if not _State.quiet:
+    if not _is_quiet(ctx, False):
         for line in result["summary"]:
             err.print(line, markup=False, highlight=False, soft_wrap=True)
-    out.print(str(out_file.resolve()))
+    _say(out_file.resolve())
 
 
 @trial_app.command("power")
 def trial_power(
+    ctx: typer.Context,
     baseline: Annotated[float, typer.Option("--baseline", help="Control sign-ups per hotspot.")],
     hotspots: Annotated[int, typer.Option("--hotspots", help="Hotspots in the trial.")],
     arms: Annotated[int, typer.Option("--arms", help="Arms, control included.")] = 4,
@@ -486,8 +510,8 @@ def trial_power(
             )
         ratio = minimum_detectable_ratio(baseline=baseline, dispersion=dispersion, hotspots=hotspots,
                                          arms=arms, alpha=alpha, power=power, sims=sims)  # fmt: skip
-    out.print(f"{ratio:.3f}")
-    if not _State.quiet:
+    _say(f"{ratio:.3f}")
+    if not _is_quiet(ctx, False):
         err.print(
             f"With {hotspots:,} hotspots in {arms} arms ({hotspots // arms:,} each), a control mean of "
             f"{baseline} and dispersion {dispersion}, an arm must reach {ratio:.2f} times control to be "
@@ -552,7 +576,7 @@ def map_command(
         target = out_file or cfg.output.dir / "map.html"
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(map_to_html(data, origin=chosen), encoding="utf-8")
-    out.print(str(target.resolve()))
+    _say(target.resolve())
 
 
 @app.command()

@@ -6,7 +6,6 @@ reported through an optional `on_step` callback so the library never prints.
 
 from __future__ import annotations
 
-import gc
 import json
 import time
 from collections.abc import Mapping
@@ -257,164 +256,158 @@ def run(
     cfg = config if isinstance(config, Config) else load_config(config)
     previous_ranking = read_previous_ranking(previous)
     data = ingest_inputs(cfg, on_step=on_step)
-    # the inputs live until the run ends: spare them the cyclic collector's scans, which would
-    # otherwise rescan their hundreds of thousands of objects as the grid and tables allocate
-    gc.freeze()
-    try:
-        _check_output_dir(cfg.output.dir, cfg)
-        grid = grid_inputs(data, cfg, on_step=on_step)
-        threshold = cfg.privacy.suppression_threshold
-        on_step("representation")
-        areas_plain = pd.DataFrame(data.areas.drop(columns="geometry"))
-        rep = grid_to_representation(
-            grid.cell_origins, grid.cells, areas=areas_plain, threshold=threshold
+    _check_output_dir(cfg.output.dir, cfg)
+    grid = grid_inputs(data, cfg, on_step=on_step)
+    threshold = cfg.privacy.suppression_threshold
+    on_step("representation")
+    areas_plain = pd.DataFrame(data.areas.drop(columns="geometry"))
+    rep = grid_to_representation(
+        grid.cell_origins, grid.cells, areas=areas_plain, threshold=threshold
+    )
+    map_rep = map_cells(
+        grid.cell_origins, resolution=cfg.representation.map_resolution, threshold=threshold
+    )
+    emerging = (
+        find_emerging(
+            grid.cell_origins,
+            grid.previous,
+            areas=areas_plain,
+            cell_resolution=cfg.representation.map_resolution,
+            min_growth=cfg.emerging.min_growth,
+            min_increase=cfg.emerging.min_increase,
         )
-        map_rep = map_cells(
-            grid.cell_origins, resolution=cfg.representation.map_resolution, threshold=threshold
-        )
-        emerging = (
-            find_emerging(
-                grid.cell_origins,
-                grid.previous,
-                areas=areas_plain,
-                cell_resolution=cfg.representation.map_resolution,
-                min_growth=cfg.emerging.min_growth,
-                min_increase=cfg.emerging.min_increase,
-            )
-            if grid.previous is not None
+        if grid.previous is not None
+        else None
+    )
+    segments_out = segment_table(data, grid, cfg)
+    on_step("targeting")
+    plan = plan_week(
+        config=cfg,
+        cells=grid.cells,
+        cell_origins=grid.cell_origins,
+        areas=areas_plain,
+        area_gaps=rep.areas,
+        representation=rep.table,
+        visited=data.visited,
+        postcodes=data.postcodes,
+        as_of=data.as_of,
+        cell_segments=grid.cell_segments,
+        segment_labels=(
+            data.segment_descriptions.set_index("segment")["label"]
+            if data.segment_descriptions is not None
             else None
+        ),
+    )
+    on_step("report")
+    base = data.population.base
+    labels = label_table(data.origins, threshold=threshold)
+    manifest = _manifest_base(cfg, data, labels=labels)
+    sections = build_sections(
+        representation=rep,
+        signups=data.signups.table,
+        areas=areas_plain,
+        cells=grid.cells,
+        schemes=_schemes_with_areas(data.schemes, data.areas),
+        emerging=emerging,
+        labels=labels,
+        as_of=data.as_of,
+        base=base,
+        threshold=threshold,
+    )
+    if segments_out is not None:
+        sections = [*sections, segment_section(segments_out, base=cfg.segments.base)]
+    on_step("write outputs")
+    manifest["warnings"] += list(grid.warnings)
+    manifest["scoring"] = {
+        "notes": list(plan.notes),
+        "areas": len(plan.ranked_areas),
+        "hotspots": len(plan.hotspots),
+        "stations": len(plan.stations),
+        "geofences": len(plan.geofences),
+    }
+    manifest["unallocated_residents"] = grid.unallocated.get("residents", 0.0)
+    manifest["unallocated"] = dict(grid.unallocated)
+    manifest["grid"] = {
+        "resolution": cfg.grid.resolution,
+        "cells": int(grid.cells["cell"].nunique()),
+        "fragments": len(grid.cells),
+        "equal_area_crs": grid.crs,
+        "residents_on_grid": float(grid.cells["residents"].sum()),
+    }
+    manifest["representation"] = {
+        "base": base,
+        "rows": len(rep.table),
+        "suppressed_rows": int(rep.table["suppressed"].sum()),
+        "map_resolution": cfg.representation.map_resolution,
+    }
+    rejects = {s.name: s.rejects for s in data.summaries}
+    with atomic_output_dir(cfg.output.dir, marker="manifest.json") as tmp:
+        grid.cells[list(CELLS_COLUMNS)].to_parquet(tmp / "cells.parquet", index=False)
+        rejects_summary = pd.DataFrame(
+            [(s.name, r, n) for s in data.summaries for r, n in s.reasons().items()],
+            columns=["input", "reason", "rows"],
         )
-        segments_out = segment_table(data, grid, cfg)
-        on_step("targeting")
-        plan = plan_week(
-            config=cfg,
-            cells=grid.cells,
-            cell_origins=grid.cell_origins,
-            areas=areas_plain,
-            area_gaps=rep.areas,
-            representation=rep.table,
-            visited=data.visited,
-            postcodes=data.postcodes,
-            as_of=data.as_of,
-            cell_segments=grid.cell_segments,
-            segment_labels=(
-                data.segment_descriptions.set_index("segment")["label"]
-                if data.segment_descriptions is not None
-                else None
-            ),
+        write_store(
+            tmp / STORE_NAME,
+            {
+                "cells": grid.cells[
+                    [*CELLS_COLUMNS, *(c for c in grid.cells.columns if c not in CELLS_COLUMNS)]
+                ],
+                "cell_origins": grid.cell_origins,
+                "areas": _area_table(data.areas, grid.cells),
+                "rejects_summary": rejects_summary,
+                "representation": rep.table,
+                "representation_counts": rep.counts.assign(
+                    node=rep.counts["node"].replace(TOTAL, "(all origins)")
+                ),
+                "unknown_origin": rep.unknown,
+                "area_gaps": rep.areas,
+                "map_representation": map_rep,
+                "ranked_areas": plan.ranked_areas,
+                **(
+                    {
+                        "cell_segments": grid.cell_segments,
+                        "segment_representation": segments_out,
+                    }
+                    if segments_out is not None and grid.cell_segments is not None
+                    else {}
+                ),
+                "hotspots": plan.hotspots,
+                "stations": plan.stations,
+                **({"emerging": emerging} if emerging is not None else {}),
+            },
         )
-        on_step("report")
-        base = data.population.base
-        labels = label_table(data.origins, threshold=threshold)
-        manifest = _manifest_base(cfg, data, labels=labels)
-        sections = build_sections(
-            representation=rep,
-            signups=data.signups.table,
-            areas=areas_plain,
-            cells=grid.cells,
-            schemes=_schemes_with_areas(data.schemes, data.areas),
-            emerging=emerging,
-            labels=labels,
-            as_of=data.as_of,
-            base=base,
-            threshold=threshold,
-        )
+        write_csv(rep.table, tmp / "representation.csv")
+        if emerging is not None:
+            write_csv(emerging, tmp / "emerging.csv")
+        write_csv(plan.ranked_areas, tmp / "ranked_areas.csv")
         if segments_out is not None:
-            sections = [*sections, segment_section(segments_out, base=cfg.segments.base)]
-        on_step("write outputs")
-        manifest["warnings"] += list(grid.warnings)
-        manifest["scoring"] = {
-            "notes": list(plan.notes),
-            "areas": len(plan.ranked_areas),
-            "hotspots": len(plan.hotspots),
-            "stations": len(plan.stations),
-            "geofences": len(plan.geofences),
-        }
-        manifest["unallocated_residents"] = grid.unallocated.get("residents", 0.0)
-        manifest["unallocated"] = dict(grid.unallocated)
-        manifest["grid"] = {
-            "resolution": cfg.grid.resolution,
-            "cells": int(grid.cells["cell"].nunique()),
-            "fragments": len(grid.cells),
-            "equal_area_crs": grid.crs,
-            "residents_on_grid": float(grid.cells["residents"].sum()),
-        }
-        manifest["representation"] = {
-            "base": base,
-            "rows": len(rep.table),
-            "suppressed_rows": int(rep.table["suppressed"].sum()),
-            "map_resolution": cfg.representation.map_resolution,
-        }
-        rejects = {s.name: s.rejects for s in data.summaries}
-        with atomic_output_dir(cfg.output.dir, marker="manifest.json") as tmp:
-            grid.cells[list(CELLS_COLUMNS)].to_parquet(tmp / "cells.parquet", index=False)
-            rejects_summary = pd.DataFrame(
-                [(s.name, r, n) for s in data.summaries for r, n in s.reasons().items()],
-                columns=["input", "reason", "rows"],
-            )
-            write_store(
-                tmp / STORE_NAME,
-                {
-                    "cells": grid.cells[
-                        [*CELLS_COLUMNS, *(c for c in grid.cells.columns if c not in CELLS_COLUMNS)]
-                    ],
-                    "cell_origins": grid.cell_origins,
-                    "areas": _area_table(data.areas, grid.cells),
-                    "rejects_summary": rejects_summary,
-                    "representation": rep.table,
-                    "representation_counts": rep.counts.assign(
-                        node=rep.counts["node"].replace(TOTAL, "(all origins)")
-                    ),
-                    "unknown_origin": rep.unknown,
-                    "area_gaps": rep.areas,
-                    "map_representation": map_rep,
-                    "ranked_areas": plan.ranked_areas,
-                    **(
-                        {
-                            "cell_segments": grid.cell_segments,
-                            "segment_representation": segments_out,
-                        }
-                        if segments_out is not None and grid.cell_segments is not None
-                        else {}
-                    ),
-                    "hotspots": plan.hotspots,
-                    "stations": plan.stations,
-                    **({"emerging": emerging} if emerging is not None else {}),
-                },
-            )
-            write_csv(rep.table, tmp / "representation.csv")
-            if emerging is not None:
-                write_csv(emerging, tmp / "emerging.csv")
-            write_csv(plan.ranked_areas, tmp / "ranked_areas.csv")
-            if segments_out is not None:
-                write_csv(segments_out, tmp / "segment_representation.csv")
-            write_csv(plan.hotspots, tmp / "hotspots.csv")
-            write_csv(plan.stations, tmp / "stations.csv")
-            write_geofences_geojson(plan.geofences, tmp / "geofences.geojson")
-            write_geofences_kml(plan.geofences, tmp / "geofences.kml")
-            write_csv(plan.circles, tmp / "geofences_circles.csv")
-            write_tasking_pack(
-                tmp,
-                plan,
-                outlines=data.areas,
-                postcodes=data.postcodes,
-                previous=previous_ranking,
-                marking=cfg.output.protective_marking,
-                as_of=data.as_of,
-            )
-            write_report(
-                tmp, sections, marking=cfg.output.protective_marking, as_of=data.as_of, base=base
-            )
-            on_step("map")
-            from targeting.maps import write_map  # folium loads in a quarter of a second
+            write_csv(segments_out, tmp / "segment_representation.csv")
+        write_csv(plan.hotspots, tmp / "hotspots.csv")
+        write_csv(plan.stations, tmp / "stations.csv")
+        write_geofences_geojson(plan.geofences, tmp / "geofences.geojson")
+        write_geofences_kml(plan.geofences, tmp / "geofences.kml")
+        write_csv(plan.circles, tmp / "geofences_circles.csv")
+        write_tasking_pack(
+            tmp,
+            plan,
+            outlines=data.areas,
+            postcodes=data.postcodes,
+            previous=previous_ranking,
+            marking=cfg.output.protective_marking,
+            as_of=data.as_of,
+        )
+        write_report(
+            tmp, sections, marking=cfg.output.protective_marking, as_of=data.as_of, base=base
+        )
+        on_step("map")
+        from targeting.maps import write_map  # folium loads in a quarter of a second
 
-            write_map(tmp, config=cfg)
-            write_rejects(tmp, rejects)
-            write_manifest(tmp, manifest)
-            fsync_tree(tmp)
-        return RunResult(cfg.output.dir.resolve(), manifest)
-    finally:
-        gc.unfreeze()
+        write_map(tmp, config=cfg)
+        write_rejects(tmp, rejects)
+        write_manifest(tmp, manifest)
+        fsync_tree(tmp)
+    return RunResult(cfg.output.dir.resolve(), manifest)
 
 
 def validate(

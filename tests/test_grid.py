@@ -90,7 +90,6 @@ def test_locator_matches_the_outline_test_on_real_wards() -> None:
     # most points inside a ward are placed by lookup, with no outline test
     cells = points_to_cell_ids(lat, lon, resolution=9)
     by_lookup = np.isin(cells, locator.interior.index.to_numpy())[expected >= 0].mean()
-    print(f"placed by cell lookup: {by_lookup:.1%} of points inside wards")
     assert by_lookup > 0.5
 
 

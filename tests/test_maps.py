@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 
 import h3
@@ -29,7 +28,6 @@ from targeting.maps import (
 )
 from targeting.pipeline import run
 
-SCREENSHOT_COPY = Path("/tmp/map_screenshot.png")
 HOSTILE = '<script>alert("x")</script> & Co'
 
 
@@ -160,8 +158,6 @@ def test_browser_draws_the_map_offline(demo_map: dict[str, object], tmp_path: Pa
     pixels = matplotlib.image.imread(screenshot)[..., :3]
     colours = np.unique((pixels.reshape(-1, 3) * 255).astype(np.uint8), axis=0)
     assert len(colours) > 50  # areas, outlines, labels and legend drawn, not a blank page
-    shutil.copyfile(screenshot, SCREENSHOT_COPY)
-    print(f"map screenshot: {SCREENSHOT_COPY}")
 
     probe = tmp_path / "probe.html"
     probe.write_text(
@@ -176,7 +172,6 @@ def test_browser_draws_the_map_offline(demo_map: dict[str, object], tmp_path: Pa
     with_cells = matplotlib.image.imread(cells_shot)[..., :3]
     changed = np.abs(with_cells - pixels).max(axis=2) > 0.05
     assert changed.mean() > 0.05  # the cells changed a real part of the picture
-    shutil.copyfile(cells_shot, Path("/tmp/map_cells_screenshot.png"))
     dom = chromium(probe.as_uri(), "--dump-dom", home=tmp_path / "b").stdout
     body = re.search(r"<body[^>]*>", dom).group(0)  # type: ignore[union-attr]
     attrs = dict(re.findall(r'(data-[\w-]+)="([^"]*)"', body))

@@ -7,7 +7,6 @@ import base64
 import datetime as dt
 import io
 import re
-import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -28,7 +27,6 @@ from targeting.report import (
     under_represented,
 )
 
-SCREENSHOT_COPY = Path("/tmp/report_screenshot.png")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MARKING = "OFFICIAL-SENSITIVE"
 MARKING_RED = (0xB0, 0x00, 0x20)
@@ -503,8 +501,6 @@ def rendered(demo_out: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[s
     )
     probed = chromium(probe.as_uri(), "--dump-dom", home=work / "probe").stdout
     sizes = re.search(r'data-img-sizes="([^"]*)"', probed)
-    shutil.copyfile(screenshot, SCREENSHOT_COPY)
-    print(f"report screenshot: {screenshot} (copy at {SCREENSHOT_COPY})")
     return {
         "dom": dom,
         "page": Page(dom),
