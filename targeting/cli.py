@@ -428,8 +428,7 @@ def trial_outcomes(
     """
     import datetime as dt
 
-    import h3
-
+    from targeting.h3cells import cell_resolutions
     from targeting.store import write_csv
     from targeting.trial import count_outcomes, signups_to_cells
 
@@ -443,7 +442,7 @@ def trial_outcomes(
             first = dt.date.fromisoformat(start)
         except ValueError:
             raise TrialError(f"--start {start!r} is not a date; write it as 2018-03-05") from None
-        resolution = h3.get_resolution(str(table["cell"].iloc[0]))
+        resolution = int(cell_resolutions(table["cell"].to_numpy()[:1])[0])
         cells, joined = signups_to_cells(signups, resolution=resolution)
         result = count_outcomes(table, cells, joined, start=first, days=days)
         write_csv(result, out_file)

@@ -7,13 +7,19 @@ nothing here is suppressed.
 
 from __future__ import annotations
 
-import h3
 import numpy as np
 import pandas as pd
+
+from targeting.h3cells import cell_parents
 
 EMERGING_COLUMNS = (
     "level", "code", "name", "origin", "residents_before", "residents_now", "increase", "growth",
 )  # fmt: skip
+
+
+def _parents(cells: pd.Series, resolution: int) -> dict[str, str]:
+    unique = cells.unique()
+    return dict(zip(unique, cell_parents(unique, resolution=resolution), strict=True))
 
 
 def find_emerging(
@@ -39,9 +45,7 @@ def find_emerging(
             key = (
                 table["area_code"]
                 if level == "area"
-                else table["cell"].map(
-                    {c: h3.cell_to_parent(c, cell_resolution) for c in table["cell"].unique()}
-                )
+                else table["cell"].map(_parents(table["cell"], cell_resolution))
             )
             both.append(
                 table.assign(code=key.to_numpy())

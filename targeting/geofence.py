@@ -28,6 +28,7 @@ import pyproj
 import shapely
 
 from targeting.grid import equal_area_crs
+from targeting.h3cells import cell_centres, cell_resolutions, valid_cells
 from targeting.io import WGS84
 
 GEOFENCE_COLUMNS = ["geofence_id", "area_code", "tactic", "rank", "cells", "area_m2", "vertices"]
@@ -76,11 +77,11 @@ def _check_selected(selected: pd.DataFrame, max_vertices: int, max_extra_area: f
         raise ValueError(f"max_vertices must be at least 6 (one hexagon), not {max_vertices}")
     if not max_extra_area > 0:
         raise ValueError(f"max_extra_area must be above 0, not {max_extra_area}")
-    cells = selected["cell"].unique().tolist()
-    bad = [c for c in cells if not (isinstance(c, str) and h3.is_valid_cell(c))]
+    cells = selected["cell"].unique()
+    bad = cells[~valid_cells(cells)].tolist()
     if bad:
         raise ValueError(f"{len(bad)} cells are not valid H3 cells, e.g. {bad[:3]!r}")
-    if len({h3.get_resolution(c) for c in cells}) > 1:
+    if len(set(cell_resolutions(cells).tolist())) > 1:
         raise ValueError("selected cells must all be of one H3 resolution")
 
 
@@ -90,8 +91,8 @@ def _components(cells: list[str]) -> list[tuple[shapely.Polygon, list[str]]]:
         shapely.Polygon([(x, y) for y, x in p.outer], [[(x, y) for y, x in h] for h in p.holes])
         for p in h3.cells_to_h3shape(cells, tight=False)
     ]
-    centres = np.array([h3.cell_to_latlng(c) for c in cells])
-    points = shapely.points(centres[:, 1], centres[:, 0])
+    lat, lon = cell_centres(cells)
+    points = shapely.points(lon, lat)
     # a centre lies well inside its own cell, so it finds its piece without edge cases
     cell_idx, piece_idx = shapely.STRtree(outlines).query(points, predicate="within")
     return [(o, [cells[i] for i in cell_idx[piece_idx == k]]) for k, o in enumerate(outlines)]
@@ -190,8 +191,8 @@ def _fit(
 
 def _halves(cells: list[str], plane: _Plane) -> list[list[str]]:
     """Split cells at the median of their centres along the cluster's longest (principal) axis."""
-    latlng = np.array([h3.cell_to_latlng(c) for c in cells])
-    xy = latlng[:, ::-1] * [plane.kx, plane.ky]
+    lat, lon = cell_centres(cells)
+    xy = np.column_stack([lon, lat]) * [plane.kx, plane.ky]
     xy -= xy.mean(axis=0)
     axis = np.linalg.eigh(xy.T @ xy)[1][:, -1]
     order = np.lexsort((np.array(cells), xy @ axis))
@@ -238,10 +239,10 @@ def cells_to_geofences(
     rows = selected.groupby(["area_code", "tactic", "cell"], sort=True)["rank"].min().reset_index()
     if rows.empty:
         return _geofence_frame([])
-    latlng = np.array([h3.cell_to_latlng(c) for c in rows["cell"].unique()])
-    points = gpd.GeoDataFrame(geometry=gpd.points_from_xy(latlng[:, 1], latlng[:, 0]), crs=WGS84)
+    lat, lon = cell_centres(rows["cell"].unique())
+    points = gpd.GeoDataFrame(geometry=gpd.points_from_xy(lon, lat), crs=WGS84)
     to_ea = pyproj.Transformer.from_crs(WGS84, equal_area_crs(points), always_xy=True)
-    plane = _Plane(float(latlng[:, 0].min() + latlng[:, 0].max()) / 2)
+    plane = _Plane(float(lat.min() + lat.max()) / 2)
     records = []
     for (area_code, tactic), group in rows.groupby(["area_code", "tactic"], sort=True):
         rank_of = group.set_index("cell")["rank"]

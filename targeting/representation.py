@@ -20,6 +20,7 @@ import pandas as pd
 
 from targeting.disclosure import protect_counts, suppress_lines
 from targeting.errors import NoRunError
+from targeting.h3cells import cell_parents
 from targeting.io import normalise_name
 from targeting.origins import origin_groups
 
@@ -457,9 +458,8 @@ def map_cells(cell_origins: pd.DataFrame, *, resolution: int, threshold: int) ->
     The linear-programming audit the tables get (`protect_counts`) takes minutes on a force's
     map table, so the map (which renders this table) is audited separately.
     """
-    import h3
-
-    parents = {c: h3.cell_to_parent(c, resolution) for c in cell_origins["cell"].unique()}
+    unique = cell_origins["cell"].unique()
+    parents = dict(zip(unique, cell_parents(unique, resolution=resolution), strict=True))
     coarse = (
         cell_origins.assign(cell=cell_origins["cell"].map(parents))
         .groupby(["cell", "origin"], as_index=False)[["residents", "registered"]]

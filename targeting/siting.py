@@ -18,11 +18,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from itertools import combinations
 
-import h3
 import numpy as np
 import pandas as pd
 from scipy import sparse
 from scipy.spatial import cKDTree
+
+from targeting.h3cells import cell_centres, valid_cells
 
 # h3's mean Earth radius; distances are computed in h3's order of operations (radians, km, then
 # metres) so that a pair exactly at the radius is in or out just as h3.great_circle_distance says
@@ -48,12 +49,11 @@ SITE_COLUMNS = [
 
 def _centres(cells: Iterable[str], what: str) -> tuple[np.ndarray, np.ndarray]:
     """Latitude and longitude (degrees) of each cell's centre; ValueError names bad cells."""
-    cells = list(cells)
-    bad = [c for c in cells if not (isinstance(c, str) and h3.is_valid_cell(c))]
+    cells = np.asarray(list(cells), dtype=object)
+    bad = cells[~valid_cells(cells)].tolist()
     if bad:
         raise ValueError(f"{len(bad)} {what} are not valid H3 cells, e.g. {bad[:3]!r}")
-    latlng = np.array([h3.cell_to_latlng(c) for c in cells], dtype=np.float64).reshape(-1, 2)
-    return latlng[:, 0], latlng[:, 1]
+    return cell_centres(cells)
 
 
 def _unit_vectors(lat: np.ndarray, lng: np.ndarray) -> np.ndarray:

@@ -13,13 +13,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import geopandas as gpd
-import h3
 import numpy as np
 import pandas as pd
 
 from targeting.config import Config
 from targeting.geofence import cells_to_geofences, geofences_to_circles
-from targeting.grid import points_to_cells
+from targeting.h3cells import cell_centres, points_to_cells
 from targeting.scoring import (
     UNIT_COLUMNS,
     Force,
@@ -240,8 +239,8 @@ def visited_cells(visited: pd.DataFrame | None, *, as_of: dt.date, cooldown_days
 
 
 def _cell_centres(cells: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    centres = np.array([h3.cell_to_latlng(c) for c in cells], dtype=float).reshape(-1, 2)
-    return centres[:, 0].round(6), centres[:, 1].round(6)
+    lat, lon = cell_centres(cells.to_numpy())
+    return lat.round(6), lon.round(6)
 
 
 def plan_week(
@@ -405,9 +404,10 @@ def _stations_table(units: pd.DataFrame, areas: pd.DataFrame, *, config: Config)
             min_postcodes=config.hotspots.min_postcodes,
         )
     ]
-    fixed = [
-        h3.latlng_to_cell(lat, lon, config.grid.resolution) for lat, lon in config.stations.fixed
-    ]
+    fixed_at = np.array(config.stations.fixed, dtype=float).reshape(-1, 2)
+    fixed = points_to_cells(
+        fixed_at[:, 0], fixed_at[:, 1], resolution=config.grid.resolution
+    ).tolist()
     sites = site_stations(
         demand,
         k=config.stations.count,

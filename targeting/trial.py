@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
-import h3
 import numpy as np
 import pandas as pd
 import pyproj
@@ -28,7 +27,7 @@ from scipy.sparse.csgraph import connected_components
 from statsmodels.stats.multitest import multipletests
 
 from targeting.errors import TrialError
-from targeting.grid import points_to_cells
+from targeting.h3cells import cell_centres, neighbour_pairs, points_to_cells, valid_cells
 from targeting.ingest.common import parse_dates
 from targeting.io import read_table
 
@@ -71,27 +70,17 @@ def _block_counts(n: int, shares: Mapping[str, float], rng: np.random.Generator)
     return counts
 
 
-def _edge_pairs(cells: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Index pairs of hotspots whose cells share an edge (h3 answers one cell at a time)."""
-    index = pd.Series(np.arange(len(cells)), index=cells.to_numpy())
-    rings = [list(h3.grid_ring(c, 1)) for c in cells]
-    source = np.repeat(np.arange(len(cells)), [len(r) for r in rings])
-    target = index.reindex(np.concatenate(rings) if rings else []).to_numpy()
-    found = ~np.isnan(target)
-    return source[found], target[found].astype(int)
-
-
 def spillover_units(cells: pd.Series) -> np.ndarray:
     """A unit number per hotspot: hotspots whose cells share an edge (and their chains) form one
     unit, so a door-knock next door cannot lift a control cell."""
-    a, b = _edge_pairs(cells)
+    a, b = neighbour_pairs(cells.to_numpy())
     graph = coo_array((np.ones(len(a)), (a, b)), shape=(len(cells), len(cells)))
     return connected_components(graph, directed=False)[1]
 
 
 def neighbour_arms_differ(cells: pd.Series, arms: pd.Series) -> np.ndarray:
     """True where a hotspot's cell shares an edge with a hotspot of another arm."""
-    a, b = _edge_pairs(cells)
+    a, b = neighbour_pairs(cells.to_numpy())
     arm = arms.to_numpy()
     differs = np.zeros(len(cells), dtype=bool)
     np.logical_or.at(differs, a, arm[a] != arm[b])
@@ -123,7 +112,7 @@ def assign_arms(
     rng = np.random.default_rng(seed)
     frame = hotspots.reset_index(drop=True).copy()
     frame["block"] = frame[block_by].astype(str)
-    has_cells = "cell" in frame.columns and frame["cell"].map(h3.is_valid_cell).all()
+    has_cells = "cell" in frame.columns and bool(valid_cells(frame["cell"].to_numpy()).all())
     if spillover == "same" and has_cells:
         frame["unit"] = spillover_units(frame["cell"].astype(str))
     else:
@@ -542,8 +531,7 @@ def write_weekly_lists(
     written: list[Path] = []
     frame = assignments.copy()
     if "latitude" not in frame and "cell" in frame:
-        centres = np.array([h3.cell_to_latlng(c) for c in frame["cell"]]).reshape(-1, 2)
-        frame["latitude"], frame["longitude"] = centres[:, 0], centres[:, 1]
+        frame["latitude"], frame["longitude"] = cell_centres(frame["cell"].to_numpy())
     parts = (
         [
             (f"week_{int(w):02d}", f"Week {int(w)}", p)

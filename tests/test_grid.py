@@ -26,11 +26,10 @@ from targeting.grid import (
     home_areas,
     overlay_weights,
     points_to_areas,
-    points_to_cell_ids,
-    points_to_cells,
     points_to_fragments,
     split_share,
 )
+from targeting.h3cells import points_to_ids
 
 BNG = "EPSG:27700"
 
@@ -41,12 +40,6 @@ def _areas() -> gpd.GeoDataFrame:
         geometry=[box(400000, 286000, 401000, 287000), box(401000, 286000, 402000, 287000)],
         crs=BNG,
     ).to_crs("EPSG:4326")
-
-
-def test_points_to_cells_matches_h3_known_answer() -> None:
-    # the example in h3's documentation
-    cells = points_to_cells(np.array([37.3615593]), np.array([-122.0553238]), resolution=5)
-    assert cells.tolist() == ["85283473fffffff"]
 
 
 def test_points_to_areas_inside_outside_and_shared_boundary() -> None:
@@ -88,7 +81,7 @@ def test_locator_matches_the_outline_test_on_real_wards() -> None:
     found = points_to_areas(lon, lat, wards, locator=locator)
     np.testing.assert_array_equal(found, expected)
     # most points inside a ward are placed by lookup, with no outline test
-    cells = points_to_cell_ids(lat, lon, resolution=9)
+    cells = points_to_ids(lat, lon, resolution=9)
     by_lookup = np.isin(cells, locator.interior.index.to_numpy())[expected >= 0].mean()
     assert by_lookup > 0.5
 

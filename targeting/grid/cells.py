@@ -12,9 +12,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyproj
 import shapely
-from h3ronpy import ContainmentMode, cells_parse, cells_to_string, grid_disk
-from h3ronpy.vector import cells_to_wkb_polygons, coordinates_to_cells, wkb_to_cells
+from h3ronpy import ContainmentMode, grid_disk
+from h3ronpy.vector import wkb_to_cells
 
+from targeting.h3cells import cells_to_ids, id_outlines, ids_to_cells, points_to_ids
 from targeting.io import WGS84, polygonal_part
 
 # pieces smaller than this are floating-point noise where a cell edge runs along an area edge
@@ -59,30 +60,6 @@ def grid_size(areas: gpd.GeoDataFrame, *, resolution: int) -> GridSize:
     )
 
 
-def points_to_cell_ids(lat: np.ndarray, lon: np.ndarray, *, resolution: int) -> np.ndarray:
-    """The H3 cell of each WGS84 point as its 64-bit index (h3ronpy: vectorised, about 3x h3-py's
-    per-point calls on 380,000 points)."""
-    if len(lat) == 0:
-        return np.array([], dtype=np.uint64)
-    cells = coordinates_to_cells(
-        np.asarray(lat, dtype=np.float64), np.asarray(lon, dtype=np.float64), resolution
-    )
-    return np.asarray(pa.array(cells).to_numpy(), dtype=np.uint64)
-
-
-def cells_to_ids(cells: np.ndarray) -> np.ndarray:
-    """H3 cells given as strings, as their 64-bit indexes."""
-    return np.asarray(
-        pa.array(cells_parse(pa.array(cells, type=pa.string()))).to_numpy(), dtype=np.uint64
-    )
-
-
-def points_to_cells(lat: np.ndarray, lon: np.ndarray, *, resolution: int) -> np.ndarray:
-    """The H3 cell (as a string) of each WGS84 point."""
-    ids = points_to_cell_ids(lat, lon, resolution=resolution)
-    return np.array([format(i, "x") for i in ids.tolist()], dtype=object)
-
-
 def points_to_areas(
     lon: np.ndarray, lat: np.ndarray, areas: gpd.GeoDataFrame, *, locator: AreaLocator | None = None
 ) -> np.ndarray:
@@ -102,7 +79,7 @@ def points_to_areas(
         valid = np.flatnonzero(
             np.isfinite(lon) & np.isfinite(lat) & (np.abs(lat) <= 90) & (np.abs(lon) <= 180)
         )
-        cells = points_to_cell_ids(lat[valid], lon[valid], resolution=locator.resolution)
+        cells = points_to_ids(lat[valid], lon[valid], resolution=locator.resolution)
         found = locator.interior.reindex(cells).to_numpy(dtype=float)
         hit = ~np.isnan(found)
         result[valid[hit]] = found[hit].astype(np.int64)
@@ -160,7 +137,7 @@ def area_locator(areas: gpd.GeoDataFrame, *, resolution: int = 9) -> AreaLocator
     geoms = np.asarray(areas.geometry.values)
     owner, cells = _cells_in(geoms, resolution=resolution, mode=ContainmentMode.ContainsBoundary)
     shapely.prepare(geoms)
-    inside = shapely.contains_properly(geoms[owner], _grown(_cell_outlines(cells)))
+    inside = shapely.contains_properly(geoms[owner], _grown(id_outlines(cells)))
     interior = (
         pd.DataFrame({"cell": cells[inside], "area": owner[inside]})
         .sort_values(["cell", "area"], kind="stable")
@@ -209,29 +186,6 @@ def _cells_in(
     return owner, np.asarray(listed.flatten().to_numpy(), dtype=np.uint64)
 
 
-def _cell_outlines(cells: np.ndarray, transformer: pyproj.Transformer | None = None) -> np.ndarray:
-    """Cell outlines (64-bit cells) as polygons in WGS84, or through `transformer`."""
-    outlines = shapely.from_wkb(
-        np.asarray(
-            pa.array(cells_to_wkb_polygons(pa.array(cells, type=pa.uint64()))).to_numpy(
-                zero_copy_only=False
-            )
-        )
-    )
-    if transformer is None:
-        return outlines
-    coords, ring = shapely.get_coordinates(outlines, return_index=True)
-    x, y = transformer.transform(coords[:, 0], coords[:, 1])
-    return shapely.polygons(shapely.linearrings(np.column_stack([x, y]), indices=ring))
-
-
-def _cell_strings(cells: np.ndarray) -> np.ndarray:
-    return np.asarray(
-        pa.array(cells_to_string(pa.array(cells, type=pa.uint64()))).to_numpy(zero_copy_only=False),
-        dtype=object,
-    )
-
-
 def areas_to_fragments(
     areas: gpd.GeoDataFrame, *, resolution: int, crs: pyproj.CRS
 ) -> gpd.GeoDataFrame:
@@ -249,7 +203,7 @@ def areas_to_fragments(
     projected = np.asarray(areas.to_crs(crs).geometry.values)
     shapely.prepare(projected)
     owner, cells = _cells_in(geoms, resolution=resolution, mode=ContainmentMode.IntersectsBoundary)
-    outlines = _cell_outlines(cells, to_proj)
+    outlines = id_outlines(cells, to_proj)
     whole = shapely.contains_properly(projected[owner], outlines)
     full = pd.DataFrame({"area": owner[whole], "cell": cells[whole]})
     seed_owner, seed_cells = owner[~whole], cells[~whole]
@@ -259,7 +213,7 @@ def areas_to_fragments(
         seed_owner = np.r_[seed_owner, lonely]
         seed_cells = np.r_[
             seed_cells,
-            points_to_cell_ids(shapely.get_y(points), shapely.get_x(points), resolution=resolution),
+            points_to_ids(shapely.get_y(points), shapely.get_x(points), resolution=resolution),
         ]
     disk = pa.array(grid_disk(pa.array(seed_cells, type=pa.uint64()), 1))
     ring_owner = seed_owner[np.asarray(pc.list_parent_indices(disk).to_numpy(), dtype=np.int64)]
@@ -270,7 +224,7 @@ def areas_to_fragments(
     )
     edge = edge[edge["_merge"] == "left_only"].drop(columns="_merge")
     edge_area = edge["area"].to_numpy()
-    edge_polys = _cell_outlines(edge["cell"].to_numpy(), to_proj)
+    edge_polys = id_outlines(edge["cell"].to_numpy(), to_proj)
     hits = shapely.intersects(projected[edge_area], edge_polys)
     pieces = shapely.intersection(edge_polys[hits], projected[edge_area[hits]])
     mixed = ~np.isin(shapely.get_type_id(pieces), [3, 6])
@@ -280,7 +234,7 @@ def areas_to_fragments(
         {
             "area": np.r_[full["area"].to_numpy(), edge_area[hits]],
             "cut": np.r_[np.zeros(len(full), bool), np.ones(int(hits.sum()), bool)],
-            "cell": _cell_strings(np.r_[full["cell"].to_numpy(), edge["cell"].to_numpy()[hits]]),
+            "cell": ids_to_cells(np.r_[full["cell"].to_numpy(), edge["cell"].to_numpy()[hits]]),
             "geometry": np.r_[outlines[whole], pieces],
         }
     )
@@ -310,7 +264,7 @@ def points_to_fragments(
     fragment of the area (a point a hair inside an area whose piece of the cell was too thin to
     keep), it goes to the nearest fragment of its area, so every count sits in a real fragment.
     """
-    cells = points_to_cell_ids(lat, lon, resolution=resolution)
+    cells = points_to_ids(lat, lon, resolution=resolution)
     # one integer key per (cell, area): the cell's 64-bit index and the area's position in a
     # sorted list of the area codes, so the lookup is a join on integers, not on strings
     codes, frag_area = np.unique(fragments["area_code"].to_numpy(), return_inverse=True)

@@ -6,7 +6,6 @@ import datetime as dt
 from dataclasses import dataclass
 
 import geopandas as gpd
-import h3
 import numpy as np
 import pandas as pd
 import pyproj
@@ -14,6 +13,7 @@ import pyproj
 from targeting.config import Config
 from targeting.errors import InputError, Problem
 from targeting.grid import AreaLocator, points_to_areas
+from targeting.h3cells import cell_resolutions, valid_cells
 from targeting.ingest.common import (
     ALIASES,
     ASB,
@@ -375,11 +375,11 @@ def read_visited(
     require_columns(cols, ["cell", "visited_on"], path, "visited", config.columns_for("visited"))
     reasons = np.full(len(frame), "", dtype=object)
     cell = frame[cols["cell"]].astype(str).str.strip().str.lower()
-    valid = cell.map(h3.is_valid_cell).to_numpy(dtype=bool)
+    valid = valid_cells(cell.to_numpy())
     first_reason(reasons, ~valid, "not an H3 cell")
     resolution = config.grid.resolution
     at_resolution = np.zeros(len(frame), dtype=bool)
-    at_resolution[valid] = cell[valid].map(h3.get_resolution).to_numpy() == resolution
+    at_resolution[valid] = cell_resolutions(cell.to_numpy()[valid]) == resolution
     first_reason(reasons, valid & ~at_resolution, f"cell not at the grid's resolution {resolution}")
     visited_on = read_dates(
         frame, str(cols["visited_on"]), "visited_on", input_name="visited", path=path, config=config

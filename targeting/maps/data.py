@@ -9,12 +9,12 @@ from typing import Any
 
 import duckdb
 import geopandas as gpd
-import h3
 import numpy as np
 import pandas as pd
 import shapely
 
 from targeting.config import Config
+from targeting.h3cells import cell_centres, cell_outlines, cell_parents, cell_resolutions
 from targeting.segments import main_segments
 from targeting.store import STORE_NAME
 
@@ -74,8 +74,9 @@ def read_map_data(out_dir: Path, *, config: Config) -> MapData:
     # a national grid would make one giant page: its cell layers go to coarser parent cells until
     # they number at most MAP_MAX_CELLS (sums are additive, so the figures stay exact)
     cell_resolution = map_cell_resolution(frag["cell"])
-    if cell_resolution < h3.get_resolution(str(frag["cell"].iloc[0])):
-        parent = {c: h3.cell_to_parent(c, cell_resolution) for c in frag["cell"].unique()}
+    if cell_resolution < int(cell_resolutions(frag["cell"].to_numpy()[:1])[0]):
+        unique = frag["cell"].unique()
+        parent = dict(zip(unique, cell_parents(unique, resolution=cell_resolution), strict=True))
         frag = frag.assign(cell=frag["cell"].map(parent))
         if not plan["cell_segments"].empty:
             seg = plan["cell_segments"]
@@ -148,24 +149,26 @@ def read_map_data(out_dir: Path, *, config: Config) -> MapData:
 def map_cell_resolution(cells: pd.Series) -> int:
     """The finest resolution, at or above the grid's, at which the cells number at most
     `MAP_MAX_CELLS`."""
-    unique = pd.Series(cells.unique())
-    resolution = h3.get_resolution(str(unique.iloc[0]))
+    unique = cells.unique()
+    resolution = int(cell_resolutions(unique[:1])[0])
     count = len(unique)
     while count > MAP_MAX_CELLS and resolution > 0:
         resolution -= 1
-        count = unique.map(lambda c, r=resolution: h3.cell_to_parent(c, r)).nunique()
+        count = len(np.unique(cell_parents(unique, resolution=resolution)))
     return resolution
 
 
 def encode_cells(cells: pd.Series) -> dict[str, list[int]]:
     """H3 cell outlines, compactly: each centre as integers of 1e-5 degree, and the six corners
     (a pentagon repeats its last) as offsets from it."""
-    centres = np.array([h3.cell_to_latlng(c) for c in cells], dtype=float).reshape(-1, 2)
-    corners = np.array(
-        [(list(h3.cell_to_boundary(c)) * 2)[:6] if h3.is_pentagon(c) else h3.cell_to_boundary(c)
-         for c in cells],
-        dtype=float,
-    ).reshape(-1, 6, 2)  # fmt: skip
+    lat, lon = cell_centres(cells.to_numpy())
+    centres = np.column_stack([lat, lon])
+    coords, ring = shapely.get_coordinates(cell_outlines(cells.to_numpy()), return_index=True)
+    counts = np.bincount(ring, minlength=len(cells))  # each ring's corners and its closing point
+    start = np.r_[0, np.cumsum(counts)[:-1]]
+    # six corners per cell, as (latitude, longitude); a pentagon's first corner comes again
+    at = start[:, None] + np.arange(6)[None, :] % (counts - 1)[:, None]
+    corners = coords[at][..., ::-1].reshape(-1, 6, 2)
     centre_i = np.round(centres * SCALE).astype(np.int64)
     offsets = np.round(corners * SCALE).astype(np.int64) - centre_i[:, None, :]
     return {"c": centre_i.ravel().tolist(), "o": offsets.ravel().tolist()}
