@@ -9,41 +9,16 @@ not given is switched off with a note, never read as 0.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from targeting.config import SCORE_COMPONENTS
-
-# Which tactic follows from the component that drives a unit's score. Door-knocking gave by far
-# the most sign-ups per hotspot (about nine times control), so sign-up shortfalls get doors;
-# street engagement raised trust and confidence where it was low; the mobile station went to
-# areas of low engagement during Neighbourhood Watch week, to promote Watch schemes.
-TACTIC_OF = {
-    "representation_gap": "door",
-    "low_penetration": "door",
-    "low_satisfaction": "street",
-    "crime": "street",
-    "sac": "street",
-    "watch_gap": "station",
-}
-
-# the counts a unit needs for its components: `registered_known` is N, its sign-ups of known origin
-UNIT_COLUMNS = (
-    "residents", "registered_known", "households", "watch_households", "crimes", "sac_crimes",
-    "ratings", "low_ratings", "parity_gap", "penetration_gap",
-)  # fmt: skip
-
-ABSENT_INPUT = {
-    "crime": "crimes",
-    "sac": "crimes",
-    "watch_gap": "schemes (or households)",
-    "low_satisfaction": "ratings",
-    "representation_gap": "published parity gap (absent, or withheld as small numbers)",
-    "low_penetration": "published penetration gap (absent, or withheld as small numbers)",
-}
+if TYPE_CHECKING:
+    from targeting.config.model import ScoringConfig
 
 
 @dataclass(frozen=True)
@@ -54,6 +29,134 @@ class Force:
     crimes_per_1000: float
     sac_per_1000: float
     low_rating_share: float
+
+
+def _per_1000(units: pd.DataFrame, column: str) -> np.ndarray:
+    residents = units["residents"].to_numpy(dtype=float)
+    scale = np.where(residents > 0, 1000.0 / np.where(residents > 0, residents, 1.0), np.nan)
+    return units[column].to_numpy(dtype=float) * scale
+
+
+def _watch_gap(units: pd.DataFrame, force: Force, scoring: ScoringConfig) -> np.ndarray:
+    households = units["households"].to_numpy(dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        watch = units["watch_households"].to_numpy(dtype=float) / households
+    return np.where(households > 0, 1.0 - np.minimum(1.0, watch), np.nan)
+
+
+def low_rating_share(
+    low: np.ndarray, ratings: np.ndarray, *, force_share: float, prior: float
+) -> np.ndarray:
+    """The share of low ratings, shrunk towards the force's share by `prior` ratings' worth, so
+    that a unit with three ratings, all low, does not outrank one with three hundred, mostly
+    low (the score's `low_satisfaction` and the map's satisfaction layer)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (np.asarray(low, dtype=float) + prior * force_share) / (
+            np.asarray(ratings, dtype=float) + prior
+        )
+
+
+def _low_satisfaction(units: pd.DataFrame, force: Force, scoring: ScoringConfig) -> np.ndarray:
+    return low_rating_share(
+        units["low_ratings"].to_numpy(dtype=float),
+        units["ratings"].to_numpy(dtype=float),
+        force_share=force.low_rating_share,
+        prior=scoring.rating_prior,
+    )
+
+
+def _gap_clause(raw: pd.Series, units: pd.DataFrame, force: Force, who: pd.Series) -> pd.Series:
+    named = who.reindex(units.index).fillna("").astype(str)
+    prefix = np.where(named != "", "largest gap: " + named + " residents, ", "")
+    return prefix + raw.round(0).map("{:,.0f}".format).astype(object) + " sign-ups short of parity"
+
+
+def _penetration_clause(
+    raw: pd.Series, units: pd.DataFrame, force: Force, who: pd.Series
+) -> pd.Series:
+    n = units["registered_known"].to_numpy(dtype=float)
+    res = units["residents"].to_numpy(dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_1000 = pd.Series(1000.0 * n / res, index=units.index)
+    return (
+        per_1000.map("{:.1f}".format).astype(object)
+        + f" sign-ups per 1,000 residents against {1000.0 * force.signups_per_resident:.1f} "
+        "force-wide"
+    )
+
+
+@dataclass(frozen=True)
+class Component:
+    """A score component, declared once: config weights, ranked-area columns, manifest notes,
+    tactics and reasons all read it from `COMPONENTS`.
+
+    `value` gives each unit's raw value, more meaning more need (NaN where its input is absent);
+    `clause` says it in plain words for a reason; `cell_clause`, where given, is what a cell's
+    reason says instead, since the figure could reveal a cell's few sign-ups.
+    """
+
+    name: str
+    default_weight: float
+    tactic: str  # the tactic it calls for: door, street or station
+    needs: str  # its input, named in the note when that input is absent
+    value: Callable[[pd.DataFrame, Force, ScoringConfig], np.ndarray]
+    clause: Callable[[pd.Series, pd.DataFrame, Force, pd.Series], pd.Series]
+    cell_clause: str | None = None
+
+
+# Which tactic follows from the component that drives a unit's score: door-knocking gave by far
+# the most sign-ups per hotspot (about nine times control), so sign-up shortfalls get doors;
+# street engagement raised trust and confidence where it was low; the mobile station went to
+# areas of low engagement during Neighbourhood Watch week, to promote Watch schemes.
+COMPONENTS: tuple[Component, ...] = (
+    Component(
+        "representation_gap", 1.0, "door",
+        "published parity gap (absent, or withheld as small numbers)",
+        lambda units, force, scoring: units["parity_gap"].to_numpy(dtype=float),
+        _gap_clause,
+        cell_clause="home to residents of under-represented origins",
+    ),
+    Component(
+        "watch_gap", 0.5, "station", "schemes (or households)", _watch_gap,
+        lambda raw, units, force, who: "Watch covers "
+        + (1 - raw).map("{:.0%}".format).astype(object) + " of households",
+    ),
+    Component(
+        "crime", 0.25, "street", "crimes",
+        lambda units, force, scoring: _per_1000(units, "crimes"),
+        lambda raw, units, force, who: raw.map("{:.0f}".format).astype(object)
+        + f" crimes per 1,000 residents (force {force.crimes_per_1000:.0f})",
+    ),
+    Component(
+        "sac", 0.25, "street", "crimes",
+        lambda units, force, scoring: _per_1000(units, "sac_crimes"),
+        lambda raw, units, force, who: raw.map("{:.0f}".format).astype(object)
+        + " serious acquisitive crimes per 1,000 residents "
+        + f"(force {force.sac_per_1000:.0f})",
+    ),
+    Component(
+        "low_satisfaction", 0.25, "street", "ratings", _low_satisfaction,
+        lambda raw, units, force, who: raw.map("{:.0%}".format).astype(object)
+        + f" of message ratings low (force {force.low_rating_share:.0%})",
+    ),
+    Component(
+        "low_penetration", 0.5, "door",
+        "published penetration gap (absent, or withheld as small numbers)",
+        lambda units, force, scoring: units["penetration_gap"].to_numpy(dtype=float),
+        _penetration_clause,
+    ),
+)  # fmt: skip
+COMPONENT_NAMES = tuple(c.name for c in COMPONENTS)
+DEFAULT_WEIGHTS: Mapping[str, float] = MappingProxyType(
+    {c.name: c.default_weight for c in COMPONENTS}
+)
+_BY_NAME = {c.name: c for c in COMPONENTS}
+
+# the counts a unit needs for its components: `registered_known` is N, its sign-ups of known origin
+UNIT_COLUMNS = (
+    "residents", "registered_known", "households", "watch_households", "crimes", "sac_crimes",
+    "ratings", "low_ratings", "parity_gap", "penetration_gap",
+)  # fmt: skip
 
 
 def force_rates(units: pd.DataFrame) -> Force:
@@ -72,36 +175,13 @@ def force_rates(units: pd.DataFrame) -> Force:
     )
 
 
-def units_to_components(units: pd.DataFrame, *, force: Force, rating_prior: float) -> pd.DataFrame:
-    """Each unit's raw component values (more = more need); NaN where its input is absent.
-
-    `units` has the `UNIT_COLUMNS`. Crime and SAC are per 1,000 residents; `watch_gap` is
-    1 - min(1, Watch households / households); `low_satisfaction` is the share of low ratings,
-    shrunk towards the force's share by `rating_prior` ratings' worth, so that a unit with three
-    ratings, all low, does not outrank one with three hundred, mostly low.
-    """
-    residents = units["residents"].to_numpy(dtype=float)
-    per_1000 = np.where(residents > 0, 1000.0 / np.where(residents > 0, residents, 1.0), np.nan)
-    households = units["households"].to_numpy(dtype=float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        watch = units["watch_households"].to_numpy(dtype=float) / households
-    watch_gap = np.where(households > 0, 1.0 - np.minimum(1.0, watch), np.nan)
-    prior = rating_prior * force.low_rating_share
-    low = units["low_ratings"].to_numpy(dtype=float)
-    ratings = units["ratings"].to_numpy(dtype=float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        satisfaction = (low + prior) / (ratings + rating_prior)
+def units_to_components(
+    units: pd.DataFrame, *, force: Force, scoring: ScoringConfig
+) -> pd.DataFrame:
+    """Each unit's raw component values (more = more need); NaN where its input is absent."""
     return pd.DataFrame(
-        {
-            "representation_gap": units["parity_gap"].to_numpy(dtype=float),
-            "watch_gap": watch_gap,
-            "crime": units["crimes"].to_numpy(dtype=float) * per_1000,
-            "sac": units["sac_crimes"].to_numpy(dtype=float) * per_1000,
-            "low_satisfaction": satisfaction,
-            "low_penetration": units["penetration_gap"].to_numpy(dtype=float),
-        },
-        index=units.index,
-    )[list(SCORE_COMPONENTS)]
+        {c.name: c.value(units, force, scoring) for c in COMPONENTS}, index=units.index
+    )
 
 
 def rank_percentiles(raw: pd.DataFrame) -> pd.DataFrame:
@@ -121,10 +201,11 @@ def effective_weights(
     """The weights to score with, and a note per component switched off for lack of input."""
     out: dict[str, float] = {}
     notes: list[str] = []
-    for name in SCORE_COMPONENTS:
+    for component in COMPONENTS:
+        name = component.name
         w = float(weights.get(name, 0.0))
         if w > 0 and raw[name].isna().all():
-            notes.append(f"score: {name} switched off (weight {w:g} to 0): no {ABSENT_INPUT[name]}")
+            notes.append(f"score: {name} switched off (weight {w:g} to 0): no {component.needs}")
             w = 0.0
         out[name] = w
     return out, notes
@@ -135,7 +216,7 @@ def score_units(normalised: pd.DataFrame, weights: Mapping[str, float]) -> pd.Se
 
     A component with weight 0 takes no part at all, not even in the denominator.
     """
-    used = [c for c in SCORE_COMPONENTS if weights.get(c, 0.0) > 0]
+    used = [c for c in COMPONENT_NAMES if weights.get(c, 0.0) > 0]
     if not used:
         return pd.Series(np.nan, index=normalised.index, name="score")
     values = normalised[used].to_numpy(dtype=float)
@@ -149,7 +230,7 @@ def score_units(normalised: pd.DataFrame, weights: Mapping[str, float]) -> pd.Se
 
 def dominant_components(normalised: pd.DataFrame, weights: Mapping[str, float]) -> pd.DataFrame:
     """Per unit, the components ordered by their weighted contribution: columns `first`, `second`
-    (NA where no component contributes), with ties resolved in `SCORE_COMPONENTS` order."""
+    (NA where no component contributes), with ties resolved in `COMPONENTS` order."""
     contrib = normalised.fillna(0.0) * pd.Series(weights).reindex(normalised.columns).fillna(0.0)
     values = contrib.to_numpy(dtype=float)
     order = np.argsort(-values, axis=1, kind="stable")
@@ -174,69 +255,32 @@ def tactics_of(dominant: pd.Series, *, allowed: tuple[str, ...]) -> pd.Series:
     """The tactic for each unit's driving component; door-knocking where the tactic the component
     calls for is not `allowed` (hotspots take doors or streets, not the station) or nothing drives
     the score."""
-    tactic = dominant.map(TACTIC_OF)
+    tactic = dominant.map({c.name: c.tactic for c in COMPONENTS})
     return tactic.where(tactic.isin(allowed), "door").astype(str)
 
 
 def reason_clauses(
-    components: pd.DataFrame, units: pd.DataFrame, gap_origins: pd.Series, *, force: Force
+    components: pd.DataFrame,
+    units: pd.DataFrame,
+    gap_origins: pd.Series,
+    *,
+    force: Force,
+    cells: bool = False,
 ) -> pd.DataFrame:
     """One plain-language clause per component and unit (blank where it has no value).
 
     `gap_origins` names, per unit, the origins with the largest parity gaps ("Pakistani and
-    Bangladeshi"), or is blank.
+    Bangladeshi"), or is blank. For `cells`, a component's `cell_clause` replaces its figure.
     """
-    raw = components
-    gap = units["parity_gap"]
-    who = gap_origins.reindex(units.index).fillna("").astype(str)
-    who_text = np.where(who != "", "largest gap: " + who + " residents, ", "")
-    n = units["registered_known"].to_numpy(dtype=float)
-    res = units["residents"].to_numpy(dtype=float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        per_1000 = 1000.0 * n / res
-    force_per_1000 = 1000.0 * force.signups_per_resident
-
-    def clause(values: pd.Series, text: pd.Series | np.ndarray) -> pd.Series:
-        return pd.Series(np.where(values.notna(), text, ""), index=units.index)
-
-    return pd.DataFrame(
-        {
-            "representation_gap": clause(
-                gap,
-                who_text
-                + gap.round(0).map("{:,.0f}".format).astype(object)
-                + " sign-ups short of parity",
-            ),
-            "low_penetration": clause(
-                units["penetration_gap"],
-                pd.Series(per_1000, index=units.index).map("{:.1f}".format).astype(object)
-                + f" sign-ups per 1,000 residents against {force_per_1000:.1f} force-wide",
-            ),
-            "watch_gap": clause(
-                raw["watch_gap"],
-                "Watch covers "
-                + (1 - raw["watch_gap"]).map("{:.0%}".format).astype(object)
-                + " of households",
-            ),
-            "crime": clause(
-                raw["crime"],
-                raw["crime"].map("{:.0f}".format).astype(object)
-                + f" crimes per 1,000 residents (force {force.crimes_per_1000:.0f})",
-            ),
-            "sac": clause(
-                raw["sac"],
-                raw["sac"].map("{:.0f}".format).astype(object)
-                + " serious acquisitive crimes per 1,000 residents "
-                + f"(force {force.sac_per_1000:.0f})",
-            ),
-            "low_satisfaction": clause(
-                raw["low_satisfaction"],
-                raw["low_satisfaction"].map("{:.0%}".format).astype(object)
-                + f" of message ratings low (force {force.low_rating_share:.0%})",
-            ),
-        },
-        index=units.index,
-    )
+    out: dict[str, pd.Series] = {}
+    for c in COMPONENTS:
+        raw = components[c.name]
+        if cells and c.cell_clause is not None:
+            out[c.name] = pd.Series(c.cell_clause, index=units.index)
+            continue
+        text = c.clause(raw, units, force, gap_origins)
+        out[c.name] = pd.Series(np.where(raw.notna(), text, ""), index=units.index)
+    return pd.DataFrame(out, index=units.index)
 
 
 def reasons(clauses: pd.DataFrame, dominant: pd.DataFrame) -> pd.Series:

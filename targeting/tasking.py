@@ -16,10 +16,11 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from targeting.config import Config
+from targeting.config import Config, ScoringConfig
 from targeting.geofence import cells_to_geofences, geofences_to_circles
 from targeting.h3cells import cell_centres, points_to_cells
 from targeting.scoring import (
+    COMPONENT_NAMES,
     UNIT_COLUMNS,
     Force,
     dominant_components,
@@ -42,8 +43,7 @@ PERSONS_PER_HOUSEHOLD = 2.4
 RANKED_AREAS_COLUMNS = (
     "rank", "area_code", "area_name", "parent_code", "parent_name", "score", "tactic",
     "parity_gap", "penetration_gap", "expected_signups", "hotspots", "stations", "reason",
-    "segments",
-    "representation_gap", "watch_gap", "crime", "sac", "low_satisfaction", "low_penetration",
+    "segments", *COMPONENT_NAMES,
 )  # fmt: skip
 HOTSPOTS_COLUMNS = (
     "rank", "hotspot_id", "cell", "area_code", "area_name", "parent_code", "tactic", "latitude",
@@ -125,10 +125,11 @@ def gap_origins(representation: pd.DataFrame) -> pd.Series:
 
 
 def score_table(
-    units: pd.DataFrame, weights: Mapping[str, float], *, force: Force, rating_prior: float
+    units: pd.DataFrame, *, force: Force, scoring: ScoringConfig
 ) -> tuple[pd.DataFrame, dict[str, float], list[str]]:
     """Units with their normalised components, `score`, driving components; the weights used."""
-    raw = units_to_components(units, force=force, rating_prior=rating_prior)
+    raw = units_to_components(units, force=force, scoring=scoring)
+    weights = scoring.weights
     used, notes = effective_weights(weights, raw)
     normalised = rank_percentiles(raw)
     scored = units.join(normalised).assign(score=score_units(normalised, used))
@@ -139,18 +140,17 @@ def score_table(
 def rank_areas(
     area_units: pd.DataFrame,
     representation: pd.DataFrame,
-    weights: Mapping[str, float],
     *,
     force: Force,
-    rating_prior: float,
+    scoring: ScoringConfig,
 ) -> tuple[pd.DataFrame, list[str]]:
     """Areas best first, with their tactic and the reason, and notes on components switched off.
 
     `area_units` is indexed by area_code and has `area_name, parent_code, parent_name` and the
     `UNIT_COLUMNS`, the gaps being the published (disclosure-controlled) ones.
     """
-    scored, _, notes = score_table(area_units, weights, force=force, rating_prior=rating_prior)
-    raw = scored[[f"raw_{c}" for c in weights]].rename(columns=lambda c: c[4:])
+    scored, _, notes = score_table(area_units, force=force, scoring=scoring)
+    raw = scored[[f"raw_{c}" for c in COMPONENT_NAMES]].rename(columns=lambda c: c[4:])
     clauses = reason_clauses(raw, scored, gap_origins(representation), force=force)
     scored["reason"] = reasons(clauses, scored[["first", "second"]])
     scored["tactic"] = tactics_of(scored["first"], allowed=("door", "street", "station"))
@@ -265,8 +265,6 @@ def plan_week(
     name each area's and hotspot's main segments and set a hotspot's yield by its segment.
     """
     threshold = config.privacy.suppression_threshold
-    weights = config.scoring.weights
-    prior = config.scoring.rating_prior
     counted = ["residents", "registered_known", "households", "watch_households", "crimes",
                "sac_crimes", "ratings", "low_ratings"]  # fmt: skip
     sums = cells.groupby("area_code")[counted].sum(min_count=1)
@@ -277,13 +275,13 @@ def plan_week(
         .join(gaps[["parity_gap", "penetration_gap"]])
     )
     force = force_rates(cells)
-    ranked, notes = rank_areas(area_units, representation, weights, force=force, rating_prior=prior)
+    ranked, notes = rank_areas(area_units, representation, force=force, scoring=config.scoring)
 
     units = cell_units(cells, cell_origins, signups_per_resident=force.signups_per_resident)
     per_cell = postcodes_per_cell(postcodes, resolution=config.grid.resolution)
     if per_cell is not None:
         units["postcodes"] = per_cell.reindex(units.index, fill_value=0).to_numpy()
-    scored_cells, _, _ = score_table(units, weights, force=force, rating_prior=prior)
+    scored_cells, _, _ = score_table(units, force=force, scoring=config.scoring)
     scored_cells["tactic"] = tactics_of(scored_cells["first"], allowed=("door", "street"))
     excluded = visited_cells(visited, as_of=as_of, cooldown_days=config.hotspots.cooldown_days)
     chosen = select_hotspots(
@@ -367,10 +365,9 @@ def _hotspots_table(
         yields=config.tactics.yields,
         by_segment=config.segments.yields,
     )
-    raw = out[[f"raw_{c}" for c in config.scoring.weights]].rename(columns=lambda c: c[4:])
+    raw = out[[f"raw_{c}" for c in COMPONENT_NAMES]].rename(columns=lambda c: c[4:])
     # a cell's reason never quotes its parity gap: a few sign-ups could be read back from it
-    clauses = reason_clauses(raw, out.assign(parity_gap=np.nan), pd.Series(dtype=str), force=force)
-    clauses["representation_gap"] = "home to residents of under-represented origins"
+    clauses = reason_clauses(raw, out, pd.Series(dtype=str), force=force, cells=True)
     out["reason"] = reasons(clauses, out[["first", "second"]])
     return out
 

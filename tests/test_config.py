@@ -13,8 +13,9 @@ from conftest import build_config
 from hypothesis import given
 from hypothesis import strategies as st
 
-from targeting.config import SCORE_COMPONENTS, config_from_dict, load_config
+from targeting.config import config_from_dict, load_config
 from targeting.errors import ConfigError
+from targeting.scoring import COMPONENT_NAMES
 
 REQUIRED = {"areas": "wards.geojson", "population": "census.csv", "signups": "signups.csv"}
 FAKE = Path("/configs/force/run.toml")  # config_from_dict never touches the file system
@@ -77,18 +78,18 @@ def test_weights_given_override_only_their_component() -> None:
 
 @given(
     st.dictionaries(
-        st.sampled_from(SCORE_COMPONENTS),
+        st.sampled_from(COMPONENT_NAMES),
         st.floats(min_value=0, max_value=1e6, allow_nan=False) | st.integers(0, 1000),
     )
 )
 def test_any_non_negative_weights_are_taken_as_floats(weights: dict[str, float]) -> None:
-    defaults_left = set(SCORE_COMPONENTS) - set(weights)
+    defaults_left = set(COMPONENT_NAMES) - set(weights)
     if not defaults_left and not any(weights.values()):
         with pytest.raises(ConfigError, match="all 0: nothing to rank by"):
             config_from_dict(raw(scoring={"weights": weights}), path=FAKE)
         return
     config = config_from_dict(raw(scoring={"weights": weights}), path=FAKE)
-    assert set(config.scoring.weights) == set(SCORE_COMPONENTS)
+    assert set(config.scoring.weights) == set(COMPONENT_NAMES)
     for key, value in weights.items():
         assert config.scoring.weights[key] == float(value)
         assert type(config.scoring.weights[key]) is float
@@ -233,7 +234,7 @@ def test_unknown_key_fix_lists_the_known_keys() -> None:
         ({"grid": {"resolution": 9.5}}, "grid.resolution", "must be int, got float"),
         ({"grid": {"resolution": 16}}, "grid.resolution", "must be an H3 resolution 0-15"),
         (
-            {"scoring": {"weights": dict.fromkeys(SCORE_COMPONENTS, 0)}},
+            {"scoring": {"weights": dict.fromkeys(COMPONENT_NAMES, 0)}},
             "scoring.weights",
             "are all 0: nothing to rank by",
         ),

@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from targeting.config import SCORE_COMPONENTS
+from targeting.config import ScoringConfig
 from targeting.scoring import (
+    COMPONENT_NAMES,
     Force,
     dominant_components,
     effective_weights,
@@ -50,7 +51,7 @@ def _units(n: int = 4, **columns: list[float]) -> pd.DataFrame:
 
 
 def _rank(units: pd.DataFrame, weights: dict[str, float]) -> list[str]:
-    raw = units_to_components(units, force=FORCE, rating_prior=20.0)
+    raw = units_to_components(units, force=FORCE, scoring=ScoringConfig())
     used, _ = effective_weights(weights, raw)
     scored = units.assign(score=score_units(rank_percentiles(raw), used))
     return rank_by_score(scored.rename_axis("area_code").reset_index(), key="area_code")[
@@ -69,7 +70,7 @@ def test_components_by_hand() -> None:
         ratings=[0.0, 80.0],
         low_ratings=[0.0, 40.0],
     )
-    raw = units_to_components(units, force=FORCE, rating_prior=20.0)
+    raw = units_to_components(units, force=FORCE, scoring=ScoringConfig())
     assert raw.loc["A0", "crime"] == pytest.approx(50.0)  # 100 per 2,000 residents
     assert raw.loc["A1", "crime"] == pytest.approx(100.0)
     assert raw.loc["A0", "sac"] == pytest.approx(5.0)
@@ -78,7 +79,7 @@ def test_components_by_hand() -> None:
     # no ratings: the force share; 40 low of 80: (40 + 20 x 0.2) / (80 + 20) = 0.44
     assert raw.loc["A0", "low_satisfaction"] == pytest.approx(0.2)
     assert raw.loc["A1", "low_satisfaction"] == pytest.approx(0.44)
-    assert list(raw.columns) == list(SCORE_COMPONENTS)
+    assert list(raw.columns) == list(COMPONENT_NAMES)
 
 
 def test_rank_percentiles_ties_constants_and_gaps() -> None:
@@ -91,9 +92,9 @@ def test_rank_percentiles_ties_constants_and_gaps() -> None:
 
 
 def test_zero_weight_removes_a_component_entirely() -> None:
-    normalised = pd.DataFrame({c: [0.0, 1.0] for c in SCORE_COMPONENTS})
+    normalised = pd.DataFrame({c: [0.0, 1.0] for c in COMPONENT_NAMES})
     normalised.loc[0, "crime"] = np.nan
-    weights = {c: 0.0 for c in SCORE_COMPONENTS} | {"representation_gap": 1.0, "crime": 0.0}
+    weights = {c: 0.0 for c in COMPONENT_NAMES} | {"representation_gap": 1.0, "crime": 0.0}
     score = score_units(normalised, weights)
     # the missing crime value does not matter: crime takes no part, not even in the denominator
     assert score.tolist() == [0.0, 1.0]
@@ -103,8 +104,8 @@ def test_zero_weight_removes_a_component_entirely() -> None:
 
 def test_absent_input_switches_a_component_off_with_a_note() -> None:
     units = _units(3, crimes=[np.nan] * 3, sac_crimes=[np.nan] * 3)
-    raw = units_to_components(units, force=FORCE, rating_prior=20.0)
-    used, notes = effective_weights({c: 1.0 for c in SCORE_COMPONENTS}, raw)
+    raw = units_to_components(units, force=FORCE, scoring=ScoringConfig())
+    used, notes = effective_weights({c: 1.0 for c in COMPONENT_NAMES}, raw)
     assert used["crime"] == 0.0 and used["sac"] == 0.0 and used["watch_gap"] == 1.0
     assert any("crime switched off" in n and "no crimes" in n for n in notes)
 
@@ -120,7 +121,7 @@ def test_planted_gaps_come_first_and_each_component_moves_the_ranking_its_way() 
         watch_households=[100.0, 90.0, 80.0, 200.0, 0.0],
         low_ratings=[5.0, 6.0, 7.0, 40.0, 8.0],
     )
-    alone = {c: 0.0 for c in SCORE_COMPONENTS}
+    alone = {c: 0.0 for c in COMPONENT_NAMES}
     assert _rank(units, alone | {"representation_gap": 1.0})[:2] == ["A3", "A1"]
     assert _rank(units, alone | {"low_penetration": 1.0})[0] == "A0"
     assert _rank(units, alone | {"crime": 1.0})[0] == "A2"
@@ -131,15 +132,15 @@ def test_planted_gaps_come_first_and_each_component_moves_the_ranking_its_way() 
 
 def test_ties_keep_a_stable_order() -> None:
     units = _units(4)  # every area identical
-    assert _rank(units, {c: 1.0 for c in SCORE_COMPONENTS}) == ["A0", "A1", "A2", "A3"]
+    assert _rank(units, {c: 1.0 for c in COMPONENT_NAMES}) == ["A0", "A1", "A2", "A3"]
     shuffled = units.iloc[[2, 0, 3, 1]]
-    assert _rank(shuffled, {c: 1.0 for c in SCORE_COMPONENTS}) == ["A0", "A1", "A2", "A3"]
+    assert _rank(shuffled, {c: 1.0 for c in COMPONENT_NAMES}) == ["A0", "A1", "A2", "A3"]
 
 
 @settings(max_examples=40, deadline=None)
 @given(
     st.lists(st.floats(0, 1000, allow_nan=False), min_size=1, max_size=30),
-    st.dictionaries(st.sampled_from(SCORE_COMPONENTS), st.floats(0, 5), min_size=1),
+    st.dictionaries(st.sampled_from(COMPONENT_NAMES), st.floats(0, 5), min_size=1),
 )
 def test_ranking_is_a_permutation(gaps: list[float], weights: dict[str, float]) -> None:
     n = len(gaps)
@@ -152,19 +153,19 @@ def test_ranking_is_a_permutation(gaps: list[float], weights: dict[str, float]) 
     )
     order = _rank(units, weights)
     assert sorted(order) == sorted(units.index)
-    raw = units_to_components(units, force=FORCE, rating_prior=20.0)
+    raw = units_to_components(units, force=FORCE, scoring=ScoringConfig())
     score = score_units(rank_percentiles(raw), weights)
     assert ((score >= 0) & (score <= 1)).all() or score.isna().all()
 
 
 def test_tactic_follows_the_driving_component() -> None:
     normalised = pd.DataFrame(
-        {c: [0.1, 0.1, 0.1] for c in SCORE_COMPONENTS}, index=["gap", "trust", "watch"]
+        {c: [0.1, 0.1, 0.1] for c in COMPONENT_NAMES}, index=["gap", "trust", "watch"]
     )
     normalised.loc["gap", "representation_gap"] = 1.0
     normalised.loc["trust", "low_satisfaction"] = 1.0
     normalised.loc["watch", "watch_gap"] = 1.0
-    weights = dict.fromkeys(SCORE_COMPONENTS, 1.0)
+    weights = dict.fromkeys(COMPONENT_NAMES, 1.0)
     first = dominant_components(normalised, weights)["first"]
     assert tactics_of(first, allowed=("door", "street", "station")).tolist() == [
         "door", "street", "station",
@@ -175,7 +176,7 @@ def test_tactic_follows_the_driving_component() -> None:
 
 def test_reason_names_the_gap_and_the_second_driver() -> None:
     units = _units(2, parity_gap=[410.0, np.nan], watch_households=[16.0, 40.0])
-    raw = units_to_components(units, force=FORCE, rating_prior=20.0)
+    raw = units_to_components(units, force=FORCE, scoring=ScoringConfig())
     names = pd.Series({"A0": "Pakistani and Bangladeshi"})
     clauses = reason_clauses(raw, units, names, force=FORCE)
     dominant = pd.DataFrame(

@@ -17,7 +17,6 @@ from targeting.config.model import (
     DATE_COLUMNS,
     DATE_ORDERS,
     DEFAULT_SAC_TYPES,
-    DEFAULT_WEIGHTS,
     DEFAULT_YIELDS,
     SMALL_AREA_FITS,
     TACTICS,
@@ -43,6 +42,7 @@ from targeting.config.model import (
     TacticsConfig,
 )
 from targeting.errors import ConfigError, Problem
+from targeting.scoring import DEFAULT_WEIGHTS
 
 _PATH_KEYS = {
     "areas",

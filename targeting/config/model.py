@@ -10,24 +10,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-SCORE_COMPONENTS = (
-    "representation_gap",
-    "watch_gap",
-    "crime",
-    "sac",
-    "low_satisfaction",
-    "low_penetration",
-)
-DEFAULT_WEIGHTS: Mapping[str, float] = MappingProxyType(
-    {
-        "representation_gap": 1.0,
-        "watch_gap": 0.5,
-        "crime": 0.25,
-        "sac": 0.25,
-        "low_satisfaction": 0.25,
-        "low_penetration": 0.5,
-    }
-)
+from targeting.scoring import DEFAULT_WEIGHTS
+
 DEFAULT_SAC_TYPES = ("Burglary", "Robbery", "Vehicle crime", "Theft from the person")
 
 # Canonical column names per input; `[columns.<input>]` maps these to the names in a file.
