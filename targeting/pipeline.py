@@ -31,11 +31,11 @@ from targeting.ingest import (
     read_population,
     read_small_areas,
 )
+from targeting.ingest.checks import check_unmapped
 from targeting.ingest.inputs import (
     INGEST_STEPS,
     Ingested,
     StepCallback,
-    check_unmapped,
     ingest_inputs,
     no_progress,
 )
@@ -74,28 +74,7 @@ RUN_STEPS = (
 def grid_inputs(data: Ingested, config: Config, *, on_step: StepCallback = no_progress) -> Grid:
     """Every validated input's counts on the cell x area fragment grid."""
     on_step("grid")
-    return build_grid(
-        areas=data.areas,
-        small_areas=data.small_areas,
-        population=data.population.table,
-        population_keyed_by=data.population.keyed_by,
-        signups=data.signups.table,
-        crimes=data.crimes,
-        ratings=data.ratings,
-        schemes=data.schemes,
-        resolution=config.grid.resolution,
-        raster_path=config.inputs.population_raster,
-        point_radius_m=config.schemes.point_radius_m,
-        previous_population=data.population_previous.table if data.population_previous else None,
-        previous_keyed_by=data.population_previous.keyed_by
-        if data.population_previous
-        else "areas",
-        small_area_fit=config.grid.small_area_fit,
-        low_rating=config.scoring.low_rating,
-        segments=data.segments.table if data.segments else None,
-        segments_keyed_by=data.segments.keyed_by if data.segments else "small_areas",
-        postcodes=data.postcodes,
-    )
+    return build_grid(data, config=config)
 
 
 @dataclass(frozen=True)
@@ -144,16 +123,13 @@ def _manifest_base(config: Config, data: Ingested, *, labels: pd.DataFrame) -> d
     }
 
 
-def _area_table(areas: gpd.GeoDataFrame, cells: pd.DataFrame) -> pd.DataFrame:
-    """Areas with their attributes, outline (WKT) and the sums of their fragments.
+def _area_table(areas: gpd.GeoDataFrame, grid: Grid) -> pd.DataFrame:
+    """Areas with their attributes, outline (WKT) and the sums of their fragments' counts.
 
     A count whose input was not given stays null rather than becoming 0.
     """
-    summed = [
-        "residents", "registered", "registered_known", "households", "watch_households",
-        "crimes", "sac_crimes", "asb", "ratings", "low_ratings",
-    ]  # fmt: skip
-    sums = cells.groupby("area_code")[summed].sum(min_count=1)
+    cells = grid.cells
+    sums = cells.groupby("area_code")[list(grid.summed)].sum(min_count=1)
     sums["fragments"] = cells.groupby("area_code").size()
     table = pd.DataFrame(areas.drop(columns="geometry"))
     table["geometry_wkt"] = shapely.to_wkt(areas.geometry.values, rounding_precision=6)
@@ -283,15 +259,13 @@ def run(
     on_step("targeting")
     plan = plan_week(
         config=cfg,
-        cells=grid.cells,
-        cell_origins=grid.cell_origins,
+        grid=grid,
         areas=areas_plain,
         area_gaps=rep.areas,
         representation=rep.table,
         visited=data.visited,
         postcodes=data.postcodes,
         as_of=data.as_of,
-        cell_segments=grid.cell_segments,
         segment_labels=(
             data.segment_descriptions.set_index("segment")["label"]
             if data.segment_descriptions is not None
@@ -354,7 +328,7 @@ def run(
                     [*CELLS_COLUMNS, *(c for c in grid.cells.columns if c not in CELLS_COLUMNS)]
                 ],
                 "cell_origins": grid.cell_origins,
-                "areas": _area_table(data.areas, grid.cells),
+                "areas": _area_table(data.areas, grid),
                 "rejects_summary": rejects_summary,
                 "representation": rep.table,
                 "representation_counts": rep.counts.assign(

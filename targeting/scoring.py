@@ -152,16 +152,11 @@ DEFAULT_WEIGHTS: Mapping[str, float] = MappingProxyType(
 )
 _BY_NAME = {c.name: c for c in COMPONENTS}
 
-# the counts a unit needs for its components: `registered_known` is N, its sign-ups of known origin
-UNIT_COLUMNS = (
-    "residents", "registered_known", "households", "watch_households", "crimes", "sac_crimes",
-    "ratings", "low_ratings", "parity_gap", "penetration_gap",
-)  # fmt: skip
-
 
 def force_rates(units: pd.DataFrame) -> Force:
     """The force-wide rates, from the sums of every unit (areas, or fragments)."""
-    total = units[list(UNIT_COLUMNS[:8])].sum(min_count=1)
+    counted = ["residents", "registered_known", "crimes", "sac_crimes", "ratings", "low_ratings"]
+    total = units[counted].sum(min_count=1)
 
     def ratio(num: str, den: str, scale: float = 1.0) -> float:
         n, d = total[num], total[den]

@@ -18,10 +18,10 @@ import pandas as pd
 
 from targeting.config import Config, ScoringConfig
 from targeting.geofence import cells_to_geofences, geofences_to_circles
+from targeting.grid import Grid
 from targeting.h3cells import cell_centres, points_to_cells
 from targeting.scoring import (
     COMPONENT_NAMES,
-    UNIT_COLUMNS,
     Force,
     dominant_components,
     effective_weights,
@@ -75,14 +75,16 @@ def round_to(values: np.ndarray, step: int) -> np.ndarray:
 
 
 def cell_units(
-    cells: pd.DataFrame, cell_origins: pd.DataFrame, *, signups_per_resident: float
+    cells: pd.DataFrame,
+    cell_origins: pd.DataFrame,
+    *,
+    summed: tuple[str, ...],
+    signups_per_resident: float,
 ) -> pd.DataFrame:
-    """One row per H3 cell (sums over its fragments) with its main area (the fragment with most
-    residents) and its parity and penetration gaps from raw counts, for choosing cells only."""
-    counted = [c for c in UNIT_COLUMNS if c in cells.columns and c not in {"parity_gap"}]
-    sums = cells.groupby("cell", sort=True)[[c for c in counted if c != "penetration_gap"]].sum(
-        min_count=1
-    )
+    """One row per H3 cell (sums of its fragments' `summed` counts) with its main area (the
+    fragment with most residents) and its parity and penetration gaps from raw counts, for
+    choosing cells only."""
+    sums = cells.groupby("cell", sort=True)[list(summed)].sum(min_count=1)
     main = (
         cells.sort_values(["cell", "residents", "area_code"], ascending=[True, False, True])
         .drop_duplicates("cell")
@@ -147,7 +149,7 @@ def rank_areas(
     """Areas best first, with their tactic and the reason, and notes on components switched off.
 
     `area_units` is indexed by area_code and has `area_name, parent_code, parent_name` and the
-    `UNIT_COLUMNS`, the gaps being the published (disclosure-controlled) ones.
+    counts each component needs, the gaps being the published (disclosure-controlled) ones.
     """
     scored, _, notes = score_table(area_units, force=force, scoring=scoring)
     raw = scored[[f"raw_{c}" for c in COMPONENT_NAMES]].rename(columns=lambda c: c[4:])
@@ -246,28 +248,25 @@ def _cell_centres(cells: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 def plan_week(
     *,
     config: Config,
-    cells: pd.DataFrame,
-    cell_origins: pd.DataFrame,
+    grid: Grid,
     areas: pd.DataFrame,
     area_gaps: pd.DataFrame,
     representation: pd.DataFrame,
     visited: pd.DataFrame | None,
     postcodes: pd.DataFrame | None,
     as_of: dt.date,
-    cell_segments: pd.DataFrame | None = None,
     segment_labels: pd.Series | None = None,
 ) -> Plan:
     """Rank the areas, choose the week's hotspots and station sites, and draw the geofences.
 
-    `cells`, `cell_origins` are the grid's fragment tables (raw counts); `areas` has the area
-    attributes; `area_gaps` and `representation` are the published, disclosure-controlled tables;
-    `postcodes` (centroids, optional) tell which cells hold addresses; `cell_segments` (optional)
-    name each area's and hotspot's main segments and set a hotspot's yield by its segment.
+    `grid` holds the raw counts; `areas` has the area attributes; `area_gaps` and
+    `representation` are the published, disclosure-controlled tables; `postcodes` (centroids,
+    optional) tell which cells hold addresses; the grid's segments (where given) name each area's
+    and hotspot's main segments and set a hotspot's yield by its segment.
     """
     threshold = config.privacy.suppression_threshold
-    counted = ["residents", "registered_known", "households", "watch_households", "crimes",
-               "sac_crimes", "ratings", "low_ratings"]  # fmt: skip
-    sums = cells.groupby("area_code")[counted].sum(min_count=1)
+    cells, cell_segments = grid.cells, grid.cell_segments
+    sums = cells.groupby("area_code")[list(grid.summed)].sum(min_count=1)
     gaps = area_gaps[area_gaps["level"] == "area"].set_index("area_code")
     area_units = (
         areas.set_index("area_code")[["area_name", "parent_code", "parent_name"]]
@@ -277,8 +276,9 @@ def plan_week(
     force = force_rates(cells)
     ranked, notes = rank_areas(area_units, representation, force=force, scoring=config.scoring)
 
-    units = cell_units(cells, cell_origins, signups_per_resident=force.signups_per_resident)
-    per_cell = postcodes_per_cell(postcodes, resolution=config.grid.resolution)
+    units = cell_units(cells, grid.cell_origins, summed=grid.summed,
+                       signups_per_resident=force.signups_per_resident)  # fmt: skip
+    per_cell = postcodes_per_cell(postcodes, resolution=grid.resolution)
     if per_cell is not None:
         units["postcodes"] = per_cell.reindex(units.index, fill_value=0).to_numpy()
     scored_cells, _, _ = score_table(units, force=force, scoring=config.scoring)
@@ -313,7 +313,7 @@ def plan_week(
         if cell_segments is not None
         else np.nan
     )
-    stations = _stations_table(units, areas, config=config)
+    stations = _stations_table(units, areas, config=config, resolution=grid.resolution)
 
     yields = config.tactics.yields
     per_area = hotspots.groupby("area_code")["expected_signups"].sum()
@@ -391,7 +391,9 @@ def segment_yields(
     return np.where(np.isnan(chosen), default, chosen)
 
 
-def _stations_table(units: pd.DataFrame, areas: pd.DataFrame, *, config: Config) -> pd.DataFrame:
+def _stations_table(
+    units: pd.DataFrame, areas: pd.DataFrame, *, config: Config, resolution: int
+) -> pd.DataFrame:
     """Station sites covering the most parity gap within walking distance, where people live."""
     demand = units.rename_axis("cell").reset_index()[["cell", "parity_gap", "residents"]]
     candidates = units.index[
@@ -402,9 +404,7 @@ def _stations_table(units: pd.DataFrame, areas: pd.DataFrame, *, config: Config)
         )
     ]
     fixed_at = np.array(config.stations.fixed, dtype=float).reshape(-1, 2)
-    fixed = points_to_cells(
-        fixed_at[:, 0], fixed_at[:, 1], resolution=config.grid.resolution
-    ).tolist()
+    fixed = points_to_cells(fixed_at[:, 0], fixed_at[:, 1], resolution=resolution).tolist()
     sites = site_stations(
         demand,
         k=config.stations.count,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from pathlib import Path
+
 import geopandas as gpd
 import h3
 import numpy as np
@@ -13,6 +16,7 @@ from hypothesis import strategies as st
 from shapely.geometry import box
 from tiny import REALDATA, needs_realdata
 
+from targeting.config import config_from_dict
 from targeting.grid import (
     Grid,
     allocate_to_fragments,
@@ -30,6 +34,9 @@ from targeting.grid import (
     split_share,
 )
 from targeting.h3cells import points_to_ids
+from targeting.ingest import Population, Signups
+from targeting.ingest.inputs import Ingested
+from targeting.ingest.segments import SegmentInput
 
 BNG = "EPSG:27700"
 
@@ -325,27 +332,37 @@ def test_point_whose_cell_has_no_fragment_of_its_area_goes_to_the_nearest_one() 
     assert thin["cell"].iloc[idx[0]] in h3.grid_disk(cell, 1)
 
 
-def _grid(**overrides: object) -> Grid:
-    areas = _areas()
-    options: dict[str, object] = {
-        "areas": areas,
-        "small_areas": None,
-        "population": pd.DataFrame(
+def _grid(
+    *,
+    areas: gpd.GeoDataFrame | None = None,
+    population: pd.DataFrame | None = None,
+    keyed_by: str = "areas",
+    settings: dict[str, dict[str, object]] | None = None,
+    **layers: object,
+) -> Grid:
+    """The grid of two wards (or `areas`), residents keyed by area (or `keyed_by`), no
+    sign-ups, and whatever other layers are given (by layer name)."""
+    table = (
+        population
+        if population is not None
+        else pd.DataFrame(
             {"area_code": ["A", "B"], "origin": ["X", "X"], "residents": [600.0, 300.0]}
-        ),
-        "population_keyed_by": "areas",
-        "signups": pd.DataFrame(
-            columns=["latitude", "longitude", "area_code", "status", "origin", "watch_role"]
-        ).astype({"latitude": float, "longitude": float}),
-        "crimes": None,
-        "ratings": None,
-        "schemes": None,
-        "resolution": 9,
-        "raster_path": None,
-        "point_radius_m": 200.0,
+        )
+    )
+    signups = pd.DataFrame(
+        columns=["latitude", "longitude", "area_code", "status", "origin", "watch_role"]
+    ).astype({"latitude": float, "longitude": float})
+    data = {
+        "areas": areas if areas is not None else _areas(),
+        "population": Population(table, keyed_by, tuple(sorted(table["origin"].unique()))),
+        "signups": Signups(signups, dt.date(2018, 10, 31)),
+        **{name: value for name, value in layers.items() if value is not None},
     }
-    options.update(overrides)
-    return build_grid(**options)  # type: ignore[arg-type]
+    config = config_from_dict(
+        {"inputs": {"areas": "a", "population": "p", "signups": "s"}, **(settings or {})},
+        path=Path("/run.toml"),
+    )
+    return build_grid(Ingested(data, ()), config=config)
 
 
 def _west_residents(grid: Grid, areas: gpd.GeoDataFrame) -> float:
@@ -373,7 +390,7 @@ def test_area_keyed_population_follows_the_raster(tmp_path) -> None:
         dst.write(data, 1)
     areas = _areas()
     by_surface = _grid()
-    by_raster = _grid(raster_path=path)
+    by_raster = _grid(population_raster=path)
     assert _west_residents(by_surface, areas) > 50
     assert _west_residents(by_raster, areas) == pytest.approx(0.0, abs=1e-9)
     # the area figures stay exact either way
@@ -412,7 +429,7 @@ def test_schemes_ratings_and_absent_inputs() -> None:
             "rating": [4.0, 6.0],
         }
     )
-    grid = _grid(schemes=schemes, ratings=ratings, point_radius_m=100.0)
+    grid = _grid(schemes=schemes, ratings=ratings, settings={"schemes": {"point_radius_m": 100.0}})
     by_area = grid.cells.groupby("area_code")["watch_households"].sum()
     assert by_area["A"] == pytest.approx(80, rel=1e-5)
     # the point's 100 m circle sits on B's east edge: half of it is outside every area
@@ -466,10 +483,9 @@ def test_segment_households_land_on_their_own_fragments() -> None:
         areas=areas,
         small_areas=small,
         population=population,
-        population_keyed_by="small_areas",
-        segments=segments,
-        segments_keyed_by="small_areas",
-        small_area_fit="centroid",  # the quarters nest in the wards
+        keyed_by="small_areas",
+        segments=SegmentInput(segments, "small_areas"),
+        settings={"grid": {"small_area_fit": "centroid"}},  # the quarters nest in the wards
     )
     cs = grid.cell_segments
     assert cs is not None and len(cs) > 9

@@ -151,7 +151,8 @@ def test_cell_units_gaps_by_hand() -> None:
             "registered": [0, 3, 1, 0],
         }
     )
-    units = cell_units(cells, origins, signups_per_resident=4 / 200)
+    summed = tuple(c for c in cells.columns if c not in ("cell", "area_code"))
+    units = cell_units(cells, origins, summed=summed, signups_per_resident=4 / 200)
     # cell a: P is half the residents and has none of the 4 sign-ups: short by 2
     assert units.loc[a, "parity_gap"] == pytest.approx(2.0)
     assert units.loc[a, "area_code"] == "X"  # the fragment with most residents

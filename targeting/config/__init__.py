@@ -7,8 +7,6 @@ the key and the file, all of them at once, so a user fixes a config in one pass 
 
 from targeting.config.load import config_from_dict, load_config
 from targeting.config.model import (
-    CANONICAL_COLUMNS,
-    DATE_COLUMNS,
     DATE_ORDERS,
     DEFAULT_SAC_TYPES,
     DEFAULT_YIELDS,
@@ -22,7 +20,7 @@ from targeting.config.model import (
     GeofencesConfig,
     GridConfig,
     HotspotsConfig,
-    InputsConfig,
+    InputFiles,
     OriginsConfig,
     OutputConfig,
     PopulationConfig,
@@ -37,8 +35,6 @@ from targeting.config.model import (
 )
 
 __all__ = [
-    "CANONICAL_COLUMNS",
-    "DATE_COLUMNS",
     "DATE_ORDERS",
     "DEFAULT_SAC_TYPES",
     "DEFAULT_YIELDS",
@@ -52,7 +48,7 @@ __all__ = [
     "GeofencesConfig",
     "GridConfig",
     "HotspotsConfig",
-    "InputsConfig",
+    "InputFiles",
     "OriginsConfig",
     "OutputConfig",
     "PopulationConfig",

@@ -1,10 +1,12 @@
-"""The run configuration's sections: frozen, typed, every setting and its default documented
-once, here, in the dataclass fields."""
+"""The run configuration's sections: frozen, typed, every setting, its default and its bounds
+declared once, here, in the dataclass fields (`setting` puts the bounds and the words of the
+error into the field's metadata, which the loader reads). The `[inputs]` keys and the
+`[columns.<input>]` keys come from the input layers (`targeting.layers`)."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from types import MappingProxyType
@@ -13,109 +15,8 @@ from typing import Any
 from targeting.scoring import DEFAULT_WEIGHTS
 
 DEFAULT_SAC_TYPES = ("Burglary", "Robbery", "Vehicle crime", "Theft from the person")
-
-# Canonical column names per input; `[columns.<input>]` maps these to the names in a file.
-CANONICAL_COLUMNS: Mapping[str, tuple[str, ...]] = MappingProxyType(
-    {
-        "areas": ("area_code", "area_name", "parent_code", "parent_name"),
-        "small_areas": ("area_code", "households"),
-        "population": ("area_code", "origin", "residents", "age_band", "total", "origins"),
-        "signups": (
-            "user_id",
-            "joined",
-            "latitude",
-            "longitude",
-            "easting",
-            "northing",
-            "postcode",
-            "origin",
-            "status",
-            "watch_role",
-        ),
-        "crimes": ("crime_id", "month", "longitude", "latitude", "crime_type"),
-        "ratings": ("rated_at", "rating", "user_id", "latitude", "longitude"),
-        "schemes": ("scheme_id", "scheme_name", "scheme_type", "households", "members"),
-        "postcodes": ("postcode", "latitude", "longitude"),
-        "visited": ("cell", "visited_on"),
-        "segments": ("area_code", "postcode", "segment", "households"),
-        "segment_descriptions": ("segment", "group", "label", "description"),
-    }
-)
-
-
-@dataclass(frozen=True)
-class InputsConfig:
-    """Input files, resolved against the config file's folder."""
-
-    areas: Path
-    population: Path
-    signups: Path
-    small_areas: Path | None = None
-    crimes: tuple[str, ...] = ()  # glob patterns, absolute after resolution
-    ratings: Path | None = None
-    schemes: Path | None = None
-    postcodes: Path | None = None
-    population_raster: Path | None = None
-    population_previous: Path | None = None  # an earlier census snapshot, for emerging communities
-    visited: Path | None = None  # log of visited hotspot cells (`cell, visited_on`), for cooldown
-    segments: Path | None = None  # segment per small area or postcode, with households
-    segment_descriptions: Path | None = None  # segment, group, label, description
-
-
-# date columns whose order (day-first or month-first) or format `[columns.<input>]
-# <column>_format` can set, e.g. `[columns.signups] joined_format = "month-first"`
-DATE_COLUMNS: Mapping[str, tuple[str, ...]] = MappingProxyType(
-    {"signups": ("joined",), "ratings": ("rated_at",), "visited": ("visited_on",)}
-)
-DATE_ORDERS = ("day-first", "month-first")
-
-
-@dataclass(frozen=True)
-class OriginsConfig:
-    map: Path | None = None  # CSV origin,population_origin; default: the shipped crosswalk
-    # a run stops when more than this share of sign-ups with a known origin have a label that
-    # maps to no population category, rather than publishing rates built on the rest
-    max_unmapped: float = 0.05
-
-
-@dataclass(frozen=True)
-class AreasConfig:
-    # areas (and small areas) whose code repeats with different outlines are merged into one
-    # (multi)polygon instead of stopping the run
-    merge_duplicates: bool = False
-
-
+DATE_ORDERS = ("day-first", "month-first")  # what a `<column>_format` may say, or a strptime
 SMALL_AREA_FITS = ("split", "best_fit", "centroid")
-
-
-@dataclass(frozen=True)
-class GridConfig:
-    resolution: int = 9  # H3 resolution; 9 is about 0.1 km2 per cell, a few streets
-    # how a small area cut by an area boundary is shared: "split" by surface (or raster) shares,
-    # or "best_fit": wholly to the area holding its largest share, as ONS best-fit lookups do
-    # for census areas built to nest in the areas but drawn with different generalisation
-    small_area_fit: str = "split"
-    # a grid estimated to hold more cells than this (or more memory than the machine has) is
-    # refused before any work, naming the resolution that fits
-    max_cells: int = 2_000_000
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    as_of: dt.date | None = None  # the date every date rule uses; default: the latest `joined`
-    seed: int = 2018  # for every random choice a later stage makes
-    # the force's local time: a timestamp with a zone (2018-10-01T00:30:00+01:00) is dated by
-    # the local clock, so a sign-up at 00:30 BST on 1 October counts in October
-    timezone: str = "Europe/London"
-
-
-@dataclass(frozen=True)
-class ScoringConfig:
-    weights: Mapping[str, float] = field(default_factory=lambda: DEFAULT_WEIGHTS)
-    low_rating: int = 2  # ratings (1-6) at or below this count as low
-    rating_prior: float = 20.0  # ratings' weight of the force's low share, shrinking few ratings
-
-
 TACTICS = ("door", "street", "social", "control", "station")
 # Sign-ups per hotspot (per station visit for `station`) in one visit week. Only the ratio has a
 # source: door-knocking gave about nine times control in the 2,124-hotspot test, whose 2,074
@@ -126,73 +27,224 @@ DEFAULT_YIELDS: Mapping[str, float] = MappingProxyType(
 )
 
 
+def setting(
+    default: Any,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    above: float | None = None,
+    below: float | None = None,
+    choices: Sequence[str] | None = None,
+    check: Callable[[Any], bool] | None = None,
+    problem: str = "",
+    fix: str = "",
+) -> Any:
+    """A config setting: its default and what it must be. `problem` and `fix` are the error's
+    words when it is not (`{value}` is what was given); `check` is any other test it must pass."""
+    metadata = {
+        "minimum": minimum, "maximum": maximum, "above": above, "below": below,
+        "choices": tuple(choices) if choices else None, "check": check,
+        "problem": problem, "fix": fix,
+    }  # fmt: skip
+    if isinstance(default, Mapping):
+        return field(default_factory=lambda: default, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+class InputFiles(Mapping[str, Any]):
+    """The config's `[inputs]`: each input layer's file, or glob patterns for a layer that takes
+    a list, resolved against the config's folder. Every layer of the registry is a key (None, or
+    an empty tuple, when not given), so `config.inputs.ratings` reads like an attribute."""
+
+    def __init__(self, files: Mapping[str, Any], *, names: Sequence[str]) -> None:
+        self._files = MappingProxyType({name: files.get(name) for name in names})
+
+    def __getitem__(self, name: str) -> Any:
+        return self._files[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._files)
+
+    def __len__(self) -> int:
+        return len(self._files)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self._files[name]
+        except KeyError:
+            raise AttributeError(f"no input layer {name!r}") from None
+
+
+@dataclass(frozen=True)
+class OriginsConfig:
+    map: Path | None = None  # CSV origin,population_origin; default: the shipped crosswalk
+    # a run stops when more than this share of sign-ups with a known origin have a label that
+    # maps to no population category, rather than publishing rates built on the rest
+    max_unmapped: float = setting(
+        0.05, minimum=0, maximum=1, problem="must be a share from 0 to 1, got {value}",
+        fix="e.g. 0.05 (stop when over 5% of sign-ups with an origin cannot be mapped)",
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class AreasConfig:
+    # areas (and small areas) whose code repeats with different outlines are merged into one
+    # (multi)polygon instead of stopping the run
+    merge_duplicates: bool = False
+
+
+@dataclass(frozen=True)
+class GridConfig:
+    # H3 resolution; 9 is about 0.1 km2 per cell, a few streets
+    resolution: int = setting(
+        9, minimum=0, maximum=15, problem="must be an H3 resolution 0-15, got {value}",
+        fix="use 8, 9 or 10",
+    )  # fmt: skip
+    # how a small area cut by an area boundary is shared: "split" by surface (or raster) shares;
+    # "best_fit": wholly to the area holding its largest share; "centroid": wholly to the area
+    # holding a point on its surface, as ONS best-fit lookups place census areas
+    small_area_fit: str = setting(
+        "split", choices=SMALL_AREA_FITS,
+        fix='use "split" (surface shares), or, for small areas that nest in the areas, '
+        '"best_fit" (largest share) or "centroid" (a point on the surface)',
+    )  # fmt: skip
+    # a grid estimated to hold more cells than this (or more memory than the machine has) is
+    # refused before any work, naming the resolution that fits
+    max_cells: int = setting(
+        2_000_000, minimum=1, problem="must be positive, got {value}", fix="e.g. 2000000"
+    )
+
+
+def _is_time_zone(name: str) -> bool:
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    as_of: dt.date | None = None  # the date every date rule uses; default: the latest `joined`
+    seed: int = 2018  # for every random choice a later stage makes
+    # the force's local time: a timestamp with a zone (2018-10-01T00:30:00+01:00) is dated by
+    # the local clock, so a sign-up at 00:30 BST on 1 October counts in October
+    timezone: str = setting(
+        "Europe/London", check=_is_time_zone, problem="is not a time zone: {value!r}",
+        fix='use an IANA name such as "Europe/London"',
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ScoringConfig:
+    # the score components' weights (targeting.scoring.COMPONENTS); 0 switches one off
+    weights: Mapping[str, float] = setting(DEFAULT_WEIGHTS)
+    # ratings (1-6) at or below this count as low
+    low_rating: int = setting(2, minimum=1, maximum=5, problem="must be 1 to 5, got {value}",
+                              fix="e.g. 2")  # fmt: skip
+    # ratings' weight of the force's low share, shrinking few ratings
+    rating_prior: float = setting(20.0, minimum=0, problem="must not be negative", fix="e.g. 20")
+
+
 @dataclass(frozen=True)
 class TacticsConfig:
-    yields: Mapping[str, float] = field(default_factory=lambda: DEFAULT_YIELDS)
+    yields: Mapping[str, float] = setting(DEFAULT_YIELDS)
+
+
+POSITIVE = "must be positive, got {value}"
+NOT_NEGATIVE = "must not be negative, got {value}"
 
 
 @dataclass(frozen=True)
 class HotspotsConfig:
-    per_week: int = 120  # hotspots on the week's list, across the force (the test used about 120)
-    max_per_area: int = 12  # so the list is spread over areas rather than all in one
-    min_households: float = 40.0  # a hotspot cell must hold this many households (or residents/2.4)
-    min_postcodes: int = 1  # ...and, when postcodes are given, this many postcode centroids
-    cooldown_days: int = 28  # cells visited this recently (the visited log) stay off the list
+    # hotspots on the week's list, across the force (the test used about 120)
+    per_week: int = setting(120, above=0, problem=POSITIVE, fix="default 120")
+    # so the list is spread over areas rather than all in one
+    max_per_area: int = setting(12, above=0, problem=POSITIVE, fix="default 12")
+    # a hotspot cell must hold this many households (or residents / 2.4)
+    min_households: float = setting(40.0, above=0, problem=POSITIVE, fix="default 40.0")
+    # ...and, when postcodes are given, this many postcode centroids
+    min_postcodes: int = setting(1, minimum=0, problem=NOT_NEGATIVE, fix="default 1")
+    # cells visited this recently (the visited log) stay off the list
+    cooldown_days: int = setting(28, minimum=0, problem=NOT_NEGATIVE, fix="default 28")
 
 
 @dataclass(frozen=True)
 class StationsConfig:
-    count: int = 5  # mobile-station sites to choose, besides any fixed ones
-    radius_m: float = 800.0  # walking radius a site covers
+    # mobile-station sites to choose, besides any fixed ones
+    count: int = setting(5, minimum=0, problem=NOT_NEGATIVE, fix="default 5")
+    radius_m: float = setting(800.0, above=0, problem=POSITIVE, fix="default 800.0")
     fixed: tuple[tuple[float, float], ...] = ()  # existing sites as [latitude, longitude] pairs
 
 
 @dataclass(frozen=True)
 class GeofencesConfig:
-    max_vertices: int = 100  # devices cap a geofence's vertices
-    max_extra_area: float = 0.2  # extra area a simplified geofence may add before it is split
-    circles: int = 20  # circular geofences written (iOS monitors at most 20 regions per app)
-    min_radius_m: float = 100.0  # smallest circle platforms monitor reliably
+    # devices cap a geofence's vertices
+    max_vertices: int = setting(100, above=0, problem=POSITIVE, fix="default 100")
+    # extra area a simplified geofence may add before it is split
+    max_extra_area: float = setting(0.2, minimum=0, problem=NOT_NEGATIVE, fix="default 0.2")
+    # circular geofences written (iOS monitors at most 20 regions per app)
+    circles: int = setting(20, above=0, problem=POSITIVE, fix="default 20")
+    # smallest circle platforms monitor reliably
+    min_radius_m: float = setting(100.0, above=0, problem=POSITIVE, fix="default 100.0")
 
 
 @dataclass(frozen=True)
 class OutputConfig:
-    dir: Path = Path("out")
+    dir: Path = Path("out")  # relative to the config's folder
     protective_marking: str = "OFFICIAL-SENSITIVE"  # printed on every shared output
 
 
 @dataclass(frozen=True)
 class PopulationConfig:
     min_age: int = 18  # only adults sign up; used when the population has age bands
-    total_tolerance: float = 0.01  # parts above the total by more than this fraction: reject
+    # parts above the total by more than this fraction: the row is rejected
+    total_tolerance: float = setting(
+        0.01, minimum=0, below=1, problem="must be a fraction in [0, 1), got {value}",
+        fix="e.g. 0.01",
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
 class PrivacyConfig:
-    suppression_threshold: int = 10  # sign-up-derived counts 1..threshold-1 are withheld
-
-
-@dataclass(frozen=True)
-class CrimesConfig:
-    sac_types: tuple[str, ...] = DEFAULT_SAC_TYPES  # serious acquisitive crime types
-
-
-@dataclass(frozen=True)
-class SchemesConfig:
-    point_radius_m: float = 200.0  # a Watch scheme given as a point covers this radius
-
-
-@dataclass(frozen=True)
-class RepresentationConfig:
-    map_resolution: int = (
-        8  # H3 resolution of the map's per-origin layers (coarser: fewer withheld)
+    # sign-up-derived counts 1..threshold-1 are withheld
+    suppression_threshold: int = setting(
+        10, minimum=1, problem="must be at least 1", fix="the default is 10"
     )
 
 
 @dataclass(frozen=True)
+class CrimesConfig:
+    # serious acquisitive crime types
+    sac_types: tuple[str, ...] = setting(
+        DEFAULT_SAC_TYPES, problem="must be a list of police.uk crime types",
+        fix='["Burglary", "Robbery"]',
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SchemesConfig:
+    # a Watch scheme given as a point covers this radius
+    point_radius_m: float = setting(200.0, above=0, problem="must be positive", fix="e.g. 200")
+
+
+@dataclass(frozen=True)
+class RepresentationConfig:
+    # H3 resolution of the map's per-origin layers (coarser: fewer withheld); its default is the
+    # coarser of 8 and the grid's, so a coarse grid needs no second setting
+    map_resolution: int = 8
+
+
+@dataclass(frozen=True)
 class EmergingConfig:
-    min_growth: float = 0.5  # an origin grew by more than this fraction of its earlier count...
-    min_increase: float = 100.0  # ...and by more than this many residents
+    # an origin grew by more than this fraction of its earlier count...
+    min_growth: float = setting(0.5, minimum=0, problem=NOT_NEGATIVE, fix="e.g. 0.5")
+    # ...and by more than this many residents
+    min_increase: float = setting(100.0, minimum=0, problem=NOT_NEGATIVE, fix="e.g. 100")
 
 
 @dataclass(frozen=True)
@@ -210,10 +262,11 @@ class SegmentsConfig:
     k_min: int = 4
     k_max: int = 10
     census: tuple[CensusTable, ...] = ()  # census tables besides the population's origin shares
-    base: str = "households"  # the base of the profile index: households or residents
+    # the base of the profile index
+    base: str = setting("households", choices=("households", "residents"), fix='"households"')
     # expected sign-ups per hotspot by segment and tactic; a segment or tactic not listed takes
     # [tactics] yields
-    yields: Mapping[str, Mapping[str, float]] = field(default_factory=lambda: MappingProxyType({}))
+    yields: Mapping[str, Mapping[str, float]] = setting(MappingProxyType({}))
 
 
 @dataclass(frozen=True)
@@ -221,7 +274,7 @@ class Config:
     """Everything a run needs to know, read once from TOML and passed explicitly."""
 
     path: Path
-    inputs: InputsConfig
+    inputs: InputFiles
     origins: OriginsConfig = OriginsConfig()
     areas: AreasConfig = AreasConfig()
     grid: GridConfig = GridConfig()
@@ -250,6 +303,16 @@ class Config:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly copy, for the manifest."""
         return _jsonable(self)
+
+
+def sections() -> dict[str, type]:
+    """The config's sections (TOML tables), by name: every field of `Config` but its path, its
+    inputs and its column mappings."""
+    return {
+        f.name: type(f.default)
+        for f in fields(Config)
+        if f.name not in ("path", "inputs", "columns")
+    }
 
 
 def _jsonable(value: Any) -> Any:

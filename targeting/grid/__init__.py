@@ -8,7 +8,7 @@ them and the cell that contains them. Geometry work happens in a Lambert azimuth
 projection centred on the areas, so surface shares are true shares.
 """
 
-from targeting.grid.build import SPLIT_WARNING_SHARE, Grid, build_grid
+from targeting.grid.build import Grid, build_grid
 from targeting.grid.cells import (
     AreaLocator,
     GridSize,
@@ -32,7 +32,6 @@ from targeting.grid.overlay import (
 )
 
 __all__ = [
-    "SPLIT_WARNING_SHARE",
     "AreaLocator",
     "Grid",
     "GridSize",

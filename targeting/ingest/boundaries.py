@@ -13,13 +13,13 @@ from targeting.config import Config
 from targeting.errors import InputError, Problem
 from targeting.grid import equal_area_crs
 from targeting.ingest.common import (
+    Column,
+    FileColumns,
     InputSummary,
     all_rejected,
-    columns_of,
     duplicated_among_valid,
     first_reason,
     polygonal,
-    require_columns,
     vector_rejects,
 )
 from targeting.io import (
@@ -28,13 +28,43 @@ from targeting.io import (
     read_vector,
 )
 
+AREAS = FileColumns(
+    "areas",
+    {
+        "area_code": Column(("code", "ward_code", "geography code", "geo_code"),
+                            (r"WD\d\dCD", r"(LAD|LSOA|MSOA|OA|CTY|PCON)\d\dCD")),
+        "area_name": Column(("name", "ward_name", "geography", "geo_name"),
+                            (r"WD\d\dNM", r"(LAD|LSOA|MSOA|OA|CTY|PCON)\d\dNM")),
+        "parent_code": Column(("LAD_CD", "LADCD", "npu_code", "parent"), (r"LAD\d\dCD",)),
+        "parent_name": Column(("LAD_NM", "LADNM", "npu_name", "npu"), (r"LAD\d\dNM",)),
+    },
+)  # fmt: skip
+CENSUS_CODES = ("OA11CD", "OA21CD", "LSOA11CD", "LSOA21CD", "MSOA11CD", "MSOA21CD", "code")
+SMALL_AREAS = FileColumns(
+    "small_areas",
+    {
+        "area_code": Column(CENSUS_CODES),
+        "households": Column(("total_households", "households_total")),
+    },
+)
+SCHEMES = FileColumns(
+    "schemes",
+    {
+        "scheme_id": Column(("id", "scheme")),
+        "scheme_name": Column(("name",)),
+        "scheme_type": Column(("type",)),
+        "households": Column(("households_covered", "homes")),
+        "members": Column(("member_count",)),
+    },
+)
+
 
 def read_areas(config: Config) -> tuple[gpd.GeoDataFrame, InputSummary]:
     """The areas to rank: `area_code, area_name, parent_code, parent_name, geometry` in WGS84."""
     path = config.inputs.areas
     frame, repaired = read_vector(path, input_name="areas")
-    cols = columns_of(frame, "areas", config)
-    require_columns(cols, ["area_code"], path, "areas", config.columns_for("areas"))
+    cols = AREAS.find(frame, config)
+    AREAS.require(cols, ["area_code"], path, config)
     code = frame[cols["area_code"]].astype(str).str.strip()
     reasons = np.full(len(frame), "", dtype=object)
     geoms = np.asarray(frame.geometry.values)
@@ -195,8 +225,8 @@ def read_small_areas(config: Config) -> tuple[gpd.GeoDataFrame | None, InputSumm
     if path is None:
         return None, None
     frame, repaired = read_vector(path, input_name="small_areas")
-    cols = columns_of(frame, "small_areas", config)
-    require_columns(cols, ["area_code"], path, "small_areas", config.columns_for("small_areas"))
+    cols = SMALL_AREAS.find(frame, config)
+    SMALL_AREAS.require(cols, ["area_code"], path, config)
     code = frame[cols["area_code"]].astype(str).str.strip()
     households = (
         parse_numbers(frame[cols["households"]].astype(str))
@@ -247,10 +277,8 @@ def read_schemes(
     if path is None:
         return None, None
     frame, repaired = read_vector(path, input_name="schemes")
-    cols = columns_of(frame, "schemes", config)
-    require_columns(
-        cols, ["scheme_id", "households"], path, "schemes", config.columns_for("schemes")
-    )
+    cols = SCHEMES.find(frame, config)
+    SCHEMES.require(cols, ["scheme_id", "households"], path, config)
     sid = frame[cols["scheme_id"]].astype(str).str.strip()
     households = parse_numbers(frame[cols["households"]].astype(str))
     members = (

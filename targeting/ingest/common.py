@@ -28,101 +28,73 @@ STATUSES = ("active", "comms_issue", "incommunicado", "deleted")
 WATCH_ROLES = ("none", "member", "coordinator", "deputy")
 ASB = "Anti-social behaviour"
 
-ALIASES: Mapping[str, Mapping[str, tuple[str, ...]]] = {
-    "areas": {
-        "area_code": ("code", "ward_code", "geography code", "geo_code"),
-        "area_name": ("name", "ward_name", "geography", "geo_name"),
-        "parent_code": ("LAD_CD", "LADCD", "npu_code", "parent"),
-        "parent_name": ("LAD_NM", "LADNM", "npu_name", "npu"),
-    },
-    "small_areas": {
-        "area_code": ("OA11CD", "OA21CD", "LSOA11CD", "LSOA21CD", "MSOA11CD", "MSOA21CD", "code"),
-        "households": ("total_households", "households_total"),
-    },
-    "population": {
-        "area_code": (
-            "OA11CD", "OA21CD", "OA", "LSOA11CD", "LSOA21CD", "lsoa21_code", "lsoa11_code", "LSOA",
-            "MSOA11CD", "MSOA21CD", "MSOA", "geography code", "geo_code", "mnemonic", "code",
-        ),
-        "origin": ("ethnicity", "ethnic_group", "ethnic group", "group"),
-        "residents": ("usual_residents", "count", "observation", "value", "persons"),
-        "age_band": ("age_group", "age"),
-        "total": (
-            "Persons", "total_usual_residents", "All usual residents", "Total: All usual residents",
-            "All persons", "all_residents", "Total",
-        ),
-    },
-    "segments": {
-        "area_code": ("OA11CD", "OA21CD", "LSOA11CD", "LSOA21CD", "MSOA11CD", "MSOA21CD", "code"),
-        "postcode": ("pcds", "pcd", "post_code"),
-        "segment": ("mosaic", "mosaic_type", "segment_code", "type", "class"),
-        "households": ("hh", "households_total", "total_households"),
-    },
-    "segment_descriptions": {
-        "segment": ("code", "segment_code", "type"),
-        "group": ("supergroup", "group_name", "group_code"),
-        "label": ("name", "segment_name", "title"),
-        "description": ("desc", "text", "notes"),
-    },
-    "visited": {
-        "cell": ("h3", "h3_cell", "hotspot_cell"),
-        "visited_on": ("visited", "date", "visit_date", "visited_at"),
-    },
-    "signups": {
-        "user_id": ("userid", "id", "user"),
-        "joined": ("joined_at", "registered_at", "created", "created_at", "date_joined"),
-        "latitude": ("lat",),
-        "longitude": ("lon", "lng", "long"),
-        "easting": ("x", "east"),
-        "northing": ("y", "north"),
-        "postcode": ("pcds", "post_code", "pcd"),
-        "origin": ("origins", "ethnicity"),
-        "status": ("user_status",),
-        "watch_role": ("role", "nhw_role"),
-    },
-    "crimes": {
-        "crime_id": ("Crime ID",),
-        "month": ("Month",),
-        "longitude": ("Longitude",),
-        "latitude": ("Latitude",),
-        "crime_type": ("Crime type",),
-    },
-    "ratings": {
-        "rated_at": ("date", "rated", "timestamp"),
-        "rating": ("score", "stars"),
-        "user_id": ("userid", "user"),
-        "latitude": ("lat",),
-        "longitude": ("lon", "lng", "long"),
-    },
-    "schemes": {
-        "scheme_id": ("id", "scheme"),
-        "scheme_name": ("name",),
-        "scheme_type": ("type",),
-        "households": ("households_covered", "homes"),
-        "members": ("member_count",),
-    },
-    "postcodes": {
-        "postcode": ("pcds", "pcd", "pcd2", "postcode"),
-        "latitude": ("lat",),
-        "longitude": ("long", "lon", "lng"),
-    },
-}  # fmt: skip
-PATTERNS = {
-    # ONS custom datasets ("Lower layer Super Output Areas Code") and Nomis downloads ("2021 super
-    # output area - lower layer", whose cells read "E01008928 : Birmingham 102E")
-    ("population", "area_code"): (
-        r".*(super output areas?|output areas?|wards?|local authorit(y|ies)) code",
-        r"20\d\d (super output area|output area|electoral ward|ward|local authority).*",
-    ),
-    # the long form of an ONS custom dataset: "Ethnic group (20 categories)"
-    ("population", "origin"): (r"ethnic group(\s*\(.*\))?",),
-    ("areas", "area_code"): (r"WD\d\dCD", r"(LAD|LSOA|MSOA|OA|CTY|PCON)\d\dCD"),
-    ("areas", "area_name"): (r"WD\d\dNM", r"(LAD|LSOA|MSOA|OA|CTY|PCON)\d\dNM"),
-    ("areas", "parent_code"): (r"LAD\d\dCD",),
-    ("areas", "parent_name"): (r"LAD\d\dNM",),
-    # Nomis bulk downloads: "Ethnic Group: All categories: Ethnic group; measures: Value"
-    ("population", "total"): (r".*\ball (usual residents|persons|categories)\b.*",),
-}
+
+@dataclass(frozen=True)
+class Column:
+    """A canonical column of an input file: besides its own name, the names it is recognised by
+    (`aliases`, case and punctuation ignored) and regular expressions a name may match
+    (`patterns`). A `date` column's day/month order can be set with `[columns.<input>]
+    <name>_format`; a `many` column is a list of the file's columns."""
+
+    aliases: tuple[str, ...] = ()
+    patterns: tuple[str, ...] = ()
+    date: bool = False
+    many: bool = False
+
+
+@dataclass(frozen=True)
+class FileColumns:
+    """The canonical columns of one input, declared once beside its reader: the reader finds them
+    in a file, the config checks `[columns.<input>]` against them."""
+
+    input_name: str
+    columns: Mapping[str, Column]
+
+    def config_keys(self) -> frozenset[str]:
+        """The keys `[columns.<input>]` accepts: the canonical names and, for each date
+        column, `<name>_format`."""
+        formats = {f"{name}_format" for name, c in self.columns.items() if c.date}
+        return frozenset(self.columns) | formats
+
+    def find(self, frame: pd.DataFrame, config: Config) -> dict[str, str | None]:
+        """The file's column for each canonical name: the config's mapping, else a recognised
+        name (None where there is none)."""
+        mapping = config.columns_for(self.input_name)
+        return {
+            canon: find_column(
+                frame.columns,
+                canon,
+                mapping=mapping,
+                aliases=column.aliases,
+                patterns=column.patterns,
+            )
+            for canon, column in self.columns.items()
+            if not column.many
+        }
+
+    def require(
+        self,
+        found: Mapping[str, str | None],
+        required: Sequence[str],
+        path: Path,
+        config: Config,
+    ) -> None:
+        """Stop with one error naming every required column the file lacks, and the fix."""
+        mapping = config.columns_for(self.input_name)
+
+        def expected(c: str) -> str:
+            mapped = mapping.get(c)
+            if isinstance(mapped, str):
+                return f"'{mapped}', as mapped in [columns.{self.input_name}]"
+            return " or ".join((c, *self.columns[c].aliases[:3]))
+
+        problems = [
+            missing_column_problem(path, c, self.input_name, expected(c))
+            for c in required
+            if found.get(c) is None
+        ]
+        if problems:
+            raise InputError(self.input_name, path, problems)
 
 
 @dataclass(frozen=True)
@@ -164,42 +136,6 @@ def layout_warnings(frame: pd.DataFrame) -> list[str]:
     (another delimiter, title and footer lines), so the analyst can check it was read right."""
     layout = frame.attrs.get("layout", "")
     return [f"file layout: {layout}"] if layout else []
-
-
-def columns_of(frame: pd.DataFrame, input_name: str, config: Config) -> dict[str, str | None]:
-    mapping = config.columns_for(input_name)
-    return {
-        canon: find_column(
-            frame.columns,
-            canon,
-            mapping=mapping,
-            aliases=aliases,
-            patterns=PATTERNS.get((input_name, canon), ()),
-        )
-        for canon, aliases in ALIASES[input_name].items()
-    }
-
-
-def require_columns(
-    cols: Mapping[str, str | None],
-    required: Sequence[str],
-    path: Path,
-    input_name: str,
-    mapping: Mapping[str, object] | None = None,
-) -> None:
-    def expected(c: str) -> str:
-        mapped = (mapping or {}).get(c)
-        if isinstance(mapped, str):
-            return f"'{mapped}', as mapped in [columns.{input_name}]"
-        return " or ".join((c, *ALIASES[input_name][c][:3]))
-
-    problems = [
-        missing_column_problem(path, c, input_name, expected(c))
-        for c in required
-        if cols.get(c) is None
-    ]
-    if problems:
-        raise InputError(input_name, path, problems)
 
 
 def first_reason(reasons: np.ndarray, mask: np.ndarray, reason: str | np.ndarray) -> None:

@@ -15,19 +15,18 @@ from targeting.errors import InputError, Problem
 from targeting.grid import AreaLocator, points_to_areas
 from targeting.h3cells import cell_resolutions, valid_cells
 from targeting.ingest.common import (
-    ALIASES,
     ASB,
     STATUSES,
     WATCH_ROLES,
+    Column,
+    FileColumns,
     InputSummary,
     all_rejected,
-    columns_of,
     coords,
     duplicated_among_valid,
     first_reason,
     layout_warnings,
     read_dates,
-    require_columns,
     split_rejects,
 )
 from targeting.io import (
@@ -35,6 +34,61 @@ from targeting.io import (
     missing_column_problem,
     parse_numbers,
     read_table,
+)
+from targeting.origins import OriginMapping
+
+LATITUDE, LONGITUDE = Column(("lat",)), Column(("lon", "lng", "long"))
+POSTCODES = FileColumns(
+    "postcodes",
+    {
+        "postcode": Column(("pcds", "pcd", "pcd2", "postcode")),
+        "latitude": LATITUDE,
+        "longitude": Column(("long", "lon", "lng")),
+    },
+)
+SIGNUPS = FileColumns(
+    "signups",
+    {
+        "user_id": Column(("userid", "id", "user")),
+        "joined": Column(
+            ("joined_at", "registered_at", "created", "created_at", "date_joined"), date=True
+        ),
+        "latitude": LATITUDE,
+        "longitude": LONGITUDE,
+        "easting": Column(("x", "east")),
+        "northing": Column(("y", "north")),
+        "postcode": Column(("pcds", "post_code", "pcd")),
+        "origin": Column(("origins", "ethnicity")),
+        "status": Column(("user_status",)),
+        "watch_role": Column(("role", "nhw_role")),
+    },
+)
+CRIMES = FileColumns(
+    "crimes",
+    {
+        "crime_id": Column(("Crime ID",)),
+        "month": Column(("Month",)),
+        "longitude": Column(("Longitude",)),
+        "latitude": Column(("Latitude",)),
+        "crime_type": Column(("Crime type",)),
+    },
+)
+RATINGS = FileColumns(
+    "ratings",
+    {
+        "rated_at": Column(("date", "rated", "timestamp"), date=True),
+        "rating": Column(("score", "stars")),
+        "user_id": Column(("userid", "user")),
+        "latitude": LATITUDE,
+        "longitude": LONGITUDE,
+    },
+)
+VISITED = FileColumns(
+    "visited",
+    {
+        "cell": Column(("h3", "h3_cell", "hotspot_cell")),
+        "visited_on": Column(("visited", "date", "visit_date", "visited_at"), date=True),
+    },
 )
 
 
@@ -49,14 +103,8 @@ def read_postcodes(config: Config) -> tuple[pd.DataFrame | None, InputSummary | 
     if path is None:
         return None, None
     frame = read_table(path, input_name="postcodes")
-    cols = columns_of(frame, "postcodes", config)
-    require_columns(
-        cols,
-        ["postcode", "latitude", "longitude"],
-        path,
-        "postcodes",
-        config.columns_for("postcodes"),
-    )
+    cols = POSTCODES.find(frame, config)
+    POSTCODES.require(cols, ["postcode", "latitude", "longitude"], path, config)
     key = normalise_postcode(frame[cols["postcode"]])
     lat, lon, _, valid = coords(frame, cols["latitude"], cols["longitude"])
     reasons = np.full(len(frame), "", dtype=object)
@@ -76,10 +124,11 @@ AS_OF_GAP_DAYS = 31
 class Signups:
     """Located, validated sign-ups. No names; ids stay inside the run, never in shared outputs."""
 
-    table: (
-        pd.DataFrame
-    )  # user_id, joined, latitude, longitude, area_code, label, status, watch_role
+    # user_id, joined, latitude, longitude, area_code, label, status, watch_role; and `origin`
+    # (the population category of the label) once the labels are mapped
+    table: pd.DataFrame
     as_of: dt.date
+    origins: OriginMapping | None = None  # how each label was mapped
 
 
 def read_signups(
@@ -92,12 +141,10 @@ def read_signups(
     """Sign-ups placed by their first usable location (lat/lon, easting/northing, postcode)."""
     path = config.inputs.signups
     frame = read_table(path, input_name="signups")
-    cols = columns_of(frame, "signups", config)
+    cols = SIGNUPS.find(frame, config)
     # origin is a required column (only its values may be empty): a file without one would give
     # a run in which every origin is unknown
-    require_columns(
-        cols, ["user_id", "joined", "origin"], path, "signups", config.columns_for("signups")
-    )
+    SIGNUPS.require(cols, ["user_id", "joined", "origin"], path, config)
     kinds = {
         "latitude,longitude": cols["latitude"] and cols["longitude"],
         "easting,northing": cols["easting"] and cols["northing"],
@@ -235,10 +282,10 @@ def read_crimes(
     frames, raws, problems, bad_files = [], [], [], []
     for f in files:
         part = read_table(f, input_name="crimes")
-        cols = columns_of(part, "crimes", config)
+        cols = CRIMES.find(part, config)
         missing = [c for c in ("month", "longitude", "latitude", "crime_type") if cols[c] is None]
         problems += [
-            missing_column_problem(f, c, "crimes", ALIASES["crimes"][c][0]) for c in missing
+            missing_column_problem(f, c, "crimes", CRIMES.columns[c].aliases[0]) for c in missing
         ]
         if missing:
             bad_files.append(f)
@@ -313,8 +360,8 @@ def read_ratings(
     if path is None:
         return None, None
     frame = read_table(path, input_name="ratings")
-    cols = columns_of(frame, "ratings", config)
-    require_columns(cols, ["rated_at", "rating"], path, "ratings", config.columns_for("ratings"))
+    cols = RATINGS.find(frame, config)
+    RATINGS.require(cols, ["rated_at", "rating"], path, config)
     if not (cols["latitude"] and cols["longitude"]) and not cols["user_id"]:
         raise InputError(
             "ratings", path,
@@ -371,8 +418,8 @@ def read_visited(
     if path is None:
         return None, None
     frame = read_table(path, input_name="visited")
-    cols = columns_of(frame, "visited", config)
-    require_columns(cols, ["cell", "visited_on"], path, "visited", config.columns_for("visited"))
+    cols = VISITED.find(frame, config)
+    VISITED.require(cols, ["cell", "visited_on"], path, config)
     reasons = np.full(len(frame), "", dtype=object)
     cell = frame[cols["cell"]].astype(str).str.strip().str.lower()
     valid = valid_cells(cell.to_numpy())

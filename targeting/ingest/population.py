@@ -14,13 +14,13 @@ import pandas as pd
 from targeting.config import Config
 from targeting.errors import InputError, Problem
 from targeting.ingest.common import (
+    Column,
+    FileColumns,
     InputSummary,
     all_rejected,
-    columns_of,
     duplicated_among_valid,
     first_reason,
     layout_warnings,
-    require_columns,
     split_rejects,
 )
 from targeting.io import (
@@ -30,6 +30,32 @@ from targeting.io import (
 )
 from targeting.origins import PopulationCategories, read_population_categories
 
+POPULATION = FileColumns(
+    "population",
+    {
+        "area_code": Column(
+            ("OA11CD", "OA21CD", "OA", "LSOA11CD", "LSOA21CD", "lsoa21_code", "lsoa11_code",
+             "LSOA", "MSOA11CD", "MSOA21CD", "MSOA", "geography code", "geo_code", "mnemonic",
+             "code"),
+            # ONS custom datasets ("Lower layer Super Output Areas Code") and Nomis downloads
+            # ("2021 super output area - lower layer", cells "E01008928 : Birmingham 102E")
+            (r".*(super output areas?|output areas?|wards?|local authorit(y|ies)) code",
+             r"20\d\d (super output area|output area|electoral ward|ward|local authority).*"),
+        ),
+        # the long form of an ONS custom dataset: "Ethnic group (20 categories)"
+        "origin": Column(("ethnicity", "ethnic_group", "ethnic group", "group"),
+                         (r"ethnic group(\s*\(.*\))?",)),
+        "residents": Column(("usual_residents", "count", "observation", "value", "persons")),
+        "age_band": Column(("age_group", "age")),
+        "total": Column(
+            ("Persons", "total_usual_residents", "All usual residents",
+             "Total: All usual residents", "All persons", "all_residents", "Total"),
+            # Nomis bulk downloads: "Ethnic Group: All categories: Ethnic group; measures: Value"
+            (r".*\ball (usual residents|persons|categories)\b.*",),
+        ),
+        "origins": Column(many=True),  # a wide table's origin columns, named in the config
+    },
+)  # fmt: skip
 _NOT_ORIGIN = re.compile(
     r"(date|year)|(code|cd|nm|name|_id)$|^(id|rgn|region|lad|lsoa|msoa|oa)$", re.I
 )
@@ -141,8 +167,8 @@ def read_population(
     """
     path = getattr(config.inputs, input_name)
     frame = read_table(path, input_name=input_name)
-    cols = columns_of(frame, "population", config)
-    require_columns(cols, ["area_code"], path, "population", config.columns_for("population"))
+    cols = POPULATION.find(frame, config)
+    POPULATION.require(cols, ["area_code"], path, config)
     mapping = config.columns_for("population")
     is_long = (
         cols["origin"] is not None and cols["residents"] is not None and "origins" not in mapping

@@ -13,12 +13,13 @@ import shapely
 
 from targeting.config import CensusTable, Config
 from targeting.errors import InputError, Problem
+from targeting.ingest.boundaries import CENSUS_CODES
 from targeting.ingest.common import (
+    Column,
+    FileColumns,
     InputSummary,
     all_rejected,
-    columns_of,
     first_reason,
-    require_columns,
     split_rejects,
 )
 from targeting.ingest.points import normalise_postcode
@@ -27,6 +28,26 @@ from targeting.segments import shares
 
 # a column named like a total is the sum of the others, not a category of its own
 TOTAL_PATTERN = r"(?i)^(total|all\b|all_)"
+
+
+SEGMENTS = FileColumns(
+    "segments",
+    {
+        "area_code": Column(CENSUS_CODES),
+        "postcode": Column(("pcds", "pcd", "post_code")),
+        "segment": Column(("mosaic", "mosaic_type", "segment_code", "type", "class")),
+        "households": Column(("hh", "households_total", "total_households")),
+    },
+)
+SEGMENT_DESCRIPTIONS = FileColumns(
+    "segment_descriptions",
+    {
+        "segment": Column(("code", "segment_code", "type")),
+        "group": Column(("supergroup", "group_name", "group_code")),
+        "label": Column(("name", "segment_name", "title")),
+        "description": Column(("desc", "text", "notes")),
+    },
+)
 
 
 @dataclass(frozen=True)
@@ -43,9 +64,8 @@ def read_segment_descriptions(config: Config) -> tuple[pd.DataFrame | None, Inpu
     if path is None:
         return None, None
     frame = read_table(path, input_name="segment_descriptions")
-    cols = columns_of(frame, "segment_descriptions", config)
-    require_columns(cols, ["segment"], path, "segment_descriptions",
-                    config.columns_for("segment_descriptions"))  # fmt: skip
+    cols = SEGMENT_DESCRIPTIONS.find(frame, config)
+    SEGMENT_DESCRIPTIONS.require(cols, ["segment"], path, config)
     reasons = np.full(len(frame), "", dtype=object)
     segment = frame[cols["segment"]].str.strip()
     first_reason(reasons, (segment == "").to_numpy(), "missing segment")
@@ -73,9 +93,8 @@ def read_segments(
     if path is None:
         return None, None
     frame = read_table(path, input_name="segments")
-    cols = columns_of(frame, "segments", config)
-    require_columns(cols, ["segment", "households"], path, "segments",
-                    config.columns_for("segments"))  # fmt: skip
+    cols = SEGMENTS.find(frame, config)
+    SEGMENTS.require(cols, ["segment", "households"], path, config)
     if cols["area_code"]:
         keyed_by, key = "small_areas", frame[cols["area_code"]].str.strip()
         if small_area_codes is None:

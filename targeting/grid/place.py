@@ -1,0 +1,353 @@
+"""How each kind of input reaches the fragments: counts keyed by small areas or by areas (spread
+by surface or raster weights), points (to the fragment holding them), polygons (by surface
+share) and postcodes (to the fragment holding the centroid).
+
+A layer's placer takes the grid's context and the layer's ingested data and returns what it adds
+(`Placed`): counts per fragment, tables keyed by fragment, what fell outside every area, and
+warnings. Placers never change the context; `build_grid` assembles their results. Every table is
+keyed by the fragment's id, its position in `GridContext.fragments`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import shapely
+
+from targeting.config import Config
+from targeting.grid.cells import points_to_areas, points_to_fragments
+from targeting.grid.overlay import (
+    RasterWeights,
+    allocate_to_fragments,
+    best_fit_weights,
+    centroid_areas,
+    home_areas,
+    overlay_weights,
+    own_area_pairs,
+    split_share,
+)
+
+if TYPE_CHECKING:  # the ingest imports the grid: its types are named, not imported, here
+    from targeting.ingest import Population, Signups
+    from targeting.ingest.segments import SegmentInput
+
+# above this share of residents moved across area lines by splitting, suggest fitting whole
+SPLIT_WARNING_SHARE = 0.01
+
+
+@dataclass(frozen=True)
+class Count:
+    """A number a layer adds to each fragment of the grid."""
+
+    name: str
+    integer: bool = False  # whole numbers
+    summed: bool = True  # adds up over fragments (so over cells and areas); a mean does not
+
+    def absent(self, n: int) -> Any:
+        """The values where its layer was not given: null, never a misleading 0."""
+        return pd.array([pd.NA] * n, dtype="Int64") if self.integer else np.full(n, np.nan)
+
+
+@dataclass(frozen=True)
+class Placed:
+    """What one layer adds to the grid."""
+
+    counts: Mapping[str, np.ndarray] = field(default_factory=dict)  # per fragment, by column
+    tables: Mapping[str, pd.DataFrame] = field(default_factory=dict)  # keyed by `fragment`
+    unallocated: Mapping[str, float] = field(default_factory=dict)  # outside every area
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SmallAreaWeights:
+    """How small areas spread over fragments: the pair weights after `[grid] small_area_fit`,
+    and, for the split warning, the surface pairs and each small area's home area."""
+
+    pairs: pd.DataFrame  # source (small-area position), fragment, weight
+    surface_pairs: pd.DataFrame
+    home: pd.Series
+    codes: np.ndarray  # the small areas' codes, by position
+
+
+class GridContext:
+    """What every placer reads: the areas, their fragments and CRS, the grid's resolution, the
+    config, the small areas' and areas' weights (each computed once, when first needed)."""
+
+    def __init__(
+        self,
+        *,
+        areas: gpd.GeoDataFrame,
+        fragments: gpd.GeoDataFrame,
+        crs: pyproj.CRS,
+        config: Config,
+        small_areas: gpd.GeoDataFrame | None,
+        raster: RasterWeights | None,
+    ) -> None:
+        self.areas = areas
+        self.fragments = fragments
+        self.crs = crs
+        self.config = config
+        self.resolution = config.grid.resolution
+        self.small_areas = small_areas
+        self.raster = raster
+        self.n = len(fragments)
+
+    @cached_property
+    def small_weights(self) -> SmallAreaWeights | None:
+        """The small areas' pair weights, fitted as `[grid] small_area_fit` says."""
+        if self.small_areas is None:
+            return None
+        geoms = self.small_areas.to_crs(self.crs).geometry
+        surface = overlay_weights(geoms, self.fragments, raster_weights=self.raster)
+        home = home_areas(surface, self.fragments)
+        fit = self.config.grid.small_area_fit
+        pairs = surface
+        if fit == "best_fit":
+            pairs = best_fit_weights(surface, self.fragments, home)
+        elif fit == "centroid":
+            chosen = centroid_areas(self.small_areas, self.areas, surface, self.fragments,
+                                    largest=home)  # fmt: skip
+            pairs = best_fit_weights(surface, self.fragments, chosen)
+        return SmallAreaWeights(pairs, surface, home, self.small_areas["area_code"].to_numpy())
+
+    @cached_property
+    def area_pairs(self) -> pd.DataFrame:
+        """Weights that spread counts keyed by area over its own fragments."""
+        return own_area_pairs(self.areas, self.fragments, raster=self.raster)
+
+    def sources(self, keyed_by: str) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+        """The polygons counts keyed by `keyed_by` ("small_areas" or "areas") come from, and
+        their pair weights."""
+        weights = self.small_weights
+        if keyed_by == "small_areas" and self.small_areas is not None and weights is not None:
+            return self.small_areas, weights.pairs
+        return self.areas, self.area_pairs
+
+    def fragment_of(self, points: pd.DataFrame) -> np.ndarray:
+        """The fragment of each point (`latitude, longitude, area_code`)."""
+        return points_to_fragments(
+            points["latitude"].to_numpy(),
+            points["longitude"].to_numpy(),
+            points["area_code"].to_numpy(),
+            self.fragments,
+            resolution=self.resolution,
+        )
+
+    def per_fragment(self, at: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        """Counts (or sums of `weights`) per fragment, from each item's fragment."""
+        return np.bincount(at, weights=weights, minlength=self.n)
+
+
+def allocate_keyed(
+    ctx: GridContext,
+    table: pd.DataFrame,
+    *,
+    keyed_by: str,
+    keys: tuple[str, ...],
+    values: tuple[str, ...],
+) -> tuple[pd.DataFrame, pd.Series]:
+    """Values keyed by area code (of small areas or areas) spread over fragments by their
+    weights, kept apart by the `keys` columns: a table `fragment, *keys, *values`, and per value
+    what fell outside every area."""
+    sources, pairs = ctx.sources(keyed_by)
+    position = pd.Series(np.arange(len(sources)), index=sources["area_code"].to_numpy())
+    frame = pd.DataFrame({"source": table["area_code"].map(position).to_numpy()})
+    for key in keys:
+        frame[key] = table[key].to_numpy()
+    for value in values:
+        frame[value] = table[value].to_numpy(dtype=float)
+    return allocate_to_fragments(pairs, frame)
+
+
+def place_population(ctx: GridContext, population: Population) -> Placed:
+    """Residents per origin, from small areas or areas, by their weights; with the split
+    warning where surface shares moved residents across area lines."""
+    table, keyed_by = population.table, population.keyed_by
+    by_origin, left = allocate_keyed(
+        ctx, table, keyed_by=keyed_by, keys=("origin",), values=("residents",)
+    )
+    warnings: tuple[str, ...] = ()
+    weights = ctx.small_weights
+    if ctx.config.grid.small_area_fit == "split" and keyed_by == "small_areas" and weights:
+        per_source = (
+            table.groupby("area_code")["residents"].sum()
+            .reindex(weights.codes, fill_value=0.0)
+            .to_numpy(dtype=float)
+        )  # fmt: skip
+        moved = split_share(weights.pairs, ctx.fragments, weights.home, per_source)
+        if moved > SPLIT_WARNING_SHARE:
+            warnings = (
+                f"population: {moved:.1%} of residents were shared across area lines by "
+                "surface, from small areas that area boundaries cut; if the small areas are "
+                "built to nest in the areas (OAs in wards) and only the outlines differ, set "
+                '[grid] small_area_fit = "centroid" (or "best_fit")',
+            )
+    residents = ctx.per_fragment(
+        by_origin["fragment"].to_numpy(), by_origin["residents"].to_numpy()
+    )
+    return Placed(
+        counts={"residents": residents},
+        tables={"residents_by_origin": by_origin},
+        unallocated={"residents": float(left["residents"])},
+        warnings=warnings,
+    )
+
+
+def place_previous(ctx: GridContext, previous: Population) -> Placed:
+    """An earlier census snapshot, allocated as the current one is."""
+    by_origin, left = allocate_keyed(
+        ctx,
+        previous.table,
+        keyed_by=previous.keyed_by,
+        keys=("origin",),
+        values=("residents",),
+    )
+    return Placed(
+        tables={"previous_by_origin": by_origin},
+        unallocated={"residents_previous": float(left["residents"])},
+    )
+
+
+def place_households(ctx: GridContext, small_areas: gpd.GeoDataFrame) -> Placed:
+    """Small-area households by the small areas' weights (none when no household is given)."""
+    weights = ctx.small_weights
+    if weights is None or not small_areas["households"].notna().any():
+        return Placed()
+    values = pd.DataFrame(
+        {
+            "source": np.arange(len(small_areas)),
+            "households": small_areas["households"].fillna(0).to_numpy(float),
+        }
+    )
+    alloc, left = allocate_to_fragments(weights.pairs, values)
+    return Placed(
+        counts={"households": ctx.per_fragment(alloc["fragment"].to_numpy(),
+                                               alloc["households"].to_numpy())},
+        unallocated={"households": float(left["households"])},
+    )  # fmt: skip
+
+
+def place_schemes(ctx: GridContext, schemes: gpd.GeoDataFrame) -> Placed:
+    """Watch-scheme households and members by surface share of each scheme (a point scheme
+    covers a circle of `[schemes] point_radius_m`)."""
+    geoms = np.asarray(schemes.to_crs(ctx.crs).geometry.values)
+    is_point = np.isin(shapely.get_type_id(geoms), [0, 4])
+    geoms = np.where(is_point, shapely.buffer(geoms, ctx.config.schemes.point_radius_m), geoms)
+    pairs = overlay_weights(gpd.GeoSeries(geoms, crs=ctx.crs), ctx.fragments)
+    values = pd.DataFrame(
+        {
+            "source": np.arange(len(geoms)),
+            "watch_households": schemes["households"].to_numpy(float),
+            "watch_scheme_members": schemes["members"].fillna(0).to_numpy(float),
+        }
+    )
+    alloc, left = allocate_to_fragments(pairs, values)
+    columns = ("watch_households", "watch_scheme_members")
+    return Placed(
+        counts={c: ctx.per_fragment(alloc["fragment"].to_numpy(), alloc[c].to_numpy())
+                for c in columns},
+        unallocated={c: float(left[c]) for c in columns},
+    )  # fmt: skip
+
+
+def place_signups(ctx: GridContext, signups: Signups) -> Placed:
+    """Sign-ups that are not deleted, each in the fragment holding it: all, those of a known
+    origin, those in a Watch role, and per origin."""
+    table = signups.table
+    live = table[table["status"] != "deleted"]
+    at = ctx.fragment_of(live)
+    known = live["origin"].notna().to_numpy()
+    in_watch = live["watch_role"].isin(["member", "coordinator", "deputy"]).to_numpy()
+    by_origin = (
+        pd.DataFrame({"fragment": at[known], "origin": live["origin"].to_numpy()[known]})
+        .groupby(["fragment", "origin"])
+        .size()
+        .rename("registered")
+        .reset_index()
+    )
+    return Placed(
+        counts={
+            "registered": ctx.per_fragment(at).astype(np.int64),
+            "registered_known": ctx.per_fragment(at[known]).astype(np.int64),
+            "watch_members": ctx.per_fragment(at[in_watch]).astype(np.int64),
+        },
+        tables={"registered_by_origin": by_origin},
+    )
+
+
+def place_crimes(ctx: GridContext, crimes: pd.DataFrame) -> Placed:
+    """Crimes (all but anti-social behaviour), serious acquisitive crimes and anti-social
+    behaviour, each in the fragment holding it."""
+    at = ctx.fragment_of(crimes)
+    is_asb = crimes["is_asb"].to_numpy()
+    return Placed(
+        counts={
+            "crimes": ctx.per_fragment(at[~is_asb]).astype(np.int64),
+            "sac_crimes": ctx.per_fragment(at[crimes["is_sac"].to_numpy()]).astype(np.int64),
+            "asb": ctx.per_fragment(at[is_asb]).astype(np.int64),
+        }
+    )
+
+
+def place_ratings(ctx: GridContext, ratings: pd.DataFrame) -> Placed:
+    """Message ratings in the fragment holding them: how many, how many low (at or below
+    `[scoring] low_rating`), and their mean."""
+    at = ctx.fragment_of(ratings)
+    count = ctx.per_fragment(at)
+    value = ratings["rating"].to_numpy(dtype=float)
+    total = ctx.per_fragment(at, value)
+    low = value <= ctx.config.scoring.low_rating
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(count > 0, total / np.where(count > 0, count, 1), np.nan)
+    return Placed(
+        counts={
+            "ratings": count.astype(np.int64),
+            "low_ratings": ctx.per_fragment(at[low]).astype(np.int64),
+            "mean_rating": mean,
+        }
+    )
+
+
+def place_segments(
+    ctx: GridContext, segments: SegmentInput, postcodes: pd.DataFrame | None
+) -> Placed:
+    """Segment households: by the small areas' weights, or, keyed by postcode, to the fragment
+    of the postcode's centroid."""
+    table, keyed_by = segments.table, segments.keyed_by
+    weights = ctx.small_weights
+    if keyed_by == "small_areas" and ctx.small_areas is not None and weights is not None:
+        by_segment, left = allocate_keyed(
+            ctx,
+            table.rename(columns={"key": "area_code"}),
+            keyed_by="small_areas",
+            keys=("segment",),
+            values=("households",),
+        )
+        outside = float(left["households"])
+    else:
+        located = table.merge(
+            postcodes if postcodes is not None else pd.DataFrame(columns=["key"]), on="key"
+        )
+        area_idx = points_to_areas(
+            located["longitude"].to_numpy(), located["latitude"].to_numpy(), ctx.areas
+        )
+        inside = located[area_idx >= 0].assign(
+            area_code=ctx.areas["area_code"].to_numpy()[area_idx[area_idx >= 0]]
+        )
+        by_segment = (
+            inside.assign(fragment=ctx.fragment_of(inside))
+            .groupby(["fragment", "segment"], as_index=False)[["households"]]
+            .sum()
+        )
+        outside = float(table["households"].sum() - by_segment["households"].sum())
+    return Placed(
+        tables={"segments_by_fragment": by_segment},
+        unallocated={"segment_households": outside},
+    )
