@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -44,8 +44,13 @@ from targeting.ingest.segments import (
 )
 from targeting.origins import label_table
 from targeting.pack import write_tasking_pack
-from targeting.report import build_sections, segment_section, write_report
-from targeting.representation import TOTAL, grid_to_representation, map_cells
+from targeting.report import Section, build_sections, segment_section, write_report
+from targeting.representation import (
+    TOTAL,
+    Representation,
+    grid_to_representation,
+    map_cells,
+)
 from targeting.segments import (
     Segmentation,
     build_segments,
@@ -64,7 +69,10 @@ from targeting.store import (
     write_rejects,
     write_store,
 )
-from targeting.tasking import PERSONS_PER_HOUSEHOLD, plan_week
+from targeting.tasking import PERSONS_PER_HOUSEHOLD, Plan, plan_week
+
+if TYPE_CHECKING:
+    from targeting.maps.data import MapTables  # the maps package loads folium
 
 RUN_STEPS = (
     *INGEST_STEPS, "grid", "representation", "targeting", "report", "write outputs", "map",
@@ -219,13 +227,213 @@ def read_previous_ranking(folder: Path | None) -> pd.DataFrame | None:
     return pd.read_csv(path, dtype={"area_code": str})
 
 
+@dataclass(frozen=True)
+class Results:
+    """Everything a run computes from its inputs and grid, before anything is written."""
+
+    areas: pd.DataFrame  # the areas' attributes (no geometry)
+    area_table: pd.DataFrame  # the store's `areas`: attributes, outline, summed counts
+    representation: Representation
+    map_representation: pd.DataFrame
+    emerging: pd.DataFrame | None
+    segments: pd.DataFrame | None
+    plan: Plan
+    sections: list[Section]
+    manifest: dict[str, Any]
+
+
+def compute(
+    data: Ingested, grid: Grid, config: Config, *, on_step: StepCallback = no_progress
+) -> Results:
+    """Representation, emerging communities, segments, the week's plan and the report, from the
+    inputs and their grid."""
+    threshold = config.privacy.suppression_threshold
+    on_step("representation")
+    areas = pd.DataFrame(data.areas.drop(columns="geometry"))
+    rep = grid_to_representation(grid.cell_origins, grid.cells, areas=areas, threshold=threshold)
+    map_rep = map_cells(
+        grid.cell_origins, resolution=config.representation.map_resolution, threshold=threshold
+    )
+    emerging = (
+        find_emerging(
+            grid.cell_origins,
+            grid.previous,
+            areas=areas,
+            cell_resolution=config.representation.map_resolution,
+            min_growth=config.emerging.min_growth,
+            min_increase=config.emerging.min_increase,
+        )
+        if grid.previous is not None
+        else None
+    )
+    segments = segment_table(data, grid, config)
+    on_step("targeting")
+    labels_of_segments = (
+        data.segment_descriptions.set_index("segment")["label"]
+        if data.segment_descriptions is not None
+        else None
+    )
+    plan = plan_week(config=config, grid=grid, areas=areas, area_gaps=rep.areas,
+                     representation=rep.table, visited=data.visited, postcodes=data.postcodes,
+                     as_of=data.as_of, segment_labels=labels_of_segments)  # fmt: skip
+    on_step("report")
+    labels = label_table(data.origins, threshold=threshold)
+    sections = build_sections(
+        representation=rep,
+        signups=data.signups.table,
+        areas=areas,
+        cells=grid.cells,
+        schemes=_schemes_with_areas(data.schemes, data.areas),
+        emerging=emerging,
+        labels=labels,
+        as_of=data.as_of,
+        base=data.population.base,
+        threshold=threshold,
+    )
+    if segments is not None:
+        sections = [*sections, segment_section(segments, base=config.segments.base)]
+    manifest = _manifest_base(config, data, labels=labels) | _manifest_results(
+        config, data, grid, rep, plan
+    )
+    return Results(areas, _area_table(data.areas, grid), rep, map_rep, emerging, segments,
+                   plan, sections, manifest)  # fmt: skip
+
+
+def _manifest_results(
+    config: Config, data: Ingested, grid: Grid, rep: Representation, plan: Plan
+) -> dict[str, Any]:
+    """The manifest's account of what the run computed."""
+    return {
+        "warnings": data.warnings(threshold=config.privacy.suppression_threshold)
+        + list(grid.warnings),
+        "scoring": {
+            "notes": list(plan.notes),
+            "areas": len(plan.ranked_areas),
+            "hotspots": len(plan.hotspots),
+            "stations": len(plan.stations),
+            "geofences": len(plan.geofences),
+        },
+        "unallocated_residents": grid.unallocated.get("residents", 0.0),
+        "unallocated": dict(grid.unallocated),
+        "grid": {
+            "resolution": grid.resolution,
+            "cells": int(grid.cells["cell"].nunique()),
+            "fragments": len(grid.cells),
+            "equal_area_crs": grid.crs,
+            "residents_on_grid": float(grid.cells["residents"].sum()),
+        },
+        "representation": {
+            "base": data.population.base,
+            "rows": len(rep.table),
+            "suppressed_rows": int(rep.table["suppressed"].sum()),
+            "map_resolution": config.representation.map_resolution,
+        },
+    }
+
+
+def _store_tables(grid: Grid, out: Results, summaries: Sequence[InputSummary]) -> dict[str, Any]:
+    """The analyst store's tables (`targeting.duckdb`)."""
+    rep, plan = out.representation, out.plan
+    contract_first = [*CELLS_COLUMNS, *(c for c in grid.cells.columns if c not in CELLS_COLUMNS)]
+    segments = (
+        {"cell_segments": grid.cell_segments, "segment_representation": out.segments}
+        if out.segments is not None and grid.cell_segments is not None
+        else {}
+    )
+    return {
+        "grid": pd.DataFrame({"resolution": [grid.resolution], "crs": [grid.crs]}),
+        "cells": grid.cells[contract_first],
+        "cell_origins": grid.cell_origins,
+        "areas": out.area_table,
+        "rejects_summary": pd.DataFrame(
+            [(s.name, r, n) for s in summaries for r, n in s.reasons().items()],
+            columns=["input", "reason", "rows"],
+        ),
+        "representation": rep.table,
+        "representation_counts": rep.counts.assign(
+            node=rep.counts["node"].replace(TOTAL, "(all origins)")
+        ),
+        "unknown_origin": rep.unknown,
+        "area_gaps": rep.areas,
+        "map_representation": out.map_representation,
+        "ranked_areas": plan.ranked_areas,
+        **segments,
+        "hotspots": plan.hotspots,
+        "stations": plan.stations,
+        **({"emerging": out.emerging} if out.emerging is not None else {}),
+    }
+
+
+def _or_empty(table: pd.DataFrame | None) -> pd.DataFrame:
+    return table if table is not None else pd.DataFrame()
+
+
+def _map_tables(grid: Grid, out: Results) -> MapTables:
+    """What the map is drawn from, in memory: the same tables `targeting map` reads back."""
+    from targeting.maps.data import MapTables
+
+    rep = out.representation.table
+    plan = out.plan
+    return MapTables(
+        resolution=grid.resolution,
+        cells=grid.cells,
+        areas=out.area_table,
+        representation=rep[rep["level"].isin(["area", "force"])],
+        area_gaps=out.representation.areas[out.representation.areas["level"] == "area"],
+        map_representation=out.map_representation,
+        plan={
+            "ranked_areas": plan.ranked_areas,
+            "hotspots": plan.hotspots,
+            "stations": plan.stations,
+            "cell_segments": _or_empty(grid.cell_segments),
+            "segment_representation": _or_empty(out.segments),
+        },
+        geofences=plan.geofences,
+    )
+
+
+def _write_outputs(
+    tmp: Path, data: Ingested, grid: Grid, out: Results, *, config: Config,
+    previous: pd.DataFrame | None, on_step: StepCallback,
+) -> None:  # fmt: skip
+    """Every output file into the temporary folder `tmp`."""
+    plan, rep = out.plan, out.representation
+    grid.cells[list(CELLS_COLUMNS)].to_parquet(tmp / "cells.parquet", index=False)
+    write_store(tmp / STORE_NAME, _store_tables(grid, out, data.summaries))
+    write_csv(rep.table, tmp / "representation.csv")
+    if out.emerging is not None:
+        write_csv(out.emerging, tmp / "emerging.csv")
+    write_csv(plan.ranked_areas, tmp / "ranked_areas.csv")
+    if out.segments is not None:
+        write_csv(out.segments, tmp / "segment_representation.csv")
+    write_csv(plan.hotspots, tmp / "hotspots.csv")
+    write_csv(plan.stations, tmp / "stations.csv")
+    write_geofences_geojson(plan.geofences, tmp / "geofences.geojson")
+    write_geofences_kml(plan.geofences, tmp / "geofences.kml")
+    write_csv(plan.circles, tmp / "geofences_circles.csv")
+    marking = config.output.protective_marking
+    write_tasking_pack(tmp, plan, outlines=data.areas, postcodes=data.postcodes,
+                       previous=previous, marking=marking, as_of=data.as_of)  # fmt: skip
+    write_report(tmp, out.sections, marking=marking, as_of=data.as_of, base=data.population.base)
+    on_step("map")
+    # folium loads in a quarter of a second, so only a run that draws a map imports it
+    from targeting.maps import MAP_NAME, map_data, map_to_html
+
+    page = map_to_html(map_data(_map_tables(grid, out), config=config), origin=None)
+    (tmp / MAP_NAME).write_text(page, encoding="utf-8")
+    write_rejects(tmp, {s.name: s.rejects for s in data.summaries})
+    write_manifest(tmp, out.manifest)
+    fsync_tree(tmp)
+
+
 def run(
     config: Config | Path | str,
     *,
     previous: Path | None = None,
     on_step: StepCallback = no_progress,
 ) -> RunResult:
-    """The whole batch run: ingest, grid, store; outputs replace the config's output folder at the end.
+    """The whole batch run: ingest, grid, compute, write; the outputs replace the config's output
+    folder at the end, all at once.
 
     `previous`, an earlier run's output folder, adds the change since then to the tasking pack.
     """
@@ -234,154 +442,12 @@ def run(
     data = ingest_inputs(cfg, on_step=on_step)
     _check_output_dir(cfg.output.dir, cfg)
     grid = grid_inputs(data, cfg, on_step=on_step)
-    threshold = cfg.privacy.suppression_threshold
-    on_step("representation")
-    areas_plain = pd.DataFrame(data.areas.drop(columns="geometry"))
-    rep = grid_to_representation(
-        grid.cell_origins, grid.cells, areas=areas_plain, threshold=threshold
-    )
-    map_rep = map_cells(
-        grid.cell_origins, resolution=cfg.representation.map_resolution, threshold=threshold
-    )
-    emerging = (
-        find_emerging(
-            grid.cell_origins,
-            grid.previous,
-            areas=areas_plain,
-            cell_resolution=cfg.representation.map_resolution,
-            min_growth=cfg.emerging.min_growth,
-            min_increase=cfg.emerging.min_increase,
-        )
-        if grid.previous is not None
-        else None
-    )
-    segments_out = segment_table(data, grid, cfg)
-    on_step("targeting")
-    plan = plan_week(
-        config=cfg,
-        grid=grid,
-        areas=areas_plain,
-        area_gaps=rep.areas,
-        representation=rep.table,
-        visited=data.visited,
-        postcodes=data.postcodes,
-        as_of=data.as_of,
-        segment_labels=(
-            data.segment_descriptions.set_index("segment")["label"]
-            if data.segment_descriptions is not None
-            else None
-        ),
-    )
-    on_step("report")
-    base = data.population.base
-    labels = label_table(data.origins, threshold=threshold)
-    manifest = _manifest_base(cfg, data, labels=labels)
-    sections = build_sections(
-        representation=rep,
-        signups=data.signups.table,
-        areas=areas_plain,
-        cells=grid.cells,
-        schemes=_schemes_with_areas(data.schemes, data.areas),
-        emerging=emerging,
-        labels=labels,
-        as_of=data.as_of,
-        base=base,
-        threshold=threshold,
-    )
-    if segments_out is not None:
-        sections = [*sections, segment_section(segments_out, base=cfg.segments.base)]
+    out = compute(data, grid, cfg, on_step=on_step)
     on_step("write outputs")
-    manifest["warnings"] += list(grid.warnings)
-    manifest["scoring"] = {
-        "notes": list(plan.notes),
-        "areas": len(plan.ranked_areas),
-        "hotspots": len(plan.hotspots),
-        "stations": len(plan.stations),
-        "geofences": len(plan.geofences),
-    }
-    manifest["unallocated_residents"] = grid.unallocated.get("residents", 0.0)
-    manifest["unallocated"] = dict(grid.unallocated)
-    manifest["grid"] = {
-        "resolution": cfg.grid.resolution,
-        "cells": int(grid.cells["cell"].nunique()),
-        "fragments": len(grid.cells),
-        "equal_area_crs": grid.crs,
-        "residents_on_grid": float(grid.cells["residents"].sum()),
-    }
-    manifest["representation"] = {
-        "base": base,
-        "rows": len(rep.table),
-        "suppressed_rows": int(rep.table["suppressed"].sum()),
-        "map_resolution": cfg.representation.map_resolution,
-    }
-    rejects = {s.name: s.rejects for s in data.summaries}
     with atomic_output_dir(cfg.output.dir, marker="manifest.json") as tmp:
-        grid.cells[list(CELLS_COLUMNS)].to_parquet(tmp / "cells.parquet", index=False)
-        rejects_summary = pd.DataFrame(
-            [(s.name, r, n) for s in data.summaries for r, n in s.reasons().items()],
-            columns=["input", "reason", "rows"],
-        )
-        write_store(
-            tmp / STORE_NAME,
-            {
-                "cells": grid.cells[
-                    [*CELLS_COLUMNS, *(c for c in grid.cells.columns if c not in CELLS_COLUMNS)]
-                ],
-                "cell_origins": grid.cell_origins,
-                "areas": _area_table(data.areas, grid),
-                "rejects_summary": rejects_summary,
-                "representation": rep.table,
-                "representation_counts": rep.counts.assign(
-                    node=rep.counts["node"].replace(TOTAL, "(all origins)")
-                ),
-                "unknown_origin": rep.unknown,
-                "area_gaps": rep.areas,
-                "map_representation": map_rep,
-                "ranked_areas": plan.ranked_areas,
-                **(
-                    {
-                        "cell_segments": grid.cell_segments,
-                        "segment_representation": segments_out,
-                    }
-                    if segments_out is not None and grid.cell_segments is not None
-                    else {}
-                ),
-                "hotspots": plan.hotspots,
-                "stations": plan.stations,
-                **({"emerging": emerging} if emerging is not None else {}),
-            },
-        )
-        write_csv(rep.table, tmp / "representation.csv")
-        if emerging is not None:
-            write_csv(emerging, tmp / "emerging.csv")
-        write_csv(plan.ranked_areas, tmp / "ranked_areas.csv")
-        if segments_out is not None:
-            write_csv(segments_out, tmp / "segment_representation.csv")
-        write_csv(plan.hotspots, tmp / "hotspots.csv")
-        write_csv(plan.stations, tmp / "stations.csv")
-        write_geofences_geojson(plan.geofences, tmp / "geofences.geojson")
-        write_geofences_kml(plan.geofences, tmp / "geofences.kml")
-        write_csv(plan.circles, tmp / "geofences_circles.csv")
-        write_tasking_pack(
-            tmp,
-            plan,
-            outlines=data.areas,
-            postcodes=data.postcodes,
-            previous=previous_ranking,
-            marking=cfg.output.protective_marking,
-            as_of=data.as_of,
-        )
-        write_report(
-            tmp, sections, marking=cfg.output.protective_marking, as_of=data.as_of, base=base
-        )
-        on_step("map")
-        from targeting.maps import write_map  # folium loads in a quarter of a second
-
-        write_map(tmp, config=cfg)
-        write_rejects(tmp, rejects)
-        write_manifest(tmp, manifest)
-        fsync_tree(tmp)
-    return RunResult(cfg.output.dir.resolve(), manifest)
+        _write_outputs(tmp, data, grid, out, config=cfg, previous=previous_ranking,
+                       on_step=on_step)  # fmt: skip
+    return RunResult(cfg.output.dir.resolve(), out.manifest)
 
 
 def validate(

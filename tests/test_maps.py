@@ -191,9 +191,9 @@ def test_a_large_grid_is_mapped_on_coarser_cells(monkeypatch: pytest.MonkeyPatch
     import targeting.maps.data as maps
 
     cells = pd.Series(sorted(h3.grid_disk(h3.latlng_to_cell(52.5, -1.9, 9), 20)))  # 1,261 cells
-    assert maps.map_cell_resolution(cells) == 9
+    assert maps.map_cell_resolution(cells, resolution=9) == 9
     monkeypatch.setattr(maps, "MAP_MAX_CELLS", 100)
-    resolution = maps.map_cell_resolution(cells)
+    resolution = maps.map_cell_resolution(cells, resolution=9)
     parents = cells.map(lambda c: h3.cell_to_parent(c, resolution)).nunique()
     finer = cells.map(lambda c: h3.cell_to_parent(c, resolution + 1)).nunique()
     assert parents <= 100 < finer  # the finest resolution that fits

@@ -12,11 +12,14 @@ inputs is escaped where the page shows it.
 from targeting.maps.data import (
     MAP_MAX_CELLS,
     MapData,
+    MapTables,
     encode_cells,
     map_cell_resolution,
+    map_data,
     map_payload,
     origin_keys,
     read_map_data,
+    read_map_tables,
 )
 from targeting.maps.page import (
     MAP_NAME,
@@ -25,22 +28,23 @@ from targeting.maps.page import (
     map_to_html,
     points_to_map_html,
     script_json,
-    write_map,
 )
 
 __all__ = [
     "MAP_MAX_CELLS",
     "MAP_NAME",
     "MapData",
+    "MapTables",
     "OfflineMap",
     "encode_cells",
     "leaflet_assets",
     "map_cell_resolution",
+    "map_data",
     "map_payload",
     "map_to_html",
     "origin_keys",
     "points_to_map_html",
     "read_map_data",
+    "read_map_tables",
     "script_json",
-    "write_map",
 ]

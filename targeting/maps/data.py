@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,8 @@ import pandas as pd
 import shapely
 
 from targeting.config import Config
-from targeting.h3cells import cell_centres, cell_outlines, cell_parents, cell_resolutions
+from targeting.h3cells import cell_centres, cell_outlines, cell_parents
+from targeting.scoring import low_rating_share
 from targeting.segments import main_segments
 from targeting.store import STORE_NAME
 
@@ -53,28 +56,60 @@ class MapData:
     segment_labels: pd.Series  # segment -> label (empty without descriptions)
 
 
-def read_map_data(out_dir: Path, *, config: Config) -> MapData:
-    """The map's tables from a run's store and files, without recomputing anything."""
+PLAN_TABLES = ("ranked_areas", "hotspots", "stations", "cell_segments", "segment_representation")
+
+
+@dataclass(frozen=True)
+class MapTables:
+    """The run's tables the map is drawn from: in memory at the end of a run, or read back from
+    a finished run's store (`read_map_tables`) to draw it again."""
+
+    resolution: int  # the grid's
+    cells: pd.DataFrame  # the grid's fragments and their counts
+    areas: pd.DataFrame  # area_code, area_name, parent_name, geometry_wkt and summed counts
+    representation: pd.DataFrame  # area and force rows of representation.csv
+    area_gaps: pd.DataFrame  # area rows of the store's area_gaps
+    map_representation: pd.DataFrame
+    plan: Mapping[str, pd.DataFrame]  # PLAN_TABLES, each empty where the run has none
+    geofences: gpd.GeoDataFrame
+
+
+def read_map_tables(out_dir: Path) -> MapTables:
+    """The map's tables from a finished run's store and geofences, without recomputing."""
     with duckdb.connect(str(out_dir / STORE_NAME), read_only=True) as con:
         tables = {r[0] for r in con.execute("SHOW TABLES").fetchall()}
-        frag = con.execute("SELECT * FROM cells").df()
-        areas = con.execute("SELECT * FROM areas").df()
-        rep = con.execute("SELECT * FROM representation WHERE level = 'area'").df()
-        force = con.execute(
-            "SELECT origin, parity_gap FROM representation "
-            "WHERE level = 'force' AND origin_level = 'origin'"
-        ).df()
-        gaps = con.execute("SELECT * FROM area_gaps WHERE level = 'area'").df()
-        origin_cells = con.execute("SELECT * FROM map_representation").df()
         plan = {
             name: con.execute(f"SELECT * FROM {name}").df() if name in tables else pd.DataFrame()
-            for name in ("ranked_areas", "hotspots", "stations", "cell_segments",
-                         "segment_representation")
-        }  # fmt: skip
+            for name in PLAN_TABLES
+        }
+        resolution = con.execute("SELECT resolution FROM grid").fetchone()
+        read = MapTables(
+            resolution=int(resolution[0]) if resolution else 0,
+            cells=con.execute("SELECT * FROM cells").df(),
+            areas=con.execute("SELECT * FROM areas").df(),
+            representation=con.execute(
+                "SELECT * FROM representation WHERE level IN ('area', 'force')"
+            ).df(),
+            area_gaps=con.execute("SELECT * FROM area_gaps WHERE level = 'area'").df(),
+            map_representation=con.execute("SELECT * FROM map_representation").df(),
+            plan=plan,
+            geofences=gpd.GeoDataFrame(geometry=[], crs="EPSG:4326"),
+        )
+    fences_path = out_dir / "geofences.geojson"
+    if fences_path.is_file():
+        read = dataclasses.replace(read, geofences=gpd.read_file(fences_path))
+    return read
+
+
+def map_data(tables: MapTables, *, config: Config) -> MapData:
+    """What the map draws, from the run's tables: cell layers on the finest resolution that
+    keeps the page small, the areas' outlines, each area's satisfaction (shrunk as the score
+    shrinks it) and the origin the map opens on."""
+    frag, plan = tables.cells, dict(tables.plan)
     # a national grid would make one giant page: its cell layers go to coarser parent cells until
     # they number at most MAP_MAX_CELLS (sums are additive, so the figures stay exact)
-    cell_resolution = map_cell_resolution(frag["cell"])
-    if cell_resolution < int(cell_resolutions(frag["cell"].to_numpy()[:1])[0]):
+    cell_resolution = map_cell_resolution(frag["cell"], resolution=tables.resolution)
+    if cell_resolution < tables.resolution:
         unique = frag["cell"].unique()
         parent = dict(zip(unique, cell_parents(unique, resolution=cell_resolution), strict=True))
         frag = frag.assign(cell=frag["cell"].map(parent))
@@ -100,57 +135,62 @@ def read_map_data(out_dir: Path, *, config: Config) -> MapData:
         cells["segment"] = main.reindex(cells.index)
     cells["crimes_km2"] = cells["crimes"] / km2
     cells["sac_km2"] = cells["sac_crimes"] / km2
-    prior = config.scoring.rating_prior
+    areas = tables.areas
     ratings = areas["ratings"].astype(float)
-    low = areas["low_ratings"].astype(float) if "low_ratings" in areas else ratings * np.nan
-    force_share = low.sum() / ratings.sum() if ratings.sum() > 0 else np.nan
+    low = areas["low_ratings"].astype(float)
     satisfaction = pd.Series(
-        ((low + prior * force_share) / (ratings + prior)).to_numpy(), index=areas["area_code"]
-    )
+        low_rating_share(
+            low.to_numpy(), ratings.to_numpy(),
+            force_share=low.sum() / ratings.sum() if ratings.sum() > 0 else np.nan,
+            prior=config.scoring.rating_prior,
+        ),
+        index=areas["area_code"],
+    )  # fmt: skip
     outlines = gpd.GeoDataFrame(
         areas[["area_code", "area_name", "parent_name"]],
         geometry=shapely.from_wkt(areas["geometry_wkt"].to_numpy()),
         crs="EPSG:4326",
     )
-    fences_path = out_dir / "geofences.geojson"
-    fences = (
-        gpd.read_file(fences_path)
-        if fences_path.is_file()
-        else gpd.GeoDataFrame(geometry=[], crs="EPSG:4326")
-    )
+    rep = tables.representation
+    force = rep[(rep["level"] == "force") & (rep["origin_level"] == "origin")]
     gap = pd.Series(
         pd.to_numeric(force["parity_gap"], errors="coerce").to_numpy(), index=force["origin"]
     ).sort_index()
     default = str(gap.idxmax()) if gap.notna().any() and gap.max() > 0 else None
+    segments = plan["segment_representation"]
     return MapData(
         cell_resolution=cell_resolution,
         default_origin=default,
         areas=outlines,
         cells=cells.reset_index(),
-        origin_cells=origin_cells,
-        area_rows=rep,
-        area_gaps=gaps,
+        origin_cells=tables.map_representation,
+        area_rows=rep[rep["level"] == "area"].reset_index(drop=True),
+        area_gaps=tables.area_gaps,
         satisfaction=satisfaction,
         ranked=plan["ranked_areas"],
         hotspots=plan["hotspots"],
         stations=plan["stations"],
-        geofences=fences,
+        geofences=tables.geofences,
         marking=config.output.protective_marking,
         station_radius_m=config.stations.radius_m,
         segment_labels=(
-            plan["segment_representation"].set_index("segment")["label"].dropna().astype(str)
-            if "label" in plan["segment_representation"]
+            segments.set_index("segment")["label"].dropna().astype(str)
+            if "label" in segments
             else pd.Series(dtype=str)
         ),
         threshold=config.privacy.suppression_threshold,
     )
 
 
-def map_cell_resolution(cells: pd.Series) -> int:
-    """The finest resolution, at or above the grid's, at which the cells number at most
-    `MAP_MAX_CELLS`."""
+def read_map_data(out_dir: Path, *, config: Config) -> MapData:
+    """The map of a finished run, from its store and geofences."""
+    return map_data(read_map_tables(out_dir), config=config)
+
+
+def map_cell_resolution(cells: pd.Series, *, resolution: int) -> int:
+    """The finest resolution, at or above the grid's (`resolution`), at which the cells number
+    at most `MAP_MAX_CELLS`."""
     unique = cells.unique()
-    resolution = int(cell_resolutions(unique[:1])[0])
     count = len(unique)
     while count > MAP_MAX_CELLS and resolution > 0:
         resolution -= 1

@@ -14,8 +14,7 @@ import xstatic.pkg.leaflet
 from branca.element import Figure, MacroElement
 from jinja2 import Template
 
-from targeting.config import Config
-from targeting.maps.data import SEGMENT_COLOURS, TACTIC_COLOURS, MapData, map_payload, read_map_data
+from targeting.maps.data import SEGMENT_COLOURS, TACTIC_COLOURS, MapData, map_payload
 from targeting.maps.scripts import PAGE_CSS, PAGE_JS, POINTS_JS
 
 LEAFLET_DIR = Path(xstatic.pkg.leaflet.BASE_DIR)
@@ -116,13 +115,3 @@ def points_to_map_html(
     fmap = OfflineMap(location=[float(points["latitude"].mean()), float(points["longitude"].mean())],
                       zoom_start=13, tiles=None, control_scale=True)  # fmt: skip
     return _offline_page(fmap, name="points", script=POINTS_JS, payload=payload)
-
-
-def write_map(
-    out_dir: Path, *, config: Config, origin: str | None = None, path: Path | None = None
-) -> Path:
-    """Render `map.html` (or `path`) from the run in `out_dir`."""
-    target = path or out_dir / MAP_NAME
-    html_text = map_to_html(read_map_data(out_dir, config=config), origin=origin)
-    target.write_text(html_text, encoding="utf-8")
-    return target
