@@ -412,6 +412,7 @@ def trial_assign(
 
 @trial_app.command("outcomes")
 def trial_outcomes(
+    ctx: typer.Context,
     assignments: Annotated[Path, typer.Argument(help="assignments CSV.", show_default=False)],
     signups: Annotated[Path, typer.Argument(help="Sign-up export (CSV).", show_default=False)],
     start: Annotated[str, typer.Option("--start", help="First day of week 1 (YYYY-MM-DD).")],
@@ -421,16 +422,27 @@ def trial_outcomes(
     out_file: Annotated[Path, typer.Option("--out", help="outcomes CSV to write.")] = Path(
         "outcomes.csv"
     ),
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="A run's TOML config: read the export with its [columns.signups], "
+            "[inputs] postcodes and [run] time zone.",
+        ),
+    ] = None,
 ) -> None:
     """Count the sign-ups located in each hotspot's cell in the window after its visit week.
+
+    The export is read as a run reads it; rows it cannot use are counted on stderr by reason.
 
     Example: targeting trial outcomes assignments.csv signups.csv --start 2018-03-05 --days 28 --out outcomes.csv
     """
     import datetime as dt
 
+    from targeting.config import load_config
     from targeting.h3cells import cell_resolutions
     from targeting.store import write_csv
-    from targeting.trial import count_outcomes, signups_to_cells
+    from targeting.trial import count_outcomes, read_trial_signups
 
     with _errors():
         table = _read_trial_csv(assignments)
@@ -443,9 +455,16 @@ def trial_outcomes(
         except ValueError:
             raise TrialError(f"--start {start!r} is not a date; write it as 2018-03-05") from None
         resolution = int(cell_resolutions(table["cell"].to_numpy()[:1])[0])
-        cells, joined = signups_to_cells(signups, resolution=resolution)
-        result = count_outcomes(table, cells, joined, start=first, days=days)
+        cfg = load_config(config) if config is not None else None
+        located, summary = read_trial_signups(signups, resolution=resolution, config=cfg)
+        result = count_outcomes(table, located["cell"], located["joined"], start=first, days=days)
         write_csv(result, out_file)
+    if summary.rows_rejected and not _is_quiet(ctx, False):
+        reasons = ", ".join(f"{n:,} {r}" for r, n in summary.reasons().items())
+        err.print(
+            f"{summary.rows_rejected:,} of {summary.rows_read:,} sign-up rows not counted: {reasons}",
+            markup=False, highlight=False, soft_wrap=True,
+        )  # fmt: skip
     _say(out_file.resolve())
 
 

@@ -10,6 +10,7 @@ checked by randomisation inference, so a force can run such tests without a stat
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
@@ -19,17 +20,19 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyproj
 import statsmodels.api as sm
 from scipy import stats
 from scipy.sparse import coo_array
 from scipy.sparse.csgraph import connected_components
 from statsmodels.stats.multitest import multipletests
 
+from targeting.config import Config, InputFiles
 from targeting.errors import TrialError
 from targeting.h3cells import cell_centres, neighbour_pairs, points_to_cells, valid_cells
-from targeting.ingest.common import parse_dates
+from targeting.ingest.common import InputSummary
+from targeting.ingest.points import read_postcodes, read_signups
 from targeting.io import read_table
+from targeting.layers import BY_NAME
 
 RI_DRAWS = 10_000
 NUMERIC_HOTSPOT_COLUMNS = {
@@ -472,52 +475,25 @@ def read_hotspots(path: Path, *, block_by: str) -> pd.DataFrame:
     return frame
 
 
-def signups_to_cells(
-    path: Path, *, resolution: int, timezone: str = "Europe/London"
-) -> tuple[pd.Series, pd.Series]:
+def read_trial_signups(
+    path: Path, *, resolution: int, config: Config | None = None
+) -> tuple[pd.DataFrame, InputSummary]:
     """The H3 cells (at `resolution`) and join dates of the sign-ups in an export that are not
-    deleted: located by latitude/longitude or by easting/northing (EPSG:27700). Dates are read as
-    a run reads them (`parse_dates`: one day/month order for the column, local time)."""
-    frame = read_table(path, input_name="signups")
-    lower = {c.lower(): c for c in frame.columns}
-
-    def column(*names: str) -> str | None:
-        return next((lower[n] for n in names if n in lower), None)
-
-    joined = column("joined", "joined_at", "registered_at", "created_at", "date_joined")
-    lat, lon = column("latitude", "lat"), column("longitude", "lon", "lng", "long")
-    east, north = column("easting", "x"), column("northing", "y")
-    if joined is None or not ((lat and lon) or (east and north)):
-        raise TrialError(
-            f"{path}: needs a joined date and latitude/longitude or easting/northing columns"
-        )
-    status = column("status")
-    live = (
-        frame[status].str.strip().str.lower() != "deleted"
-        if status
-        else pd.Series(True, index=frame.index)
+    deleted, read by the run's own sign-up reader: the same column names (and a `config`'s
+    `[columns.signups]`), locations (latitude/longitude, easting/northing, or postcode with the
+    config's `[inputs] postcodes`), date reading (one day/month order per column, the run's time
+    zone) and rejects, counted in the summary. The export needs join dates and locations; ids,
+    when given, count each person once."""
+    base = config or Config(path=path, inputs=InputFiles({}, names=list(BY_NAME)))
+    files = {**base.inputs, "signups": path}
+    cfg = dataclasses.replace(base, inputs=InputFiles(files, names=list(BY_NAME)))
+    postcodes, _ = read_postcodes(cfg)
+    signups, summary = read_signups(cfg, areas=None, postcodes=postcodes, required=("joined",))
+    live = signups.table[signups.table["status"] != "deleted"]
+    cells = points_to_cells(
+        live["latitude"].to_numpy(), live["longitude"].to_numpy(), resolution=resolution
     )
-    y = pd.to_numeric(frame[lat], errors="coerce") if lat else pd.Series(np.nan, index=frame.index)
-    x = pd.to_numeric(frame[lon], errors="coerce") if lon else pd.Series(np.nan, index=frame.index)
-    if east and north:
-        e = pd.to_numeric(frame[east], errors="coerce").to_numpy()
-        n = pd.to_numeric(frame[north], errors="coerce").to_numpy()
-        lon_bng, lat_bng = pyproj.Transformer.from_crs(27700, 4326, always_xy=True).transform(e, n)
-        y, x = (
-            y.fillna(pd.Series(lat_bng, index=frame.index)),
-            x.fillna(pd.Series(lon_bng, index=frame.index)),
-        )
-    when = parse_dates(
-        frame[joined],
-        timezone=timezone,
-        input_name="signups",
-        path=path,
-        column=joined,
-        canonical="joined",
-    ).values
-    ok = live & y.notna() & x.notna() & when.notna()
-    cells = points_to_cells(y[ok].to_numpy(), x[ok].to_numpy(), resolution=resolution)
-    return pd.Series(cells), when[ok].reset_index(drop=True)
+    return pd.DataFrame({"cell": cells, "joined": live["joined"].to_numpy()}), summary
 
 
 def write_weekly_lists(

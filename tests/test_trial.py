@@ -255,3 +255,45 @@ def test_cli_outcomes_read_uk_dates_day_first(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.exit_code == 0, done.output
     assert pd.read_csv(tmp_path / "outcomes.csv")["signups"].tolist() == [2]
+
+
+def test_cli_outcomes_read_the_export_as_a_run_does(tmp_path: Path) -> None:
+    """The outcome count uses the run's sign-up reader: the config's `[columns.signups]` names
+    and date order, rows located by postcode through `[inputs] postcodes`, the same person
+    counted once, and every row it cannot use counted on stderr by reason."""
+    a, b = sorted(h3.grid_disk(CENTRE, 1))[:2]
+    pd.DataFrame(
+        {"hotspot_id": ["H1", "H2"], "arm": ["door", "control"], "block": "A", "cell": [a, b]}
+    ).to_csv(tmp_path / "assignments.csv", index=False)
+    (la, lo), (lb, lob) = h3.cell_to_latlng(a), h3.cell_to_latlng(b)
+    pd.DataFrame({"pcds": ["B1 1AA", "B2 2BB"], "lat": [la, lb], "long": [lo, lob]}).to_csv(
+        tmp_path / "postcodes.csv", index=False
+    )
+    pd.DataFrame(
+        {
+            "Member Ref": ["M1", "M2", "M2", "M3", "M4", "M5"],
+            "Registered On": ["07/03/2018", "08/03/2018", "08/03/2018", "09/03/2018", "31/02/2018",
+                              "10/03/2018"],
+            "Home Postcode": ["b11aa", "B2 2BB", "B2 2BB", "ZZ9 9ZZ", "B1 1AA", "B2  2bb"],
+        }
+    ).to_csv(tmp_path / "export.csv", index=False)  # fmt: skip
+    (tmp_path / "run.toml").write_text(
+        '[inputs]\nareas = "areas.geojson"\npopulation = "population.csv"\n'
+        'signups = "unused.csv"\npostcodes = "postcodes.csv"\n'
+        '[columns.signups]\nuser_id = "Member Ref"\njoined = "Registered On"\n'
+        'joined_format = "day-first"\npostcode = "Home Postcode"\n',
+        encoding="utf-8",
+    )
+    args = ["trial", "outcomes", str(tmp_path / "assignments.csv"), str(tmp_path / "export.csv"),
+            "--start", "2018-03-05", "--days", "28", "--out", str(tmp_path / "outcomes.csv")]  # fmt: skip
+    done = CliRunner().invoke(app, [*args, "--config", str(tmp_path / "run.toml")])
+    assert done.exit_code == 0, done.output
+    counts = pd.read_csv(tmp_path / "outcomes.csv").set_index("hotspot_id")["signups"]
+    # M1 at B1 1AA; M2 (once) and M5 at B2 2BB; M3's postcode is unknown, M4's date impossible
+    assert counts.to_dict() == {"H1": 1, "H2": 2}
+    assert "3 of 6 sign-up rows not counted" in done.stderr
+    assert "1 duplicate user_id" in done.stderr and "1 postcode not found" in done.stderr
+    assert "1 unparseable joined date" in done.stderr
+    # without the config the export's columns are not recognised: a clear stop, not a zero count
+    plain = CliRunner().invoke(app, args)
+    assert plain.exit_code == 3 and "joined" in plain.stderr

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -19,6 +21,7 @@ from targeting.ingest.common import (
     STATUSES,
     WATCH_ROLES,
     Column,
+    DateColumn,
     FileColumns,
     InputSummary,
     all_rejected,
@@ -131,33 +134,87 @@ class Signups:
     origins: OriginMapping | None = None  # how each label was mapped
 
 
+SIGNUP_REQUIRED = ("user_id", "joined", "origin")
+
+
 def read_signups(
     config: Config,
     *,
-    areas: gpd.GeoDataFrame,
+    areas: gpd.GeoDataFrame | None,
     postcodes: pd.DataFrame | None,
     locator: AreaLocator | None = None,
+    required: Sequence[str] = SIGNUP_REQUIRED,
 ) -> tuple[Signups, InputSummary]:
-    """Sign-ups placed by their first usable location (lat/lon, easting/northing, postcode)."""
+    """Sign-ups placed by their first usable location (lat/lon, easting/northing, postcode) and,
+    given `areas`, in the area that holds them (rows outside every area are rejected).
+
+    `required` are the columns the file must have: a run needs the origin column (only its values
+    may be empty), since a file without one would give a run in which every origin is unknown; a
+    trial's outcome count needs only ids, dates and locations.
+    """
     path = config.inputs.signups
     frame = read_table(path, input_name="signups")
     cols = SIGNUPS.find(frame, config)
-    # origin is a required column (only its values may be empty): a file without one would give
-    # a run in which every origin is unknown
-    SIGNUPS.require(cols, ["user_id", "joined", "origin"], path, config)
-    kinds = {
-        "latitude,longitude": cols["latitude"] and cols["longitude"],
-        "easting,northing": cols["easting"] and cols["northing"],
-        "postcode": cols["postcode"],
-    }
-    if not any(kinds.values()):
+    SIGNUPS.require(cols, required, path, config)
+    if (
+        not (cols["latitude"] and cols["longitude"])
+        and not (cols["easting"] and cols["northing"])
+        and not cols["postcode"]
+    ):
         raise InputError(
             "signups", path,
             [Problem(str(path), "has no location columns", "add latitude,longitude or easting,northing or postcode")],
         )  # fmt: skip
-    n = len(frame)
-    reasons = np.full(n, "", dtype=object)
-    user = frame[cols["user_id"]].astype(str).str.strip()
+    rows, reasons, dates = _signup_rows(frame, cols, path=path, config=config)
+    lat, lon = _signup_locations(frame, cols, reasons, path=path, postcodes=postcodes)
+    placed = reasons == ""
+    area_code = np.full(len(frame), None, dtype=object)
+    if areas is not None:
+        area_idx = np.full(len(frame), -1)
+        area_idx[placed] = points_to_areas(lon[placed], lat[placed], areas, locator=locator)
+        first_reason(reasons, placed & (area_idx < 0), "outside areas")
+        area_code[area_idx >= 0] = areas["area_code"].to_numpy()[area_idx[area_idx >= 0]]
+    first_reason(reasons, duplicated_among_valid(rows["user_id"], reasons), "duplicate user_id")
+    ok, rejects = split_rejects(frame, reasons)
+    if not ok.any():
+        raise all_rejected(
+            "signups",
+            path,
+            rejects,
+            "correct the rows for the reasons listed; when most are 'outside areas', the "
+            "coordinates are usually swapped or in another CRS",
+        )
+    table = rows[ok].reset_index(drop=True)
+    table.insert(2, "latitude", lat[ok])
+    table.insert(3, "longitude", lon[ok])
+    table.insert(4, "area_code", area_code[ok])
+    as_of = config.run.as_of or rows["joined"].max().date()
+    warnings = layout_warnings(frame) + ([dates.note] if dates.note else [])
+    warnings += _as_of_gap(config.run.as_of, rows["joined"].max())
+    details = {
+        "status_counts": {
+            k: int(v) for k, v in table["status"].value_counts().sort_index().items()
+        },
+        "watch_role_counts": {
+            k: int(v) for k, v in table["watch_role"].value_counts().sort_index().items()
+        },
+    }
+    summary = InputSummary(
+        "signups", (path,), len(frame), int(ok.sum()), rejects, tuple(warnings), details
+    )
+    return Signups(table, as_of), summary
+
+
+def _signup_rows(
+    frame: pd.DataFrame, cols: Mapping[str, str | None], *, path: Path, config: Config
+) -> tuple[pd.DataFrame, np.ndarray, DateColumn]:
+    """Each row's user id, join date, origin label, status and Watch role, the first reason an
+    unusable row is rejected for (so far), and how the dates were read."""
+    reasons = np.full(len(frame), "", dtype=object)
+    user = frame[cols["user_id"]].astype(str).str.strip() if cols["user_id"] else None
+    if user is None:
+        # without ids each row is its own person (a trial's count accepts such an export)
+        user = pd.Series(frame.index.astype(str), index=frame.index)
     dates = read_dates(
         frame, str(cols["joined"]), "joined", input_name="signups", path=path, config=config
     )
@@ -168,19 +225,39 @@ def read_signups(
     first_reason(
         reasons, (joined.dt.date > as_of).fillna(False).to_numpy(dtype=bool), "joined after as_of"
     )
-    status = (
-        frame[cols["status"]].astype(str).str.strip().str.lower().replace("", "active")
-        if cols["status"]
-        else pd.Series("active", index=frame.index)
-    )
-    role = (
-        frame[cols["watch_role"]].astype(str).str.strip().str.lower().replace("", "none")
-        if cols["watch_role"]
-        else pd.Series("none", index=frame.index)
-    )
+
+    def text(name: str, *, blank: str) -> pd.Series:
+        column = cols[name]
+        if column is None:
+            return pd.Series(blank, index=frame.index)
+        return frame[column].astype(str).str.strip().str.lower().replace("", blank)
+
+    status, role = text("status", blank="active"), text("watch_role", blank="none")
     first_reason(reasons, ~status.isin(STATUSES).to_numpy(), "unknown status")
     first_reason(reasons, ~role.isin(WATCH_ROLES).to_numpy(), "unknown watch_role")
+    label = (
+        frame[cols["origin"]].astype(str).str.strip()
+        if cols["origin"]
+        else pd.Series("", index=frame.index)
+    )
+    rows = pd.DataFrame(
+        {"user_id": user.to_numpy(), "joined": joined.to_numpy(), "label": label.to_numpy(),
+         "status": status.to_numpy(), "watch_role": role.to_numpy()}
+    )  # fmt: skip
+    return rows, reasons, dates
 
+
+def _signup_locations(
+    frame: pd.DataFrame,
+    cols: Mapping[str, str | None],
+    reasons: np.ndarray,
+    *,
+    path: Path,
+    postcodes: pd.DataFrame | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's latitude and longitude from its first usable location (lat/lon, then
+    easting/northing, then postcode); `reasons` records rows whose location is invalid, not
+    found or absent."""
     lat, lon, given, valid = coords(frame, cols["latitude"], cols["longitude"])
     first_reason(reasons, given & ~valid, "invalid latitude/longitude")
     use_en = ~given
@@ -218,53 +295,21 @@ def read_signups(
     else:
         use_none = use_pc
     first_reason(reasons, use_none, "no location")
-    placed = reasons == ""
-    area_idx = np.full(n, -1)
-    area_idx[placed] = points_to_areas(lon[placed], lat[placed], areas, locator=locator)
-    first_reason(reasons, placed & (area_idx < 0), "outside areas")
-    first_reason(reasons, duplicated_among_valid(user, reasons), "duplicate user_id")
-    ok, rejects = split_rejects(frame, reasons)
-    if not ok.any():
-        raise all_rejected(
-            "signups",
-            path,
-            rejects,
-            "correct the rows for the reasons listed; when most are 'outside areas', the "
-            "coordinates are usually swapped or in another CRS",
-        )
-    label = frame[cols["origin"]].astype(str).str.strip()
-    table = pd.DataFrame(
-        {
-            "user_id": user[ok].to_numpy(),
-            "joined": joined[ok].to_numpy(),
-            "latitude": lat[ok],
-            "longitude": lon[ok],
-            "area_code": areas["area_code"].to_numpy()[area_idx[ok]],
-            "label": label[ok].to_numpy(),
-            "status": status[ok].to_numpy(),
-            "watch_role": role[ok].to_numpy(),
-        }
-    )
-    warnings = layout_warnings(frame) + ([dates.note] if dates.note else [])
-    last_joined = joined.max()
-    if config.run.as_of is not None and pd.notna(last_joined):
-        gap = (as_of - last_joined.date()).days
-        if gap > AS_OF_GAP_DAYS:
-            warnings.append(
-                f"[run] as_of {as_of:%Y-%m-%d} is {gap:,} days after the last joined date "
-                f"({last_joined:%Y-%m-%d}): the report's recent sections (sign-ups per day and "
-                "per month) describe a period with no sign-ups; set as_of to the export's date"
-            )
-    details = {
-        "status_counts": {
-            k: int(v) for k, v in table["status"].value_counts().sort_index().items()
-        },
-        "watch_role_counts": {
-            k: int(v) for k, v in table["watch_role"].value_counts().sort_index().items()
-        },
-    }
-    summary = InputSummary("signups", (path,), n, int(ok.sum()), rejects, tuple(warnings), details)
-    return Signups(table, as_of), summary
+    return lat, lon
+
+
+def _as_of_gap(as_of: dt.date | None, last_joined: pd.Timestamp) -> list[str]:
+    """A warning when the configured `as_of` is long after the last sign-up."""
+    if as_of is None or pd.isna(last_joined):
+        return []
+    gap = (as_of - last_joined.date()).days
+    if gap <= AS_OF_GAP_DAYS:
+        return []
+    return [
+        f"[run] as_of {as_of:%Y-%m-%d} is {gap:,} days after the last joined date "
+        f"({last_joined:%Y-%m-%d}): the report's recent sections (sign-ups per day and "
+        "per month) describe a period with no sign-ups; set as_of to the export's date"
+    ]
 
 
 def read_crimes(
