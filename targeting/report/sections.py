@@ -177,75 +177,118 @@ def build_sections(
 ) -> list[Section]:
     """Every section of the report, in reading order."""
     table = representation.table
-    parents = table[table["level"] == "parent"][["area_code", "area_name"]].drop_duplicates()
     live = signups[signups["status"] != "deleted"]
-    parent_of = dict(zip(areas["area_code"], areas["parent_code"], strict=True))
-    names_of_areas = dict(zip(areas["area_code"], areas["area_name"], strict=True))
-    sections = [
-        Section(
-            "Under-represented origins",
-            f"Origins with a smaller share of sign-ups than of residents ({base}), largest parity "
-            "gap first. The parity gap is the number of extra sign-ups of that origin that would "
-            "bring its share up to its share of residents. 'Beyond chance' means the gap holds "
-            "after allowing for the many comparisons made (Benjamini-Hochberg q below 0.05). "
-            f"Counts from 1 to {threshold - 1}, and every figure that would reveal them, are "
-            "suppressed.",
-            [("All areas", under_represented(table, level="force", area_code=FORCE_CODE))]
-            + [
-                (name, under_represented(table, level="parent", area_code=code, limit=8))
-                for code, name in zip(parents["area_code"], parents["area_name"], strict=True)
-            ],
-            anchor="under-represented",
-        ),
+    return [
+        _under_represented_section(table, base=base, threshold=threshold),
+        _areas_section(representation, threshold=threshold),
         Section(
             "Predominant origins",
             "The largest origins among residents, force-wide.",
             [("All areas", predominant(table))],
             anchor="predominant",
         ),
+        _daily_section(table, live, areas, as_of=as_of, threshold=threshold),
+        _monthly_section(table, live, as_of=as_of, threshold=threshold),
+        _users_section(signups, representation, threshold=threshold),
+        _watch_section(live, areas, cells, schemes, threshold=threshold),
+        _unknown_section(representation, areas),
+        _labels_section(table, labels),
+        *([_emerging_section(emerging)] if emerging is not None else []),
     ]
 
-    under = table[
+
+def _parents(table: pd.DataFrame) -> pd.DataFrame:
+    """The parent areas (NPUs) of the representation table: `area_code, area_name`."""
+    return table[table["level"] == "parent"][["area_code", "area_name"]].drop_duplicates()
+
+
+def _under_represented_section(table: pd.DataFrame, *, base: str, threshold: int) -> Section:
+    parents = _parents(table)
+    return Section(
+        "Under-represented origins",
+        f"Origins with a smaller share of sign-ups than of residents ({base}), largest parity "
+        "gap first. The parity gap is the number of extra sign-ups of that origin that would "
+        "bring its share up to its share of residents. 'Beyond chance' means the gap holds "
+        "after allowing for the many comparisons made (Benjamini-Hochberg q below 0.05). "
+        f"Counts from 1 to {threshold - 1}, and every figure that would reveal them, are "
+        "suppressed.",
+        [("All areas", under_represented(table, level="force", area_code=FORCE_CODE))]
+        + [
+            (name, under_represented(table, level="parent", area_code=code, limit=8))
+            for code, name in zip(parents["area_code"], parents["area_name"], strict=True)
+        ],
+        anchor="under-represented",
+    )
+
+
+def _areas_section(representation: Representation, *, threshold: int) -> Section:
+    gaps = representation.areas[representation.areas["level"] == "area"].sort_values(
+        "parity_gap_per_100", ascending=False, na_position="last"
+    )
+    return Section(
+        "Areas: sign-ups and gaps",
+        "Per area: sign-ups with a known origin per 1,000 residents; the parity gap (the "
+        "sign-ups by which under-represented origins fall short of their share at the area's "
+        "current total) and that gap per 100 sign-ups, which shows how unrepresentative an "
+        "area's sign-ups are whatever their number; and the penetration gap (how far the area "
+        "falls short of the force-wide sign-up rate). Largest gap per 100 sign-ups first. "
+        f"Where the gap includes a suppressed count it is rounded to the nearest {threshold}.",
+        [("", _area_gap_rows(gaps))],
+        anchor="areas",
+    )
+
+
+def _under_origins(table: pd.DataFrame) -> pd.Series:
+    """The origins under-represented force-wide."""
+    return table[
         (table["level"] == "force")
         & (table["origin_level"] == "origin")
         & table["under_represented"].fillna(False)
     ]["origin"]
+
+
+def _daily_section(
+    table: pd.DataFrame, live: pd.DataFrame, areas: pd.DataFrame, *, as_of: dt.date, threshold: int
+) -> Section:
+    """Sign-ups per day from the under-represented origins over the last 182 days, and per
+    parent area."""
+    under = _under_origins(table)
     start = as_of - dt.timedelta(days=182)  # the window is the 182 days after this one
     recent = live[
         live["origin"].isin(set(under))
         & (live["joined"].dt.date > start)
         & (live["joined"].dt.date <= as_of)
     ]
+    parents = _parents(table)
+    parent_of = dict(zip(areas["area_code"], areas["parent_code"], strict=True))
+    names_of_areas = dict(zip(areas["area_code"], areas["area_name"], strict=True))
     parent_names = dict(zip(parents["area_code"], parents["area_name"], strict=True))
     per_parent = (
         recent["area_code"].map(parent_of).fillna(recent["area_code"]).value_counts().sort_index()
     )
     per_parent.index = [parent_names.get(k, names_of_areas.get(k, k)) for k in per_parent.index]
-    sections.append(
-        Section(
-            "Registrations from under-represented origins, last six months",
-            f"Sign-ups per day from the {len(under)} origins under-represented force-wide, "
-            f"{start + dt.timedelta(days=1):%d %B %Y} to {as_of:%d %B %Y}; days with 1 to "
-            f"{threshold - 1} sign-ups share one colour.",
-            [
-                (
-                    "Per parent area",
-                    pd.DataFrame(
-                        {
-                            "Area": per_parent.index,
-                            "Sign-ups": _protected_counts(
-                                per_parent.to_numpy(), threshold=threshold
-                            ),
-                        }
-                    ),
-                )
-            ],
-            image_png=daily_heatmap_png(recent["joined"].dt.date, as_of=as_of, threshold=threshold),
-            image_alt="Calendar heatmap of daily sign-ups from under-represented origins",
-            anchor="daily",
-        )
+    shown = pd.DataFrame(
+        {
+            "Area": per_parent.index,
+            "Sign-ups": _protected_counts(per_parent.to_numpy(), threshold=threshold),
+        }
+    )
+    return Section(
+        "Registrations from under-represented origins, last six months",
+        f"Sign-ups per day from the {len(under)} origins under-represented force-wide, "
+        f"{start + dt.timedelta(days=1):%d %B %Y} to {as_of:%d %B %Y}; days with 1 to "
+        f"{threshold - 1} sign-ups share one colour.",
+        [("Per parent area", shown)],
+        image_png=daily_heatmap_png(recent["joined"].dt.date, as_of=as_of, threshold=threshold),
+        image_alt="Calendar heatmap of daily sign-ups from under-represented origins",
+        anchor="daily",
     )
 
+
+def _monthly_section(
+    table: pd.DataFrame, live: pd.DataFrame, *, as_of: dt.date, threshold: int
+) -> Section:
+    """Sign-ups per month of the last twelve, by origin group."""
     # groups are read from every population origin, as the representation table reads them
     groups = origin_groups(list(table.loc[table["origin_level"] == "origin", "origin"].unique()))
     months = pd.period_range(pd.Period(as_of, "M") - 11, pd.Period(as_of, "M"), freq="M")
@@ -264,171 +307,115 @@ def build_sections(
         columns=monthly.columns,
     )
     monthly_shown.insert(0, "Month", [m.strftime("%b %Y") for m in monthly.index])
-    sections.append(
-        Section(
-            "Sign-ups per month by origin group",
-            "The last twelve months, by the month each user joined (deleted users excluded).",
-            [("", monthly_shown.reset_index(drop=True))],
-            anchor="monthly",
-        )
+    return Section(
+        "Sign-ups per month by origin group",
+        "The last twelve months, by the month each user joined (deleted users excluded).",
+        [("", monthly_shown.reset_index(drop=True))],
+        anchor="monthly",
     )
 
+
+def _users_section(
+    signups: pd.DataFrame, representation: Representation, *, threshold: int
+) -> Section:
+    """Users by status, protected as parts of the (public) total, and those with no origin."""
     status = signups["status"].value_counts()
     force_unknown = representation.unknown.loc[
         representation.unknown["level"] == "force", "unknown_origin"
     ].iloc[0]
-    sections.append(
-        Section(
-            "User management",
-            f"Users of the alert system by status: {len(signups):,} users in all.",
-            [
-                (
-                    "",
-                    pd.DataFrame(
-                        {
-                            "Measure": [
-                                "Active",
-                                "Comms issues",
-                                "Incommunicado",
-                                "Deleted",
-                                "Users with no known origin (not deleted)",
-                            ],
-                            "Users": [
-                                *(
-                                    WITHHELD if isinstance(v, str) else f"{v:,}"
-                                    for v in protect_breakdown(
-                                        {
-                                            "active": int(status.get("active", 0)),
-                                            "comms_issue": int(status.get("comms_issue", 0)),
-                                            "incommunicado": int(status.get("incommunicado", 0)),
-                                            "deleted": int(status.get("deleted", 0)),
-                                        },
-                                        total=len(signups),
-                                        threshold=threshold,
-                                    ).values()
-                                ),
-                                _count(force_unknown),
-                            ],
-                        }
-                    ),
-                )
-            ],
-            anchor="users",
-        )
-    )
-    sections.append(_watch_section(live, areas, cells, schemes, threshold=threshold))
-
-    gaps = representation.areas[representation.areas["level"] == "area"].sort_values(
-        "parity_gap_per_100", ascending=False, na_position="last"
-    )
-    sections.insert(
-        1,
-        Section(
-            "Areas: sign-ups and gaps",
-            "Per area: sign-ups with a known origin per 1,000 residents; the parity gap (the "
-            "sign-ups by which under-represented origins fall short of their share at the area's "
-            "current total) and that gap per 100 sign-ups, which shows how unrepresentative an "
-            "area's sign-ups are whatever their number; and the penetration gap (how far the area "
-            "falls short of the force-wide sign-up rate). Largest gap per 100 sign-ups first. "
-            f"Where the gap includes a suppressed count it is rounded to the nearest {threshold}.",
-            [
-                (
-                    "",
-                    _area_gap_rows(gaps),
-                )
-            ],
-            anchor="areas",
-        ),
+    statuses = {s: int(status.get(s, 0)) for s in ("active", "comms_issue", "incommunicado",
+                                                     "deleted")}  # fmt: skip
+    shown = protect_breakdown(statuses, total=len(signups), threshold=threshold)
+    users = pd.DataFrame(
+        {
+            "Measure": ["Active", "Comms issues", "Incommunicado", "Deleted",
+                        "Users with no known origin (not deleted)"],
+            "Users": [*(WITHHELD if isinstance(v, str) else f"{v:,}" for v in shown.values()),
+                      _count(force_unknown)],
+        }
+    )  # fmt: skip
+    return Section(
+        "User management",
+        f"Users of the alert system by status: {len(signups):,} users in all.",
+        [("", users)],
+        anchor="users",
     )
 
+
+def _unknown_section(representation: Representation, areas: pd.DataFrame) -> Section:
     unknown = representation.unknown
     names = dict(zip(areas["area_code"], areas["area_name"], strict=True))
     area_unknown = unknown[unknown["level"] == "area"]
-    sections.append(
-        Section(
-            "Sign-ups with no known origin",
-            "Where more than 20% of an area's sign-ups have no known origin, its rates rest on "
-            "too few sign-ups to trust and are flagged.",
-            [
-                (
-                    "",
-                    pd.DataFrame(
-                        {
-                            "Area": area_unknown["area_code"].map(names),
-                            "No known origin": area_unknown["unknown_origin"].map(_count),
-                            "Share": area_unknown["unknown_share"].map(lambda v: _pct(v, 1)),
-                            "Flag": area_unknown["unreliable"].map(
-                                lambda f: WITHHELD if pd.isna(f) else ("over 20%" if f else "")
-                            ),
-                        }
-                    ).sort_values("Area"),
-                )
-            ],
-            anchor="unknown",
-        )
+    rows = pd.DataFrame(
+        {
+            "Area": area_unknown["area_code"].map(names),
+            "No known origin": area_unknown["unknown_origin"].map(_count),
+            "Share": area_unknown["unknown_share"].map(lambda v: _pct(v, 1)),
+            "Flag": area_unknown["unreliable"].map(
+                lambda f: WITHHELD if pd.isna(f) else ("over 20%" if f else "")
+            ),
+        }
+    ).sort_values("Area")
+    return Section(
+        "Sign-ups with no known origin",
+        "Where more than 20% of an area's sign-ups have no known origin, its rates rest on "
+        "too few sign-ups to trust and are flagged.",
+        [("", rows)],
+        anchor="unknown",
     )
+
+
+def _labels_section(table: pd.DataFrame, labels: pd.DataFrame) -> Section:
+    """Where each sign-up origin label went, and the population origins with no sign-ups."""
     no_signups = table[
         (table["level"] == "force")
         & (table["origin_level"] == "origin")
         & (table["registered"] == 0)
     ]["origin"]
-    sections.append(
-        Section(
-            "How sign-up origins were read",
-            "Each origin label in the sign-up export, the population category its sign-ups are "
-            "counted under, and how: the same name, your [origins] map, or the shipped crosswalk "
-            "of census wording and ORIGINS-style names (a label finer than the population's "
-            "categories is counted under the category that holds it). A label with no category "
-            "is counted as unknown origin; the run stops when such labels are more than the "
-            "configured share of sign-ups with an origin. Population origins with no sign-ups "
-            "are listed after.",
-            [
-                (
-                    "Sign-up origin labels",
-                    pd.DataFrame(
-                        {
-                            "Label": labels["label"].replace("", "(empty)"),
-                            "Counted as": labels["population_origin"].fillna("unknown origin"),
-                            "How": labels["how"],
-                            "Sign-ups": [
-                                v if isinstance(v, str) else f"{v:,}" for v in labels["signups"]
-                            ],
-                        }
-                    ),
-                ),
-                ("Population origins with no sign-ups", pd.DataFrame({"Origin": list(no_signups)})),
-            ],
-            anchor="unmatched",
-        )
+    read = pd.DataFrame(
+        {
+            "Label": labels["label"].replace("", "(empty)"),
+            "Counted as": labels["population_origin"].fillna("unknown origin"),
+            "How": labels["how"],
+            "Sign-ups": [v if isinstance(v, str) else f"{v:,}" for v in labels["signups"]],
+        }
     )
-    if emerging is not None:
-        shown = emerging[emerging["level"] == "area"].head(20)
-        sections.append(
-            Section(
-                "Emerging communities",
-                "Areas where an origin grew since the earlier census snapshot by more than the "
-                "configured thresholds (census counts; nothing here is suppressed).",
-                [
-                    (
-                        "",
-                        pd.DataFrame(
-                            {
-                                "Area": shown["name"],
-                                "Origin": shown["origin"],
-                                "Before": shown["residents_before"].map(lambda v: f"{v:,.0f}"),
-                                "Now": shown["residents_now"].map(lambda v: f"{v:,.0f}"),
-                                "Increase": shown["increase"].map(lambda v: f"{v:,.0f}"),
-                                "Growth": shown["growth"].map(
-                                    lambda v: "new" if pd.isna(v) else f"{100 * v:.0f}%"
-                                ),
-                            }
-                        ),
-                    )
-                ],
-                anchor="emerging",
-            )
-        )
-    return sections
+    return Section(
+        "How sign-up origins were read",
+        "Each origin label in the sign-up export, the population category its sign-ups are "
+        "counted under, and how: the same name, your [origins] map, or the shipped crosswalk "
+        "of census wording and ORIGINS-style names (a label finer than the population's "
+        "categories is counted under the category that holds it). A label with no category "
+        "is counted as unknown origin; the run stops when such labels are more than the "
+        "configured share of sign-ups with an origin. Population origins with no sign-ups "
+        "are listed after.",
+        [
+            ("Sign-up origin labels", read),
+            ("Population origins with no sign-ups", pd.DataFrame({"Origin": list(no_signups)})),
+        ],
+        anchor="unmatched",
+    )
+
+
+def _emerging_section(emerging: pd.DataFrame) -> Section:
+    shown = emerging[emerging["level"] == "area"].head(20)
+    rows = pd.DataFrame(
+        {
+            "Area": shown["name"],
+            "Origin": shown["origin"],
+            "Before": shown["residents_before"].map(lambda v: f"{v:,.0f}"),
+            "Now": shown["residents_now"].map(lambda v: f"{v:,.0f}"),
+            "Increase": shown["increase"].map(lambda v: f"{v:,.0f}"),
+            "Growth": shown["growth"].map(lambda v: "new" if pd.isna(v) else f"{100 * v:.0f}%"),
+        }
+    )
+    return Section(
+        "Emerging communities",
+        "Areas where an origin grew since the earlier census snapshot by more than the "
+        "configured thresholds (census counts; nothing here is suppressed).",
+        [("", rows)],
+        anchor="emerging",
+    )
 
 
 def segment_section(table: pd.DataFrame, *, base: str) -> Section:
