@@ -22,6 +22,7 @@ import pyproj
 import shapely
 
 from targeting.demo import write_demo_inputs
+from targeting.demo.data import CRIME_FOLDER
 from targeting.grid import points_to_areas
 
 BNG = "EPSG:27700"
@@ -156,7 +157,7 @@ def _tile(source: Path, i: int, move: _Move, *, n_signups: int | None) -> dict[s
     ratings["longitude"] = _coord_text(lon)
     ratings["latitude"] = _coord_text(lat)
     crimes = pd.concat(
-        [_read(f) for f in sorted((source / "crime").glob("*/*.csv"))],
+        [_read(f) for f in sorted((source / CRIME_FOLDER).glob("*/*.csv"))],
         ignore_index=True,
     )
     crimes["Crime ID"] = _text(crimes["Crime ID"], p)
@@ -224,7 +225,7 @@ def _write(out: Path, frames: dict[str, pd.DataFrame], label: str) -> Path:
     for name in ("population", "postcodes", "signups", "ratings", "segments",
                  "segment_descriptions"):  # fmt: skip
         frames[name].to_csv(out / f"{name}.csv", index=False, lineterminator="\n")
-    crime_dir = out / "crime"
+    crime_dir = out / CRIME_FOLDER
     crime_dir.mkdir(exist_ok=True)
     for month, rows in frames["crimes"].groupby("Month", sort=True):
         rows.to_csv(crime_dir / f"{month}-street.csv", index=False, lineterminator="\n")

@@ -42,6 +42,7 @@ from targeting.demo.crime import (
 from targeting.demo.data import (
     _CONFIG,
     _ORIGIN_NAMES,
+    CRIME_FOLDER,
 )
 from targeting.demo.geography import (
     _build_city,
@@ -87,7 +88,7 @@ def write_demo_inputs(out_dir: Path, *, seed: int = 2018) -> Path:
     signups = _signups(rng_su, city, pcs, pc_x, pc_y)
     _write_geo(_schemes(rng_nhw, city, signups).to_crs(4326), out / "schemes.geojson", "GeoJSON")
     _write_csv(out / "signups.csv", _table(signups.columns))
-    _write_crimes(rng_crime, out / "crime", city)
+    _write_crimes(rng_crime, out / CRIME_FOLDER, city)
     _write_csv(out / "ratings.csv", _ratings(rng_rate, city, signups))
     _write_segments(out, city, seed=seed)
     config = out / "demo.toml"

@@ -20,6 +20,7 @@ _CRIMES_PER_MONTH = 25_000
 _MONTHS = np.arange(np.datetime64("2017-11"), np.datetime64("2018-11")).astype(str)
 _UNIT_LETTERS = np.array(list("ABDEFGHJLNPQRSTUWXYZ"))  # letters real postcode units use
 _FORCE = "West Midlands Police"
+CRIME_FOLDER = "crime"  # police.uk-style monthly files, one folder per month, under this
 
 # The demo city's tables live in reference_data/demo (see its README): per ward, the real WD13
 # code and name, the real 2013 centroid (lon, lat), a postcode district, synthetic scores (South
@@ -41,7 +42,7 @@ _WARDS = tuple(
         float(r["lon"]),
         float(r["lat"]),
         r["postcode_district"],
-        *(float(r[k]) for k in ("south_asian", "black", "white_british", "uptake", "crime")),
+        *(float(r[k]) for k in ("south_asian", "black", "white_british", "uptake", "crime_factor")),
     )
     for r in _WARD_ROWS
 )
