@@ -23,6 +23,7 @@ from targeting.grid.place import (
     GridContext,
     Placed,
     place_crimes,
+    place_deprivation,
     place_households,
     place_population,
     place_previous,
@@ -46,9 +47,16 @@ from targeting.ingest import (
     read_small_areas,
     read_visited,
 )
-from targeting.ingest.boundaries import AREAS, SCHEMES, SMALL_AREAS
+from targeting.ingest.boundaries import (
+    AREAS,
+    DEPRIVATION_AREAS,
+    SCHEMES,
+    SMALL_AREAS,
+    read_outlines,
+)
 from targeting.ingest.checks import check_grid_size, check_unmapped
 from targeting.ingest.common import FileColumns
+from targeting.ingest.deprivation import DEPRIVATION, read_deprivation
 from targeting.ingest.origins_map import read_origin_map
 from targeting.ingest.points import CRIMES, POSTCODES, RATINGS, SIGNUPS, VISITED
 from targeting.ingest.population import POPULATION
@@ -210,6 +218,20 @@ LAYERS: tuple[Layer, ...] = (
                                           descriptions=got.get("segment_descriptions"))),
         SEGMENTS,
         place=lambda ctx, data, got: place_segments(ctx, data, got.get("postcodes")),
+    ),
+    Layer(
+        "deprivation_areas", lambda c, got: _one(read_outlines(c, columns=DEPRIVATION_AREAS)),
+        DEPRIVATION_AREAS, step="deprivation index",
+    ),
+    Layer(
+        DEPRIVATION.input_name,
+        lambda c, got: _one(read_deprivation(c, small_area_codes=got.codes("small_areas"),
+                                             outline_codes=got.codes("deprivation_areas"))),
+        DEPRIVATION,
+        place=lambda ctx, data, got: place_deprivation(ctx, data, got["population"],
+                                                       got.get("deprivation_areas")),
+        counts=(Count("deprivation_residents"), Count("deprivation_sum"),
+                Count("deprivation_need")),
     ),
 )  # fmt: skip
 BY_NAME: Mapping[str, Layer] = {layer.name: layer for layer in LAYERS}

@@ -29,6 +29,8 @@ class Force:
     crimes_per_1000: float
     sac_per_1000: float
     low_rating_share: float
+    deprivation_value: float = float("nan")  # residents-weighted, as published
+    deprivation_need: float = float("nan")  # the same, signed so that more is more deprived
 
 
 def _per_1000(units: pd.DataFrame, column: str) -> np.ndarray:
@@ -85,6 +87,38 @@ def _penetration_clause(
     )
 
 
+def _per_resident(units: pd.DataFrame, column: str) -> np.ndarray:
+    """A residents-weighted mean: `column` (a sum over residents) per resident it covers."""
+    if column not in units:
+        return np.full(len(units), np.nan)
+    covered = units["deprivation_residents"].to_numpy(dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(covered > 0, units[column].to_numpy(dtype=float) / covered, np.nan)
+
+
+def _figure(value: float) -> str:
+    """A number at the precision its size calls for: ranks whole, scores to one decimal place,
+    shares to two."""
+    if np.isnan(value):
+        return "unknown"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.1f}" if abs(value) >= 1 else f"{value:.2f}"
+
+
+def _deprivation_clause(
+    raw: pd.Series, units: pd.DataFrame, force: Force, who: pd.Series
+) -> pd.Series:
+    more = np.where(raw.to_numpy(dtype=float) > force.deprivation_need, "more", "less")
+    shown = pd.Series(_per_resident(units, "deprivation_sum"), index=units.index).map(_figure)
+    return (
+        pd.Series(more, index=units.index).astype(object)
+        + " deprived than the force as a whole (index "
+        + shown.astype(object)
+        + f" against {_figure(force.deprivation_value)} force-wide)"
+    )
+
+
 @dataclass(frozen=True)
 class Component:
     """A score component, declared once: config weights, ranked-area columns, manifest notes,
@@ -92,7 +126,9 @@ class Component:
 
     `value` gives each unit's raw value, more meaning more need (NaN where its input is absent);
     `clause` says it in plain words for a reason; `cell_clause`, where given, is what a cell's
-    reason says instead, since the figure could reveal a cell's few sign-ups.
+    reason says instead, since the figure could reveal a cell's few sign-ups. `measure`, where
+    given, names a figure in the input's own units that the ranked areas publish beside the
+    component, and how a unit's is worked out.
     """
 
     name: str
@@ -102,6 +138,7 @@ class Component:
     value: Callable[[pd.DataFrame, Force, ScoringConfig], np.ndarray]
     clause: Callable[[pd.Series, pd.DataFrame, Force, pd.Series], pd.Series]
     cell_clause: str | None = None
+    measure: tuple[str, Callable[[pd.DataFrame], np.ndarray]] | None = None
 
 
 # Which tactic follows from the component that drives a unit's score: door-knocking gave by far
@@ -145,8 +182,17 @@ COMPONENTS: tuple[Component, ...] = (
         lambda units, force, scoring: units["penetration_gap"].to_numpy(dtype=float),
         _penetration_clause,
     ),
+    # deprivation, as police analysts weigh it in the Vulnerable Localities Index: off unless
+    # a force gives it a weight, so that adding the layer changes no ranking by itself
+    Component(
+        "deprivation", 0.0, "door", "deprivation index",
+        lambda units, force, scoring: _per_resident(units, "deprivation_need"),
+        _deprivation_clause,
+        measure=("deprivation_value", lambda units: _per_resident(units, "deprivation_sum")),
+    ),
 )  # fmt: skip
 COMPONENT_NAMES = tuple(c.name for c in COMPONENTS)
+MEASURE_NAMES = tuple(c.measure[0] for c in COMPONENTS if c.measure is not None)
 DEFAULT_WEIGHTS: Mapping[str, float] = MappingProxyType(
     {c.name: c.default_weight for c in COMPONENTS}
 )
@@ -155,8 +201,9 @@ _BY_NAME = {c.name: c for c in COMPONENTS}
 
 def force_rates(units: pd.DataFrame) -> Force:
     """The force-wide rates, from the sums of every unit (areas, or fragments)."""
-    counted = ["residents", "registered_known", "crimes", "sac_crimes", "ratings", "low_ratings"]
-    total = units[counted].sum(min_count=1)
+    counted = ["residents", "registered_known", "crimes", "sac_crimes", "ratings", "low_ratings",
+               "deprivation_residents", "deprivation_sum", "deprivation_need"]  # fmt: skip
+    total = units.reindex(columns=counted).sum(min_count=1)
 
     def ratio(num: str, den: str, scale: float = 1.0) -> float:
         n, d = total[num], total[den]
@@ -167,6 +214,8 @@ def force_rates(units: pd.DataFrame) -> Force:
         crimes_per_1000=ratio("crimes", "residents", 1000.0),
         sac_per_1000=ratio("sac_crimes", "residents", 1000.0),
         low_rating_share=ratio("low_ratings", "ratings"),
+        deprivation_value=ratio("deprivation_sum", "deprivation_residents"),
+        deprivation_need=ratio("deprivation_need", "deprivation_residents"),
     )
 
 
@@ -176,6 +225,15 @@ def units_to_components(
     """Each unit's raw component values (more = more need); NaN where its input is absent."""
     return pd.DataFrame(
         {c.name: c.value(units, force, scoring) for c in COMPONENTS}, index=units.index
+    )
+
+
+def unit_measures(units: pd.DataFrame) -> pd.DataFrame:
+    """Each unit's figures in the inputs' own units that the ranked areas publish beside their
+    components (`Component.measure`)."""
+    return pd.DataFrame(
+        {c.measure[0]: c.measure[1](units) for c in COMPONENTS if c.measure is not None},
+        index=units.index,
     )
 
 

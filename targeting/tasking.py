@@ -22,6 +22,7 @@ from targeting.grid import Grid
 from targeting.h3cells import cell_centres, points_to_cells
 from targeting.scoring import (
     COMPONENT_NAMES,
+    MEASURE_NAMES,
     Force,
     dominant_components,
     effective_weights,
@@ -32,6 +33,7 @@ from targeting.scoring import (
     reasons,
     score_units,
     tactics_of,
+    unit_measures,
     units_to_components,
 )
 from targeting.segments import dominant_segments, main_segments
@@ -43,7 +45,7 @@ PERSONS_PER_HOUSEHOLD = 2.4
 RANKED_AREAS_COLUMNS = (
     "rank", "area_code", "area_name", "parent_code", "parent_name", "score", "tactic",
     "parity_gap", "penetration_gap", "expected_signups", "hotspots", "stations", "reason",
-    "segments", *COMPONENT_NAMES,
+    "segments", *COMPONENT_NAMES, *MEASURE_NAMES,
 )  # fmt: skip
 HOTSPOTS_COLUMNS = (
     "rank", "hotspot_id", "cell", "area_code", "area_name", "parent_code", "tactic", "latitude",
@@ -130,6 +132,7 @@ def score_table(
     units: pd.DataFrame, *, force: Force, scoring: ScoringConfig
 ) -> tuple[pd.DataFrame, dict[str, float], list[str]]:
     """Units with their normalised components, `score`, driving components; the weights used."""
+    units = units.join(unit_measures(units))
     raw = units_to_components(units, force=force, scoring=scoring)
     weights = scoring.weights
     used, notes = effective_weights(weights, raw)

@@ -49,6 +49,7 @@ def test_minimal_config_has_the_documented_defaults(tmp_path: Path) -> None:
         "sac": 0.25,
         "low_satisfaction": 0.25,
         "low_penetration": 0.5,
+        "deprivation": 0.0,  # off until a force weights it: adding the layer changes no ranking
     }
     assert config.run.as_of is None
     assert config.crimes.sac_types == (

@@ -35,6 +35,7 @@ from targeting.grid import (
 )
 from targeting.h3cells import points_to_ids
 from targeting.ingest import Population, Signups
+from targeting.ingest.deprivation import Deprivation
 from targeting.ingest.inputs import Ingested
 from targeting.ingest.segments import SegmentInput
 
@@ -515,3 +516,86 @@ def test_grid_size_is_surface_over_a_cell_plus_a_ring_of_edge_cells() -> None:
     assert size.cells == int(np.ceil(size.total_m2 / cell + 20_000 / (np.sqrt(3) * edge)))
     fragments = areas_to_fragments(areas, resolution=10, crs=equal_area_crs(areas))
     assert size.cells == pytest.approx(len(fragments), rel=0.1)
+
+
+def test_deprivation_keyed_by_small_areas_is_their_residents_weighted_mean() -> None:
+    """Each small area's residents carry its value: a ward's value is the mean of its quarters'
+    values weighted by their residents, computed here by hand; a quarter with no value leaves
+    its residents out of the mean (and the warning says how many)."""
+    areas, small, _ = _nested_world()
+    rng = np.random.default_rng(3)
+    residents = rng.integers(50, 500, len(small)).astype(float)
+    population = pd.DataFrame(
+        {"area_code": small["area_code"], "origin": "X", "residents": residents}
+    )
+    ranks = pd.Series(rng.integers(1, 32844, len(small)).astype(float), index=small["area_code"])
+    ranks.iloc[0] = np.nan  # W00-00 has no value
+    table = ranks.dropna().rename("value").rename_axis("area_code").reset_index()
+    grid = _grid(
+        areas=areas,
+        population=population,
+        keyed_by="small_areas",
+        small_areas=small,
+        deprivation=Deprivation(table, "small_areas", "IMD rank", higher_is_more_deprived=False),
+        # each quarter wholly in its ward: split shares would leak float slivers across lines
+        settings={"grid": {"small_area_fit": "centroid"}},
+    )
+    sums = grid.cells.groupby("area_code")[
+        ["deprivation_residents", "deprivation_sum", "deprivation_need"]
+    ].sum()
+    ward = small["area_code"].str[:3].to_numpy()
+    for code in sums.index:
+        mine = (ward == code) & ranks.notna().to_numpy()
+        expected = (residents[mine] * ranks.to_numpy()[mine]).sum() / residents[mine].sum()
+        got = sums.loc[code, "deprivation_sum"] / sums.loc[code, "deprivation_residents"]
+        assert got == pytest.approx(expected, rel=1e-9)
+        # a rank counts 1 as most deprived: the need-oriented sum is its negative
+        assert sums.loc[code, "deprivation_need"] == pytest.approx(
+            -sums.loc[code, "deprivation_sum"]
+        )
+    share = residents[0] / residents.sum()
+    assert any(f"{share:.1%} of residents live where" in w for w in grid.warnings)
+
+
+def test_deprivation_on_its_own_outlines_follows_the_surface_they_cover() -> None:
+    """Outlines of another geography: a fragment's residents take each outline's value by the
+    share of its surface the outline covers. Ward A's west half is in a zone of 10 and its east
+    half, with all of B, in a zone of 40; residents are spread evenly by surface."""
+    zones = gpd.GeoDataFrame(
+        {"area_code": ["Z1", "Z2"], "households": np.nan},
+        geometry=[box(400000, 286000, 400500, 287000), box(400500, 286000, 402000, 287000)],
+        crs=BNG,
+    ).to_crs("EPSG:4326")
+    table = pd.DataFrame({"area_code": ["Z1", "Z2"], "value": [10.0, 40.0]})
+    grid = _grid(
+        deprivation=Deprivation(table, "deprivation_areas", "IMD score", True),
+        deprivation_areas=zones,
+    )
+    sums = grid.cells.groupby("area_code")[["deprivation_residents", "deprivation_sum"]].sum()
+    value = sums["deprivation_sum"] / sums["deprivation_residents"]
+    assert value["A"] == pytest.approx(25.0, rel=1e-6)
+    assert value["B"] == pytest.approx(40.0, rel=1e-6)
+    assert sums["deprivation_residents"].to_dict() == pytest.approx({"A": 600, "B": 300})
+    assert (grid.cells["deprivation_need"] == grid.cells["deprivation_sum"]).all()
+    # without the layer its counts are null, not 0
+    assert _grid().cells["deprivation_sum"].isna().all()
+
+
+def test_deprivation_on_coarser_outlines_reaches_each_small_area_by_its_point() -> None:
+    """Small areas (quarters) inside the index's own geography (here the wards themselves, as
+    OAs sit in LSOAs): each quarter takes the value of the outline holding a point on its
+    surface, so every ward gets exactly its own value, weighted by its quarters' residents."""
+    areas, small, _ = _nested_world()
+    zones = areas.assign(households=np.nan).iloc[1:]  # W00 has no outline: its residents no value
+    table = pd.DataFrame({"area_code": zones["area_code"], "value": np.arange(1.0, 9.0)})
+    population = pd.DataFrame({"area_code": small["area_code"], "origin": "X", "residents": 100.0})
+    grid = _grid(
+        areas=areas, population=population, keyed_by="small_areas", small_areas=small,
+        deprivation=Deprivation(table, "deprivation_areas", "IMD score", True),
+        deprivation_areas=zones, settings={"grid": {"small_area_fit": "centroid"}},
+    )  # fmt: skip
+    sums = grid.cells.groupby("area_code")[["deprivation_residents", "deprivation_sum"]].sum()
+    value = (sums["deprivation_sum"] / sums["deprivation_residents"]).dropna()
+    assert value.to_dict() == pytest.approx(table.set_index("area_code")["value"].to_dict())
+    assert sums.loc["W00", "deprivation_residents"] == 0
+    assert any("11.1% of residents live where" in w for w in grid.warnings)  # 1 ward of 9

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import duckdb
@@ -13,7 +14,10 @@ import pytest
 import shapely
 from tiny import REALDATA, needs_realdata, write_world
 
+from targeting.config import load_config
 from targeting.errors import InputError
+from targeting.maps import map_to_html, read_map_data
+from targeting.maps.data import SEQUENTIAL
 from targeting.pipeline import run, validate
 from targeting.store import CELLS_COLUMNS
 
@@ -238,15 +242,22 @@ dir = "out"
     return config
 
 
-def _real_run(factory: pytest.TempPathFactory, name: str, *, fit: str | None = None):  # type: ignore[no-untyped-def]
-    """The real West Midlands run, with `[grid] small_area_fit` set when `fit` is given."""
+def _real_run(
+    factory: pytest.TempPathFactory, name: str, *, fit: str | None = None, inputs: str = ""
+):  # type: ignore[no-untyped-def]
+    """The real West Midlands run, with `[grid] small_area_fit` set when `fit` is given and
+    `inputs` added to its `[inputs]`."""
     if not REALDATA.is_dir():
         pytest.skip(f"no real data at {REALDATA}")
     folder = factory.mktemp(name)
     _real_signups(folder)
     population = REALDATA / "census" / "census2011_ethnicity_oa_wm.csv"
     extra = f'[grid]\nsmall_area_fit = "{fit}"' if fit else ""
-    return run(_real_config(folder, str(population), extra=extra))
+    config = _real_config(folder, str(population), extra=extra)
+    config.write_text(
+        config.read_text(encoding="utf-8").replace("[output]", f"{inputs}\n[output]"), "utf-8"
+    )
+    return run(config)
 
 
 @pytest.fixture(scope="module")
@@ -263,8 +274,13 @@ def real_run_best_fit(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="module")
 def real_run_centroid(tmp_path_factory: pytest.TempPathFactory):
-    """The real run with each OA fitted whole to the ward holding a point on its surface."""
-    return _real_run(tmp_path_factory, "real_centroid", fit="centroid")
+    """The real run with each OA fitted whole to the ward holding a point on its surface, and
+    IMD 2019 on its own geography (the 2011 LSOAs' outlines)."""
+    return _real_run(
+        tmp_path_factory, "real_centroid", fit="centroid",
+        inputs=f'deprivation = "{REALDATA / "deprivation" / "imd2019_lsoa11_wm.csv"}"\n'
+        f'deprivation_areas = "{REALDATA / "boundaries" / "wm_lsoa_2011.geojson"}"',
+    )  # fmt: skip
 
 
 @needs_realdata
@@ -410,6 +426,41 @@ def test_real_centroid_fit_reproduces_the_direct_oa_to_ward_sum(real_run_centroi
     cells = pd.read_parquet(real_run_centroid.out_dir / "cells.parquet")
     total = cells["residents"].sum() + real_run_centroid.manifest["unallocated_residents"]
     assert total == pytest.approx(2_734_842, rel=1e-9)
+
+
+@needs_realdata
+def test_real_deprivation_on_lsoa_outlines_reaches_each_oa_by_its_point(real_run_centroid) -> None:
+    """IMD 2019 by 2011 LSOA on a run whose small areas are 2011 OAs: each OA's residents carry
+    the rank of the LSOA holding a point on its surface, so a ward's value is the mean of its
+    OAs' LSOA ranks weighted by the OAs' residents, computed here from the files alone."""
+    oas = gpd.read_file(REALDATA / "boundaries" / "wm_oa_2011.geojson")
+    points = gpd.GeoDataFrame(
+        {"OA": oas["OA11CD"]}, geometry=shapely.make_valid(oas.geometry.values), crs=oas.crs
+    )
+    points["geometry"] = points.representative_point()
+    wards = gpd.read_file(REALDATA / "boundaries" / "wm_wards_2013.geojson")
+    lsoas = gpd.read_file(REALDATA / "boundaries" / "wm_lsoa_2011.geojson")
+    placed = gpd.sjoin(points, wards[["WD13CD", "geometry"]], predicate="within").drop(
+        columns="index_right"
+    )
+    placed = gpd.sjoin(placed, lsoas[["LSOA11CD", "geometry"]], predicate="within")
+    census = pd.read_csv(REALDATA / "census" / "census2011_ethnicity_oa_wm.csv")
+    origins = [
+        c for c in census.columns if c not in {"OA", "Persons", "LSOA", "MSOA", "LAD", "RGN"}
+    ]
+    census["residents"] = census[origins].sum(axis=1)
+    ranks = pd.read_csv(REALDATA / "deprivation" / "imd2019_lsoa11_wm.csv")
+    joined = (
+        census[["OA", "residents"]]
+        .merge(placed[["OA", "WD13CD", "LSOA11CD"]], on="OA")
+        .merge(ranks, left_on="LSOA11CD", right_on="lsoa11_code")
+    )
+    joined["weighted"] = joined["residents"] * joined["index_of_multiple_deprivation_imd_rank"]
+    sums = joined.groupby("WD13CD")[["weighted", "residents"]].sum()
+    ranked = pd.read_csv(real_run_centroid.out_dir / "ranked_areas.csv").set_index("area_code")
+    both = ranked.join((sums["weighted"] / sums["residents"]).rename("expected"), how="inner")
+    assert len(both) == len(wards)
+    np.testing.assert_allclose(both["deprivation_value"], both["expected"], rtol=1e-6)
 
 
 @needs_realdata
@@ -571,3 +622,84 @@ def test_validate_reports_every_label_before_stopping_on_unmapped_origins(tmp_pa
         "| Martian | unknown origin | unmapped: not a label the crosswalk knows | <10 |" in report
     )
     assert "| Pakistani | Pakistani | same name as a population category | <10 |" in report
+
+
+@needs_realdata
+def test_real_deprivation_is_each_wards_residents_weighted_mean_of_its_lsoas(
+    tmp_path: Path,
+) -> None:
+    """IMD 2019 (by 2011 LSOA, ranks as published) with the 2011 LSOA outlines and census on the
+    2013 wards: every ward's `deprivation_value` in ranked_areas.csv equals the mean of its LSOAs'
+    IMD ranks weighted by their residents, computed here from the files alone (each LSOA in the
+    ward holding a point on its surface, as `small_area_fit = "centroid"` fits it), to 1e-6; the
+    `deprivation` component ranks the most deprived (lowest mean rank) highest; and its default
+    weight of 0 leaves the ranking as it was without the layer."""
+    postcodes = pd.read_parquet(REALDATA / "postcodes" / "wm_postcodes.parquet")
+    sample = postcodes.sample(3000, random_state=11).reset_index(drop=True)
+    rng = np.random.default_rng(11)
+    pd.DataFrame({
+        "user_id": [f"U{i:05d}" for i in range(len(sample))], "joined": "2014-02-01",
+        "latitude": sample["LAT"].round(6), "longitude": sample["LONG"].round(6),
+        "origin": rng.choice(["England", "Pakistani", "Indian", "Black Caribbean"], len(sample)),
+    }).to_csv(tmp_path / "signups.csv", index=False)  # fmt: skip
+    lsoas = REALDATA / "boundaries" / "wm_lsoa_2011.geojson"
+    census = REALDATA / "census" / "census2011_ethnicity_lsoa_wm.csv"
+    imd = REALDATA / "deprivation" / "imd2019_lsoa11_wm.csv"
+    base = (
+        f'[inputs]\nareas = "{REALDATA / "boundaries" / "wm_wards_2013.geojson"}"\n'
+        f'small_areas = "{lsoas}"\npopulation = "{census}"\nsignups = "signups.csv"\n'
+    )
+    grid = '[grid]\nsmall_area_fit = "centroid"\n'
+    (tmp_path / "with.toml").write_text(
+        f'{base}deprivation = "{imd}"\n{grid}[output]\ndir = "with"\n', encoding="utf-8"
+    )
+    (tmp_path / "without.toml").write_text(f'{base}{grid}[output]\ndir = "without"\n', "utf-8")
+    out = run(tmp_path / "with.toml").out_dir
+    ranked = pd.read_csv(out / "ranked_areas.csv")
+    without = pd.read_csv(run(tmp_path / "without.toml").out_dir / "ranked_areas.csv")
+
+    shapes = gpd.read_file(lsoas)
+    points = gpd.GeoDataFrame(
+        {"LSOA": shapes["LSOA11CD"]},
+        geometry=shapely.make_valid(shapes.geometry.values),
+        crs=shapes.crs,
+    )
+    points["geometry"] = points.representative_point()
+    wards = gpd.read_file(REALDATA / "boundaries" / "wm_wards_2013.geojson")
+    ward_of = gpd.sjoin(points, wards[["WD13CD", "geometry"]], predicate="within")
+    people = pd.read_csv(census)
+    origins = [c for c in people.columns if c not in {"LSOA", "Persons", "MSOA", "LAD", "RGN"}]
+    people["residents"] = people[origins].sum(axis=1)  # the engine's residents: the origins' sum
+    ranks = pd.read_csv(imd)[["lsoa11_code", "index_of_multiple_deprivation_imd_rank"]]
+    joined = (
+        people[["LSOA", "residents"]]
+        .merge(ward_of[["LSOA", "WD13CD"]], on="LSOA")
+        .merge(ranks, left_on="LSOA", right_on="lsoa11_code")
+    )
+    joined["weighted"] = joined["residents"] * joined["index_of_multiple_deprivation_imd_rank"]
+    sums = joined.groupby("WD13CD")[["weighted", "residents"]].sum()
+    expected = (sums["weighted"] / sums["residents"]).rename("expected")
+
+    both = ranked.set_index("area_code").join(expected, how="inner")
+    assert len(both) == len(wards) == len(ranked)
+    np.testing.assert_allclose(both["deprivation_value"], both["expected"], rtol=1e-6)
+    # the component: rank percentiles of the need, so the lowest mean rank scores 1
+    most = both["deprivation_value"].idxmin()
+    assert both.loc[most, "deprivation"] == 1.0
+    assert both["deprivation"].corr(both["deprivation_value"], method="spearman") == -1.0
+    # weight 0 by default: the ranking and every shared column are as they were
+    pd.testing.assert_frame_equal(
+        ranked.drop(columns=["deprivation", "deprivation_value"]),
+        without.drop(columns=["deprivation", "deprivation_value"]),
+    )
+    assert without["deprivation_value"].isna().all()
+    # the map's cell layer: ranks count 1 as most deprived, so its colours run darkest first
+    page = (out / "map.html").read_text(encoding="utf-8")
+    payload = json.loads(re.search(r"var D = (\{.*?\});\n", page).group(1))  # type: ignore[union-attr]
+    layer = payload["cells"]["layers"]["deprivation_value"]
+    assert layer["colours"] == list(reversed(SEQUENTIAL))
+    shown = [v for v in layer["v"] if v is not None]
+    assert 1 <= min(shown) < max(shown) <= 32844
+    # drawn from the run's results in memory, it is the page `targeting map` draws from the store
+    config = load_config(tmp_path / "with.toml")
+    assert map_to_html(read_map_data(out, config=config), origin=None) == page

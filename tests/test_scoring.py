@@ -22,6 +22,7 @@ from targeting.scoring import (
     reasons,
     score_units,
     tactics_of,
+    unit_measures,
     units_to_components,
 )
 
@@ -196,3 +197,33 @@ def test_force_rates_sum_every_unit() -> None:
     assert force.signups_per_resident == pytest.approx(40 / 2000)
     assert force.low_rating_share == pytest.approx(20 / 100)
     assert force.crimes_per_1000 == pytest.approx(80.0)
+
+
+def test_deprivation_is_a_residents_weighted_mean_ranked_most_deprived_first() -> None:
+    """IMD ranks count 1 as most deprived: the component is the negated mean (more is more
+    need), the published value stays as the index has it, and the reason says which way the
+    area lies from the force."""
+    # A0 mean rank 1,000 (most deprived), A1 20,000, A2 has no deprivation value
+    units = _units(
+        3,
+        deprivation_residents=[1000.0, 500.0, np.nan],
+        deprivation_sum=[1000.0 * 1000, 500.0 * 20000, np.nan],
+        deprivation_need=[-1000.0 * 1000, -500.0 * 20000, np.nan],
+    )
+    force = force_rates(units)
+    assert force.deprivation_value == pytest.approx((1e6 + 1e7) / 1500)
+    measures = unit_measures(units)
+    assert measures["deprivation_value"].tolist()[:2] == [1000.0, 20000.0]
+    raw = units_to_components(units.join(measures), force=force, scoring=ScoringConfig())
+    assert raw["deprivation"].tolist()[:2] == [-1000.0, -20000.0]
+    assert np.isnan(raw.loc["A2", "deprivation"])
+    alone = dict.fromkeys(COMPONENT_NAMES, 0.0) | {"deprivation": 1.0}
+    assert _rank(units, alone)[:2] == ["A0", "A1"]
+    clauses = reason_clauses(raw, units, pd.Series(dtype=str), force=force)["deprivation"]
+    assert (
+        clauses["A0"]
+        == "more deprived than the force as a whole (index 1,000 against 7,333 force-wide)"
+    )
+    assert clauses["A1"].startswith("less deprived") and clauses["A2"] == ""
+    # its default weight is 0: a run that adds the layer keeps its ranking
+    assert ScoringConfig().weights["deprivation"] == 0.0

@@ -134,6 +134,10 @@ def _field(r: _Reader, section: Mapping[str, Any], f: Field[Any], prefix: str) -
             r.add(key, f.metadata.get("problem") or "must be a list of text", f.metadata["fix"])
             return default
         return tuple(value)
+    if kind.endswith(" | None"):  # an optional text, number or flag: None when not given
+        if f.name not in section:
+            return default
+        kind = kind.removesuffix(" | None")
     value = r.typed(section, f.name, _KINDS[kind], default, prefix)
     meta = f.metadata
     if meta and not _meets(value, meta):

@@ -257,6 +257,16 @@ class CensusTable:
 
 
 @dataclass(frozen=True)
+class DeprivationConfig:
+    # the column of `[inputs] deprivation` to read; default: a published IMD score, rank or
+    # decile (in that order), or census TS011's share of households deprived in any dimension
+    column: str | None = None
+    # which way the column runs; default: known for the published measures (an IMD rank or
+    # decile counts 1 as the most deprived; a score or share counts higher as more deprived)
+    higher_is_more_deprived: bool | None = None
+
+
+@dataclass(frozen=True)
 class SegmentsConfig:
     k: int = 0  # segments in the open segmentation; 0: chosen by silhouette in k_min..k_max
     k_min: int = 4
@@ -292,6 +302,7 @@ class Config:
     stations: StationsConfig = StationsConfig()
     geofences: GeofencesConfig = GeofencesConfig()
     segments: SegmentsConfig = SegmentsConfig()
+    deprivation: DeprivationConfig = DeprivationConfig()
     columns: Mapping[str, Mapping[str, str | tuple[str, ...]]] = field(
         default_factory=lambda: MappingProxyType({})
     )

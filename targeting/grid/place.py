@@ -36,10 +36,13 @@ from targeting.grid.overlay import (
 
 if TYPE_CHECKING:  # the ingest imports the grid: its types are named, not imported, here
     from targeting.ingest import Population, Signups
+    from targeting.ingest.deprivation import Deprivation
     from targeting.ingest.segments import SegmentInput
 
 # above this share of residents moved across area lines by splitting, suggest fitting whole
 SPLIT_WARNING_SHARE = 0.01
+# above this share of residents living where a deprivation index has no value, say so
+DEPRIVATION_GAP_SHARE = 0.01
 
 
 @dataclass(frozen=True)
@@ -350,4 +353,111 @@ def place_segments(
     return Placed(
         tables={"segments_by_fragment": by_segment},
         unallocated={"segment_households": outside},
+    )
+
+
+def place_deprivation(
+    ctx: GridContext,
+    deprivation: Deprivation,
+    population: Population,
+    outlines: gpd.GeoDataFrame | None,
+) -> Placed:
+    """A deprivation index by residents: per fragment, `deprivation_residents` (its residents
+    where the index has a value), `deprivation_sum` (their values added up, as published) and
+    `deprivation_need` (the same, signed so that more is more deprived). An area's or a cell's
+    value is the residents-weighted mean, `deprivation_sum / deprivation_residents`.
+
+    With the population keyed by small areas, each small area's residents carry its value (its
+    own, or that of the outline of the index's geography holding a point on its surface, as ONS
+    fits one geography to another) by the small areas' own weights: an area's value is then
+    exactly the residents-weighted mean over its small areas. With the population keyed by
+    areas, a fragment's residents take the values of the outlines over it in proportion to the
+    surface each covers, as tobler interpolates an intensive variable.
+    """
+    if population.keyed_by == "small_areas" and ctx.small_areas is not None:
+        covered, total, everyone = _deprivation_by_small_areas(ctx, deprivation, population,
+                                                               outlines)  # fmt: skip
+    else:
+        zones = outlines if deprivation.keyed_by == "deprivation_areas" else ctx.small_areas
+        assert zones is not None, "the reader keys deprivation by outlines it was given"
+        covered, total, everyone = _deprivation_by_surface(ctx, deprivation, population, zones)
+    missing = 1.0 - float(covered.sum()) / everyone if everyone else 0.0
+    sign = 1.0 if deprivation.higher_is_more_deprived else -1.0
+    warnings = (
+        (f"deprivation: {missing:.1%} of residents live where the index ({deprivation.label}) "
+         "has no value (small areas of another geography or vintage, or rows rejected); each "
+         "area's value is the mean over the rest",)
+        if missing > DEPRIVATION_GAP_SHARE
+        else ()
+    )  # fmt: skip
+    return Placed(
+        counts={"deprivation_residents": covered, "deprivation_sum": total,
+                "deprivation_need": sign * total},
+        warnings=warnings,
+    )  # fmt: skip
+
+
+def _deprivation_by_small_areas(
+    ctx: GridContext,
+    deprivation: Deprivation,
+    population: Population,
+    outlines: gpd.GeoDataFrame | None,
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Residents with a value and their values' sum per fragment, and all residents on the
+    grid, carried from each small area by its weights."""
+    small = ctx.small_areas
+    assert small is not None, "called with small areas only"
+    values = deprivation.table.set_index("area_code")["value"]
+    if deprivation.keyed_by == "small_areas":
+        value = values.reindex(small["area_code"]).to_numpy(dtype=float)
+    else:
+        assert outlines is not None, "the reader keys deprivation by outlines it was given"
+        points = small.geometry.representative_point()
+        inside = points_to_areas(points.x.to_numpy(), points.y.to_numpy(), outlines)
+        value = np.full(len(small), np.nan)
+        value[inside >= 0] = values.reindex(
+            outlines["area_code"].to_numpy()[inside[inside >= 0]]
+        ).to_numpy(dtype=float)
+    per_area = population.table.groupby("area_code")["residents"].sum()
+    of_small = pd.Series(value, index=small["area_code"].to_numpy()).reindex(per_area.index)
+    has = of_small.notna().to_numpy()
+    table = pd.DataFrame({
+        "area_code": per_area.index,
+        "residents": per_area.to_numpy(dtype=float),
+        "deprivation_residents": np.where(has, per_area.to_numpy(dtype=float), 0.0),
+        "deprivation_sum": np.where(has, per_area.to_numpy() * of_small.to_numpy(), 0.0),
+    })  # fmt: skip
+    alloc, _ = allocate_keyed(ctx, table, keyed_by="small_areas", keys=(),
+                              values=("residents", "deprivation_residents", "deprivation_sum"))  # fmt: skip
+    at = alloc["fragment"].to_numpy()
+    return (
+        ctx.per_fragment(at, alloc["deprivation_residents"].to_numpy()),
+        ctx.per_fragment(at, alloc["deprivation_sum"].to_numpy()),
+        float(alloc["residents"].sum()),
+    )
+
+
+def _deprivation_by_surface(
+    ctx: GridContext, deprivation: Deprivation, population: Population, zones: gpd.GeoDataFrame
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Residents with a value and their values' sum per fragment, and all residents on the
+    grid: each fragment's residents valued by the surface shares of the outlines over it."""
+    values = deprivation.table.set_index("area_code")["value"]
+    zones = zones[zones["area_code"].isin(values.index)]
+    geoms = zones.to_crs(ctx.crs).geometry
+    pairs = overlay_weights(geoms, ctx.fragments)
+    source, at = pairs["source"].to_numpy(), pairs["fragment"].to_numpy()
+    # the share of each fragment's surface each outline covers
+    piece = pairs["weight"].to_numpy() * shapely.area(np.asarray(geoms.values))[source]
+    share = piece / ctx.fragments["area_m2"].to_numpy(dtype=float)[at]
+    by_origin, _ = allocate_keyed(ctx, population.table, keyed_by=population.keyed_by,
+                                  keys=("origin",), values=("residents",))  # fmt: skip
+    residents = ctx.per_fragment(
+        by_origin["fragment"].to_numpy(), by_origin["residents"].to_numpy()
+    )
+    mean = ctx.per_fragment(at, share * values.reindex(zones["area_code"]).to_numpy()[source])
+    return (
+        residents * np.minimum(1.0, ctx.per_fragment(at, share)),
+        residents * mean,
+        float(residents.sum()),
     )

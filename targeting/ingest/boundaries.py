@@ -47,6 +47,7 @@ SMALL_AREAS = FileColumns(
         "households": Column(("total_households", "households_total")),
     },
 )
+DEPRIVATION_AREAS = FileColumns("deprivation_areas", {"area_code": Column(CENSUS_CODES)})
 SCHEMES = FileColumns(
     "schemes",
     {
@@ -221,16 +222,26 @@ def resolve_overlaps(areas: gpd.GeoDataFrame, *, path: Path) -> tuple[gpd.GeoDat
 
 def read_small_areas(config: Config) -> tuple[gpd.GeoDataFrame | None, InputSummary | None]:
     """Census small areas: `area_code, households, geometry` in WGS84 (None if not configured)."""
-    path = config.inputs.small_areas
+    return read_outlines(config, columns=SMALL_AREAS)
+
+
+def read_outlines(
+    config: Config, *, columns: FileColumns
+) -> tuple[gpd.GeoDataFrame | None, InputSummary | None]:
+    """A census geography's outlines, for the input `columns.input_name` (small areas, or the
+    geography a deprivation index is keyed by): `area_code, households, geometry` in WGS84,
+    households null where the file has none (None if not configured)."""
+    name = columns.input_name
+    path = config.inputs[name]
     if path is None:
         return None, None
-    frame, repaired = read_vector(path, input_name="small_areas")
-    cols = SMALL_AREAS.find(frame, config)
-    SMALL_AREAS.require(cols, ["area_code"], path, config)
+    frame, repaired = read_vector(path, input_name=name)
+    cols = columns.find(frame, config)
+    columns.require(cols, ["area_code"], path, config)
     code = frame[cols["area_code"]].astype(str).str.strip()
     households = (
         parse_numbers(frame[cols["households"]].astype(str))
-        if cols["households"]
+        if cols.get("households")
         else np.full(len(frame), np.nan)
     )
     reasons = np.full(len(frame), "", dtype=object)
@@ -243,30 +254,24 @@ def read_small_areas(config: Config) -> tuple[gpd.GeoDataFrame | None, InputSumm
     first_reason(reasons, ~polygonal(geoms), "missing or non-polygon geometry")
     first_reason(reasons, households < 0, "negative households")
     geoms, merged = _one_outline_per_code(
-        code,
-        geoms,
-        reasons,
-        input_name="small_areas",
-        path=path,
-        merge=config.areas.merge_duplicates,
+        code, geoms, reasons, input_name=name, path=path, merge=config.areas.merge_duplicates
     )
     ok = reasons == ""
     rejects = vector_rejects(frame, reasons)
     if not ok.any():
-        raise all_rejected("small_areas", path, rejects, "check the codes and geometry")
+        raise all_rejected(name, path, rejects, "check the codes and geometry")
     out = gpd.GeoDataFrame(
         {"area_code": code[ok].to_numpy(), "households": households[ok]},
         geometry=geoms[ok],
         crs=frame.crs,
     )
+    noun = name.replace("_areas", "-area")  # small-area, deprivation-area
     warnings = (
-        [f"{repaired} invalid small-area polygon(s) repaired with make_valid"] if repaired else []
+        [f"{repaired} invalid {noun} polygon(s) repaired with make_valid"] if repaired else []
     )
     if merged:
-        warnings.append(f"{merged} small-area code(s) with several outlines merged into one")
-    return out, InputSummary(
-        "small_areas", (path,), len(frame), int(ok.sum()), rejects, tuple(warnings)
-    )
+        warnings.append(f"{merged} {noun} code(s) with several outlines merged into one")
+    return out, InputSummary(name, (path,), len(frame), int(ok.sum()), rejects, tuple(warnings))
 
 
 def read_schemes(

@@ -42,6 +42,27 @@ class Column:
     many: bool = False
 
 
+# a census geography's code column, as ONS, Nomis and MHCLG publish it
+CENSUS_AREA_CODE = Column(
+    ("OA11CD", "OA21CD", "OA", "LSOA11CD", "LSOA21CD", "lsoa21_code", "lsoa11_code", "LSOA",
+     "MSOA11CD", "MSOA21CD", "MSOA", "geography code", "geo_code", "mnemonic", "code",
+     "LSOA code (2011)", "LSOA code (2021)"),
+    # ONS custom datasets ("Lower layer Super Output Areas Code") and Nomis downloads
+    # ("2021 super output area - lower layer", cells "E01008928 : Birmingham 102E")
+    (r".*(super output areas?|output areas?|wards?|local authorit(y|ies)) code",
+     r"20\d\d (super output area|output area|electoral ward|ward|local authority).*"),
+)  # fmt: skip
+# a Nomis geography cell, "E01008928 : Birmingham 102E": the code is before the colon
+_CODE_AND_NAME = re.compile(r"^\s*([A-Za-z0-9]+)\s+:\s+\S")
+
+
+def parse_area_codes(values: pd.Series) -> pd.Series:
+    """Area codes as text, with Nomis's "CODE : name" cells cut to the code."""
+    codes = values.astype(str).str.strip()
+    split = codes.str.extract(_CODE_AND_NAME, expand=False)
+    return split.where(split.notna(), codes)
+
+
 @dataclass(frozen=True)
 class FileColumns:
     """The canonical columns of one input, declared once beside its reader: the reader finds them

@@ -14,6 +14,7 @@ import pandas as pd
 from targeting.config import Config
 from targeting.errors import InputError, Problem
 from targeting.ingest.common import (
+    CENSUS_AREA_CODE,
     Column,
     FileColumns,
     InputSummary,
@@ -21,6 +22,7 @@ from targeting.ingest.common import (
     duplicated_among_valid,
     first_reason,
     layout_warnings,
+    parse_area_codes,
     split_rejects,
 )
 from targeting.io import (
@@ -33,15 +35,7 @@ from targeting.origins import PopulationCategories, read_population_categories
 POPULATION = FileColumns(
     "population",
     {
-        "area_code": Column(
-            ("OA11CD", "OA21CD", "OA", "LSOA11CD", "LSOA21CD", "lsoa21_code", "lsoa11_code",
-             "LSOA", "MSOA11CD", "MSOA21CD", "MSOA", "geography code", "geo_code", "mnemonic",
-             "code"),
-            # ONS custom datasets ("Lower layer Super Output Areas Code") and Nomis downloads
-            # ("2021 super output area - lower layer", cells "E01008928 : Birmingham 102E")
-            (r".*(super output areas?|output areas?|wards?|local authorit(y|ies)) code",
-             r"20\d\d (super output area|output area|electoral ward|ward|local authority).*"),
-        ),
+        "area_code": CENSUS_AREA_CODE,
         # the long form of an ONS custom dataset: "Ethnic group (20 categories)"
         "origin": Column(("ethnicity", "ethnic_group", "ethnic group", "group"),
                          (r"ethnic group(\s*\(.*\))?",)),
@@ -61,8 +55,6 @@ _NOT_ORIGIN = re.compile(
 )
 # a percentage beside each count, as Nomis downloads carry ("%", "% Asian", "Asian (percent)")
 _PERCENTAGE = re.compile(r"%|\bper ?cent(age)?\b|\bpct\b|\bproportion\b", re.I)
-# a Nomis geography cell, "E01008928 : Birmingham 102E": the code is before the colon
-_CODE_AND_NAME = re.compile(r"^\s*([A-Za-z0-9]+)\s+:\s+\S")
 
 
 def _is_total(name: str) -> bool:
@@ -89,13 +81,6 @@ def _origin_names(columns: list[str]) -> list[str]:
         prefix = prefix[: prefix.rfind(": ") + 2] if ": " in prefix else ""
         names = [n[len(prefix) :] or n for n in names]
     return names
-
-
-def _area_codes(values: pd.Series) -> pd.Series:
-    """Area codes as text, with Nomis's "CODE : name" cells cut to the code."""
-    codes = values.astype(str).str.strip()
-    split = codes.str.extract(_CODE_AND_NAME, expand=False)
-    return split.where(split.notna(), codes)
 
 
 def _mostly_numeric(values: pd.Series) -> bool:
@@ -187,7 +172,7 @@ def read_population(
         and cols["residents"] is not None
         and "origins" not in config.columns_for("population")
     )
-    codes = _area_codes(frame[cols["area_code"]])
+    codes = parse_area_codes(frame[cols["area_code"]])
     in_small = codes.isin(small_area_codes or set()).sum()
     in_areas = codes.isin(area_codes).sum()
     keyed_by = "small_areas" if small_area_codes is not None and in_small >= in_areas else "areas"

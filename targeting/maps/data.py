@@ -54,6 +54,9 @@ class MapData:
     station_radius_m: float
     threshold: int
     segment_labels: pd.Series  # segment -> label (empty without descriptions)
+    # which way the cells' deprivation (as published) runs: ranks and deciles count 1 as most
+    # deprived, so their colours are reversed and darker is always more deprived
+    deprivation_higher_is_more_deprived: bool = True
 
 
 PLAN_TABLES = ("ranked_areas", "hotspots", "stations", "cell_segments", "segment_representation")
@@ -120,9 +123,12 @@ def map_data(tables: MapTables, *, config: Config) -> MapData:
                 .groupby(["cell", "segment"], as_index=False)[["households"]]
                 .sum()
             )
-    cells = frag.groupby("cell", sort=True)[
-        ["residents", "households", "watch_households", "crimes", "sac_crimes", "area_m2"]
-    ].sum(min_count=1)
+    summed = ["residents", "households", "watch_households", "crimes", "sac_crimes", "area_m2",
+              "deprivation_residents", "deprivation_sum", "deprivation_need"]  # fmt: skip
+    # a run from before the deprivation layer has none of its columns: they read as absent
+    cells = (
+        frag.reindex(columns=["cell", *summed]).groupby("cell", sort=True)[summed].sum(min_count=1)
+    )
     km2 = cells["area_m2"] / 1e6
     with np.errstate(invalid="ignore", divide="ignore"):
         cells["watch_share"] = np.where(
@@ -135,6 +141,11 @@ def map_data(tables: MapTables, *, config: Config) -> MapData:
         cells["segment"] = main.reindex(cells.index)
     cells["crimes_km2"] = cells["crimes"] / km2
     cells["sac_km2"] = cells["sac_crimes"] / km2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cells["deprivation_value"] = cells["deprivation_sum"] / cells["deprivation_residents"]
+        # the need-oriented sum is the published one, or its negative for ranks and deciles
+        ratio = (cells["deprivation_need"] / cells["deprivation_sum"]).to_numpy(dtype=float)
+    ratio = ratio[np.isfinite(ratio)]
     areas = tables.areas
     ratings = areas["ratings"].astype(float)
     low = areas["low_ratings"].astype(float)
@@ -179,6 +190,7 @@ def map_data(tables: MapTables, *, config: Config) -> MapData:
             else pd.Series(dtype=str)
         ),
         threshold=config.privacy.suppression_threshold,
+        deprivation_higher_is_more_deprived=not (ratio.size and np.median(ratio) < 0),
     )
 
 
@@ -220,12 +232,14 @@ def _values(series: pd.Series, digits: int) -> list[float | None]:
     return [None if math.isnan(v) else v for v in rounded.tolist()]
 
 
-def _quantile_breaks(values: pd.Series, classes: int = 5) -> list[float]:
-    """Class breaks at quantiles of the positive values, rounded to 2 significant digits."""
-    positive = values[values > 0].dropna()
-    if positive.empty:
+def _quantile_breaks(values: pd.Series, classes: int = 5, *, positive: bool = True) -> list[float]:
+    """Class breaks at quantiles of the values (of the positive ones: counts per km², where a
+    cell with none says nothing of the spread), rounded to 2 significant digits."""
+    used = values[values > 0] if positive else values
+    used = used.dropna()
+    if used.empty:
         return [1.0] * (classes - 1)
-    qs = positive.quantile(np.linspace(0, 1, classes + 1)[1:-1]).to_numpy()
+    qs = used.quantile(np.linspace(0, 1, classes + 1)[1:-1]).to_numpy()
     return [float(f"{q:.2g}") for q in qs]
 
 
@@ -274,19 +288,7 @@ def map_payload(data: MapData, *, origin: str | None) -> dict[str, Any]:
         }
     default = origin if origin in by_key else data.default_origin
     cells = data.cells
-    layers_cells = {}
-    for col, label, digits in (
-        ("watch_share", "Watch coverage", 3),
-        ("crimes_km2", "Crimes per km²", 0),
-        ("sac_km2", "Serious acquisitive crimes per km²", 0),
-    ):
-        if cells[col].notna().any():
-            layers_cells[col] = {
-                "label": label,
-                "v": _values(cells[col], digits),
-                "breaks": [0.05, 0.1, 0.2, 0.4] if col == "watch_share"
-                else _quantile_breaks(cells[col]),
-            }  # fmt: skip
+    layers_cells = _cell_layers(cells, data)
     hotspots = data.hotspots
     stations = data.stations
     fences = data.geofences
@@ -353,6 +355,33 @@ def map_payload(data: MapData, *, origin: str | None) -> dict[str, Any]:
             "tactic": TACTIC_COLOURS,
         },
     }
+
+
+def _cell_layers(cells: pd.DataFrame, data: MapData) -> dict[str, dict[str, Any]]:
+    """The analysis-grid layers a run has data for: values over the shared cell outlines, class
+    breaks, colours (darker is always more of what the layer is named for) and how to show a
+    value."""
+    darker_lower = list(reversed(SEQUENTIAL))
+    return {
+        col: {
+            "label": label,
+            "v": _values(cells[col], digits),
+            "breaks": breaks,
+            "colours": list(colours),
+            "percent": col == "watch_share",
+            "digits": digits,
+        }
+        for col, label, digits, breaks, colours in (
+            ("watch_share", "Watch coverage", 3, [0.05, 0.1, 0.2, 0.4], GREENS),
+            ("crimes_km2", "Crimes per km²", 0, _quantile_breaks(cells["crimes_km2"]), SEQUENTIAL),
+            ("sac_km2", "Serious acquisitive crimes per km²", 0,
+             _quantile_breaks(cells["sac_km2"]), SEQUENTIAL),
+            ("deprivation_value", "Deprivation, residents-weighted (darker: more deprived)", 2,
+             _quantile_breaks(cells["deprivation_value"], positive=False),
+             SEQUENTIAL if data.deprivation_higher_is_more_deprived else darker_lower),
+        )
+        if cells[col].notna().any()
+    }  # fmt: skip
 
 
 def _keys(rows: pd.DataFrame) -> np.ndarray:

@@ -183,15 +183,14 @@ PAGE_JS = r"""
   var cellRings = null;
   function cellLayer(key) {
     var spec = D.cells.layers[key], group = L.layerGroup(), built = false;
-    var colours = key === "watch_share" ? C.greens : C.sequential;
     group.on("add", function () {
       if (built) return; built = true;
       cellRings = cellRings || hexes(D.cells);
       for (var i = 0; i < cellRings.length; i++) {
         var v = spec.v[i]; if (v === null) continue;
         L.polygon(cellRings[i], {renderer: renderer, weight: 0, fillOpacity: 0.7,
-          fillColor: colours[classOf(v, spec.breaks)]})
-          .bindTooltip(esc(spec.label) + ": " + (key === "watch_share" ? num(100 * v, 0) + "%" : num(v, 0)))
+          fillColor: spec.colours[classOf(v, spec.breaks)]})
+          .bindTooltip(esc(spec.label) + ": " + (spec.percent ? num(100 * v, 0) + "%" : num(v, v >= 100 ? 0 : spec.digits)))
           .addTo(group);
       }
     });
@@ -255,7 +254,7 @@ PAGE_JS = r"""
     var layer = cellLayer(k), spec = D.cells.layers[k];
     overlays[spec.label + " (cells, resolution " + D.cells.resolution + ")"] = layer;
     legends[k] = {layer: layer, html: function () {
-      return legendHtml(spec.label, k === "watch_share" ? C.greens : C.sequential, spec.breaks); }};
+      return legendHtml(spec.label, spec.colours, spec.breaks); }};
   });
   var SG = D.cells.segments;
   if (SG) {
