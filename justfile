@@ -20,4 +20,4 @@ bench:
     python benchmarks/compare.py
     python benchmarks/run.py --scale national
     python benchmarks/run.py --sweep 1,3,10
-    pytest -m slow -s
+    pytest -m slow -s -n 0

@@ -13,11 +13,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from browser import chromium, needs_chromium
+from conftest import HOSTILE_NAME
 from typer.testing import CliRunner
 
 from targeting.cli import app
 from targeting.config import load_config
-from targeting.demo import write_demo_inputs
 from targeting.maps import (
     MAP_NAME,
     encode_cells,
@@ -26,9 +26,8 @@ from targeting.maps import (
     read_map_data,
     script_json,
 )
-from targeting.pipeline import run
 
-HOSTILE = '<script>alert("x")</script> & Co'
+HOSTILE = HOSTILE_NAME
 
 
 def test_cells_encode_to_their_h3_outlines() -> None:
@@ -58,18 +57,12 @@ def testscript_json_cannot_close_its_script_element() -> None:
 
 
 @pytest.fixture(scope="module")
-def demo_map(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
-    """A demo run whose first area is renamed to a hostile string, and its map."""
-    folder = tmp_path_factory.mktemp("mapdemo")
-    config = write_demo_inputs(folder)
-    areas = folder / "areas.geojson"
-    text = areas.read_text(encoding="utf-8")
-    areas.write_text(text.replace('"Acocks Green"', json.dumps(HOSTILE), 1), encoding="utf-8")
-    result = run(config)
+def demo_map(demo_output: Path) -> dict[str, object]:
+    """The shared demo run (whose first area carries a hostile name) and its map."""
     return {
-        "config": config,
-        "out": result.out_dir,
-        "html": (result.out_dir / MAP_NAME).read_text(encoding="utf-8"),
+        "config": demo_output.parent / "demo.toml",
+        "out": demo_output,
+        "html": (demo_output / MAP_NAME).read_text(encoding="utf-8"),
     }
 
 

@@ -632,8 +632,8 @@ def test_real_deprivation_is_each_wards_residents_weighted_mean_of_its_lsoas(
     2013 wards: every ward's `deprivation_value` in ranked_areas.csv equals the mean of its LSOAs'
     IMD ranks weighted by their residents, computed here from the files alone (each LSOA in the
     ward holding a point on its surface, as `small_area_fit = "centroid"` fits it), to 1e-6; the
-    `deprivation` component ranks the most deprived (lowest mean rank) highest; and its default
-    weight of 0 leaves the ranking as it was without the layer."""
+    `deprivation` component ranks the most deprived (lowest mean rank) highest; the map draws
+    it; and the map drawn in memory is the one `targeting map` draws from the store."""
     postcodes = pd.read_parquet(REALDATA / "postcodes" / "wm_postcodes.parquet")
     sample = postcodes.sample(3000, random_state=11).reset_index(drop=True)
     rng = np.random.default_rng(11)
@@ -649,14 +649,12 @@ def test_real_deprivation_is_each_wards_residents_weighted_mean_of_its_lsoas(
         f'[inputs]\nareas = "{REALDATA / "boundaries" / "wm_wards_2013.geojson"}"\n'
         f'small_areas = "{lsoas}"\npopulation = "{census}"\nsignups = "signups.csv"\n'
     )
-    grid = '[grid]\nsmall_area_fit = "centroid"\n'
-    (tmp_path / "with.toml").write_text(
-        f'{base}deprivation = "{imd}"\n{grid}[output]\ndir = "with"\n', encoding="utf-8"
+    (tmp_path / "run.toml").write_text(
+        f'{base}deprivation = "{imd}"\n[grid]\nsmall_area_fit = "centroid"\n[output]\ndir = "out"\n',
+        encoding="utf-8",
     )
-    (tmp_path / "without.toml").write_text(f'{base}{grid}[output]\ndir = "without"\n', "utf-8")
-    out = run(tmp_path / "with.toml").out_dir
+    out = run(tmp_path / "run.toml").out_dir
     ranked = pd.read_csv(out / "ranked_areas.csv")
-    without = pd.read_csv(run(tmp_path / "without.toml").out_dir / "ranked_areas.csv")
 
     shapes = gpd.read_file(lsoas)
     points = gpd.GeoDataFrame(
@@ -687,12 +685,6 @@ def test_real_deprivation_is_each_wards_residents_weighted_mean_of_its_lsoas(
     most = both["deprivation_value"].idxmin()
     assert both.loc[most, "deprivation"] == 1.0
     assert both["deprivation"].corr(both["deprivation_value"], method="spearman") == -1.0
-    # weight 0 by default: the ranking and every shared column are as they were
-    pd.testing.assert_frame_equal(
-        ranked.drop(columns=["deprivation", "deprivation_value"]),
-        without.drop(columns=["deprivation", "deprivation_value"]),
-    )
-    assert without["deprivation_value"].isna().all()
     # the map's cell layer: ranks count 1 as most deprived, so its colours run darkest first
     page = (out / "map.html").read_text(encoding="utf-8")
     payload = json.loads(re.search(r"var D = (\{.*?\});\n", page).group(1))  # type: ignore[union-attr]
@@ -701,5 +693,5 @@ def test_real_deprivation_is_each_wards_residents_weighted_mean_of_its_lsoas(
     shown = [v for v in layer["v"] if v is not None]
     assert 1 <= min(shown) < max(shown) <= 32844
     # drawn from the run's results in memory, it is the page `targeting map` draws from the store
-    config = load_config(tmp_path / "with.toml")
+    config = load_config(tmp_path / "run.toml")
     assert map_to_html(read_map_data(out, config=config), origin=None) == page

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,7 +20,6 @@ import pandas as pd
 import pytest
 from tiny import write_world
 
-from targeting.demo import write_demo_inputs
 from targeting.pipeline import run
 
 HOSTILE = '=HYPERLINK("http://x")<img src=x onerror=alert(1)>\u202eevil\u0007' + "x" * 3000
@@ -34,12 +34,16 @@ def _digests(folder: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
-    folder = tmp_path_factory.mktemp("reliable")
-    config = write_demo_inputs(folder)
-    first = run(config)
-    return {"config": config, "out": first.out_dir, "digests": _digests(first.out_dir),
-            "manifest": json.loads((first.out_dir / "manifest.json").read_text())}  # fmt: skip
+def demo(tmp_path_factory: pytest.TempPathFactory, demo_output: Path) -> dict[str, object]:
+    """A copy of the shared demo run, inputs and output, that these tests may run again in place
+    (its config's paths are relative, so the copy runs on its own files)."""
+    folder = tmp_path_factory.mktemp("reliable") / "demo"
+    shutil.copytree(demo_output.parent, folder)
+    out = folder / demo_output.name
+    # the manifest names its inputs by absolute path: read as if the run had been made here
+    manifest = (out / "manifest.json").read_text().replace(str(demo_output.parent), str(folder))
+    return {"config": folder / "demo.toml", "out": out, "digests": _digests(out),
+            "manifest": json.loads(manifest)}  # fmt: skip
 
 
 def test_killed_run_leaves_the_previous_output_and_a_rerun_is_identical(

@@ -226,4 +226,9 @@ def test_deprivation_is_a_residents_weighted_mean_ranked_most_deprived_first() -
     )
     assert clauses["A1"].startswith("less deprived") and clauses["A2"] == ""
     # its default weight is 0: a run that adds the layer keeps its ranking
-    assert ScoringConfig().weights["deprivation"] == 0.0
+    weights = dict(ScoringConfig().weights)
+    assert weights["deprivation"] == 0.0
+    plain = units.drop(columns=["deprivation_residents", "deprivation_sum", "deprivation_need"])
+    units = units.assign(parity_gap=[5.0, 9.0, 1.0], crimes=[10.0, 90.0, 50.0])
+    plain = plain.assign(parity_gap=[5.0, 9.0, 1.0], crimes=[10.0, 90.0, 50.0])
+    assert _rank(units, weights) == _rank(plain, weights) == ["A1", "A0", "A2"]
