@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +32,8 @@ from targeting.ingest import (
     read_small_areas,
 )
 from targeting.ingest.checks import check_unmapped
+from targeting.ingest.deprivation import NAME as DEPRIVATION_INPUT
+from targeting.ingest.deprivation import Deprivation
 from targeting.ingest.inputs import (
     INGEST_STEPS,
     Ingested,
@@ -331,9 +333,19 @@ def _manifest_results(
     }
 
 
-def _store_tables(grid: Grid, out: Results, summaries: Sequence[InputSummary]) -> dict[str, Any]:
+def _store_tables(grid: Grid, out: Results, data: Ingested) -> dict[str, Any]:
     """The analyst store's tables (`targeting.duckdb`)."""
     rep, plan = out.representation, out.plan
+    deprivation: Deprivation | None = data.get(DEPRIVATION_INPUT)
+    # what the deprivation values are and which way they run, for `targeting map` to say so
+    measure = (
+        {"deprivation_measure": pd.DataFrame({
+            "measure": [deprivation.label],
+            "higher_is_more_deprived": [deprivation.higher_is_more_deprived],
+        })}
+        if deprivation is not None
+        else {}
+    )  # fmt: skip
     contract_first = [*CELLS_COLUMNS, *(c for c in grid.cells.columns if c not in CELLS_COLUMNS)]
     segments = (
         {"cell_segments": grid.cell_segments, "segment_representation": out.segments}
@@ -346,7 +358,7 @@ def _store_tables(grid: Grid, out: Results, summaries: Sequence[InputSummary]) -
         "cell_origins": grid.cell_origins,
         "areas": out.area_table,
         "rejects_summary": pd.DataFrame(
-            [(s.name, r, n) for s in summaries for r, n in s.reasons().items()],
+            [(s.name, r, n) for s in data.summaries for r, n in s.reasons().items()],
             columns=["input", "reason", "rows"],
         ),
         "representation": rep.table,
@@ -361,6 +373,7 @@ def _store_tables(grid: Grid, out: Results, summaries: Sequence[InputSummary]) -
         "hotspots": plan.hotspots,
         "stations": plan.stations,
         **({"emerging": out.emerging} if out.emerging is not None else {}),
+        **measure,
     }
 
 
@@ -368,12 +381,13 @@ def _or_empty(table: pd.DataFrame | None) -> pd.DataFrame:
     return table if table is not None else pd.DataFrame()
 
 
-def _map_tables(grid: Grid, out: Results) -> MapTables:
+def _map_tables(grid: Grid, out: Results, data: Ingested) -> MapTables:
     """What the map is drawn from, in memory: the same tables `targeting map` reads back."""
     from targeting.maps.data import MapTables
 
     rep = out.representation.table
     plan = out.plan
+    deprivation: Deprivation | None = data.get(DEPRIVATION_INPUT)
     return MapTables(
         resolution=grid.resolution,
         cells=grid.cells,
@@ -389,6 +403,10 @@ def _map_tables(grid: Grid, out: Results) -> MapTables:
             "segment_representation": _or_empty(out.segments),
         },
         geofences=plan.geofences,
+        deprivation_measure=deprivation.label if deprivation is not None else None,
+        deprivation_higher_is_more_deprived=(
+            deprivation.higher_is_more_deprived if deprivation is not None else True
+        ),
     )
 
 
@@ -399,7 +417,7 @@ def _write_outputs(
     """Every output file into the temporary folder `tmp`."""
     plan, rep = out.plan, out.representation
     grid.cells[list(CELLS_COLUMNS)].to_parquet(tmp / "cells.parquet", index=False)
-    write_store(tmp / STORE_NAME, _store_tables(grid, out, data.summaries))
+    write_store(tmp / STORE_NAME, _store_tables(grid, out, data))
     write_csv(rep.table, tmp / "representation.csv")
     if out.emerging is not None:
         write_csv(out.emerging, tmp / "emerging.csv")
@@ -419,7 +437,7 @@ def _write_outputs(
     # folium loads in a quarter of a second, so only a run that draws a map imports it
     from targeting.maps import MAP_NAME, map_data, map_to_html
 
-    page = map_to_html(map_data(_map_tables(grid, out), config=config), origin=None)
+    page = map_to_html(map_data(_map_tables(grid, out, data), config=config), origin=None)
     (tmp / MAP_NAME).write_text(page, encoding="utf-8")
     write_rejects(tmp, {s.name: s.rejects for s in data.summaries})
     write_manifest(tmp, out.manifest)

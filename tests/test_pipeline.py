@@ -690,6 +690,7 @@ def test_real_deprivation_is_each_wards_residents_weighted_mean_of_its_lsoas(
     payload = json.loads(re.search(r"var D = (\{.*?\});\n", page).group(1))  # type: ignore[union-attr]
     layer = payload["cells"]["layers"]["deprivation_value"]
     assert layer["colours"] == list(reversed(SEQUENTIAL))
+    assert layer["label"].startswith("Deprivation: IMD rank (1 = most deprived), residents-")
     shown = [v for v in layer["v"] if v is not None]
     assert 1 <= min(shown) < max(shown) <= 32844
     # drawn from the run's results in memory, it is the page `targeting map` draws from the store

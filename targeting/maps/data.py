@@ -54,8 +54,9 @@ class MapData:
     station_radius_m: float
     threshold: int
     segment_labels: pd.Series  # segment -> label (empty without descriptions)
-    # which way the cells' deprivation (as published) runs: ranks and deciles count 1 as most
-    # deprived, so their colours are reversed and darker is always more deprived
+    # what the cells' deprivation values are, and which way they run: ranks and deciles count 1
+    # as most deprived, so their colours are reversed and darker is always more deprived
+    deprivation_measure: str | None = None
     deprivation_higher_is_more_deprived: bool = True
 
 
@@ -75,6 +76,9 @@ class MapTables:
     map_representation: pd.DataFrame
     plan: Mapping[str, pd.DataFrame]  # PLAN_TABLES, each empty where the run has none
     geofences: gpd.GeoDataFrame
+    deprivation_measure: str | None = None  # what the deprivation values are ("IMD score")
+    # ranks and deciles count 1 as most deprived: their colours are reversed
+    deprivation_higher_is_more_deprived: bool = True
 
 
 def read_map_tables(out_dir: Path) -> MapTables:
@@ -86,6 +90,13 @@ def read_map_tables(out_dir: Path) -> MapTables:
             for name in PLAN_TABLES
         }
         resolution = con.execute("SELECT resolution FROM grid").fetchone()
+        measure = (
+            con.execute(
+                "SELECT measure, higher_is_more_deprived FROM deprivation_measure"
+            ).fetchone()
+            if "deprivation_measure" in tables
+            else None
+        )
         read = MapTables(
             resolution=int(resolution[0]) if resolution else 0,
             cells=con.execute("SELECT * FROM cells").df(),
@@ -97,6 +108,8 @@ def read_map_tables(out_dir: Path) -> MapTables:
             map_representation=con.execute("SELECT * FROM map_representation").df(),
             plan=plan,
             geofences=gpd.GeoDataFrame(geometry=[], crs="EPSG:4326"),
+            deprivation_measure=str(measure[0]) if measure else None,
+            deprivation_higher_is_more_deprived=bool(measure[1]) if measure else True,
         )
     fences_path = out_dir / "geofences.geojson"
     if fences_path.is_file():
@@ -143,9 +156,6 @@ def map_data(tables: MapTables, *, config: Config) -> MapData:
     cells["sac_km2"] = cells["sac_crimes"] / km2
     with np.errstate(invalid="ignore", divide="ignore"):
         cells["deprivation_value"] = cells["deprivation_sum"] / cells["deprivation_residents"]
-        # the need-oriented sum is the published one, or its negative for ranks and deciles
-        ratio = (cells["deprivation_need"] / cells["deprivation_sum"]).to_numpy(dtype=float)
-    ratio = ratio[np.isfinite(ratio)]
     areas = tables.areas
     ratings = areas["ratings"].astype(float)
     low = areas["low_ratings"].astype(float)
@@ -190,7 +200,8 @@ def map_data(tables: MapTables, *, config: Config) -> MapData:
             else pd.Series(dtype=str)
         ),
         threshold=config.privacy.suppression_threshold,
-        deprivation_higher_is_more_deprived=not (ratio.size and np.median(ratio) < 0),
+        deprivation_measure=tables.deprivation_measure,
+        deprivation_higher_is_more_deprived=tables.deprivation_higher_is_more_deprived,
     )
 
 
@@ -376,7 +387,9 @@ def _cell_layers(cells: pd.DataFrame, data: MapData) -> dict[str, dict[str, Any]
             ("crimes_km2", "Crimes per km²", 0, _quantile_breaks(cells["crimes_km2"]), SEQUENTIAL),
             ("sac_km2", "Serious acquisitive crimes per km²", 0,
              _quantile_breaks(cells["sac_km2"]), SEQUENTIAL),
-            ("deprivation_value", "Deprivation, residents-weighted (darker: more deprived)", 2,
+            ("deprivation_value",
+             f"Deprivation: {data.deprivation_measure or 'as given'}, residents-weighted "
+             "(darker: more deprived)", 2,
              _quantile_breaks(cells["deprivation_value"], positive=False),
              SEQUENTIAL if data.deprivation_higher_is_more_deprived else darker_lower),
         )
