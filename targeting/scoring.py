@@ -29,6 +29,7 @@ class Force:
     crimes_per_1000: float
     sac_per_1000: float
     low_rating_share: float
+    watch_share: float = float("nan")  # households in a Watch scheme's area, per household
     deprivation_value: float = float("nan")  # residents-weighted, as published
     deprivation_need: float = float("nan")  # the same, signed so that more is more deprived
 
@@ -68,9 +69,18 @@ def _low_satisfaction(units: pd.DataFrame, force: Force, scoring: ScoringConfig)
 
 
 def _gap_clause(raw: pd.Series, units: pd.DataFrame, force: Force, who: pd.Series) -> pd.Series:
+    """Each named origin with its own published parity gap, then the area's total, which is a
+    different sum (over every origin short of its share), so it is never passed off as theirs."""
     named = who.reindex(units.index).fillna("").astype(str)
-    prefix = np.where(named != "", "largest gap: " + named + " residents, ", "")
-    return prefix + raw.round(0).map("{:,.0f}".format).astype(object) + " sign-ups short of parity"
+    total = raw.round(0).map("{:,.0f}".format).astype(object)
+    return pd.Series(
+        np.where(
+            named != "",
+            named + " sign-ups short of parity (" + total + " across all origins)",
+            total + " sign-ups short of parity across all origins",
+        ),
+        index=units.index,
+    )
 
 
 def _penetration_clause(
@@ -125,8 +135,11 @@ class Component:
     tactics and reasons all read it from `COMPONENTS`.
 
     `value` gives each unit's raw value, more meaning more need (NaN where its input is absent);
-    `clause` says it in plain words for a reason; `cell_clause`, where given, is what a cell's
-    reason says instead, since the figure could reveal a cell's few sign-ups. `measure`, where
+    `clause` says it in plain words for a reason, and `force_value` is the force's own value on
+    the same scale: a reason cites a component only where the unit is worse than the force.
+    `cell_clause`, where given, is what a cell's reason says instead, without the figure, which
+    could reveal a cell's few sign-ups (a `{who}` in it is filled with what the caller names).
+    `measure`, where
     given, names a figure in the input's own units that the ranked areas publish beside the
     component, and how a unit's is worked out.
     """
@@ -137,6 +150,7 @@ class Component:
     needs: str  # its input, named in the note when that input is absent
     value: Callable[[pd.DataFrame, Force, ScoringConfig], np.ndarray]
     clause: Callable[[pd.Series, pd.DataFrame, Force, pd.Series], pd.Series]
+    force_value: Callable[[Force], float] = lambda force: 0.0  # gaps: any shortfall is worse
     cell_clause: str | None = None
     measure: tuple[str, Callable[[pd.DataFrame], np.ndarray]] | None = None
 
@@ -151,18 +165,21 @@ COMPONENTS: tuple[Component, ...] = (
         "published parity gap (absent, or withheld as small numbers)",
         lambda units, force, scoring: units["parity_gap"].to_numpy(dtype=float),
         _gap_clause,
-        cell_clause="home to residents of under-represented origins",
+        cell_clause="home to {who}",
     ),
     Component(
         "watch_gap", 0.5, "station", "schemes (or households)", _watch_gap,
         lambda raw, units, force, who: "Watch covers "
-        + (1 - raw).map("{:.0%}".format).astype(object) + " of households",
+        + (1 - raw).map("{:.0%}".format).astype(object)
+        + f" of households (force {force.watch_share:.0%})",
+        force_value=lambda force: 1.0 - force.watch_share,
     ),
     Component(
         "crime", 0.25, "street", "crimes",
         lambda units, force, scoring: _per_1000(units, "crimes"),
         lambda raw, units, force, who: raw.map("{:.0f}".format).astype(object)
         + f" crimes per 1,000 residents (force {force.crimes_per_1000:.0f})",
+        force_value=lambda force: force.crimes_per_1000,
     ),
     Component(
         "sac", 0.25, "street", "crimes",
@@ -170,17 +187,21 @@ COMPONENTS: tuple[Component, ...] = (
         lambda raw, units, force, who: raw.map("{:.0f}".format).astype(object)
         + " serious acquisitive crimes per 1,000 residents "
         + f"(force {force.sac_per_1000:.0f})",
+        force_value=lambda force: force.sac_per_1000,
     ),
     Component(
         "low_satisfaction", 0.25, "street", "ratings", _low_satisfaction,
         lambda raw, units, force, who: raw.map("{:.0%}".format).astype(object)
         + f" of message ratings low (force {force.low_rating_share:.0%})",
+        force_value=lambda force: force.low_rating_share,
+        cell_clause="more low message ratings than the force as a whole",
     ),
     Component(
         "low_penetration", 0.5, "door",
         "published penetration gap (absent, or withheld as small numbers)",
         lambda units, force, scoring: units["penetration_gap"].to_numpy(dtype=float),
         _penetration_clause,
+        cell_clause="fewer sign-ups per resident than the force as a whole",
     ),
     # deprivation, as police analysts weigh it in the Vulnerable Localities Index: off unless
     # a force gives it a weight, so that adding the layer changes no ranking by itself
@@ -188,6 +209,7 @@ COMPONENTS: tuple[Component, ...] = (
         "deprivation", 0.0, "door", "deprivation index",
         lambda units, force, scoring: _per_resident(units, "deprivation_need"),
         _deprivation_clause,
+        force_value=lambda force: force.deprivation_need,
         measure=("deprivation_value", lambda units: _per_resident(units, "deprivation_sum")),
     ),
 )  # fmt: skip
@@ -202,7 +224,8 @@ _BY_NAME = {c.name: c for c in COMPONENTS}
 def force_rates(units: pd.DataFrame) -> Force:
     """The force-wide rates, from the sums of every unit (areas, or fragments)."""
     counted = ["residents", "registered_known", "crimes", "sac_crimes", "ratings", "low_ratings",
-               "deprivation_residents", "deprivation_sum", "deprivation_need"]  # fmt: skip
+               "households", "watch_households", "deprivation_residents", "deprivation_sum",
+               "deprivation_need"]  # fmt: skip
     total = units.reindex(columns=counted).sum(min_count=1)
 
     def ratio(num: str, den: str, scale: float = 1.0) -> float:
@@ -214,6 +237,7 @@ def force_rates(units: pd.DataFrame) -> Force:
         crimes_per_1000=ratio("crimes", "residents", 1000.0),
         sac_per_1000=ratio("sac_crimes", "residents", 1000.0),
         low_rating_share=ratio("low_ratings", "ratings"),
+        watch_share=min(1.0, ratio("watch_households", "households")),
         deprivation_value=ratio("deprivation_sum", "deprivation_residents"),
         deprivation_need=ratio("deprivation_need", "deprivation_residents"),
     )
@@ -281,17 +305,23 @@ def score_units(normalised: pd.DataFrame, weights: Mapping[str, float]) -> pd.Se
     return pd.Series(score, index=normalised.index, name="score")
 
 
-def dominant_components(normalised: pd.DataFrame, weights: Mapping[str, float]) -> pd.DataFrame:
-    """Per unit, the components ordered by their weighted contribution: columns `first`, `second`
-    (NA where no component contributes), with ties resolved in `COMPONENTS` order."""
+def contribution_order(normalised: pd.DataFrame, weights: Mapping[str, float]) -> pd.DataFrame:
+    """Per unit, every component by its weighted contribution, largest first: column i holds the
+    i-th (NA where it contributes nothing), ties resolved in `COMPONENTS` order."""
     contrib = normalised.fillna(0.0) * pd.Series(weights).reindex(normalised.columns).fillna(0.0)
     values = contrib.to_numpy(dtype=float)
     order = np.argsort(-values, axis=1, kind="stable")
-    names = np.array(normalised.columns, dtype=object)
+    names = np.array(normalised.columns, dtype=object)[order]
     top = np.take_along_axis(values, order, axis=1)
-    first = pd.Series(names[order[:, 0]], index=normalised.index).where(top[:, 0] > 0)
-    second = pd.Series(names[order[:, 1]], index=normalised.index).where(top[:, 1] > 0)
-    return pd.DataFrame({"first": first, "second": second})
+    names[top <= 0] = None
+    return pd.DataFrame(names, index=normalised.index)
+
+
+def dominant_components(normalised: pd.DataFrame, weights: Mapping[str, float]) -> pd.DataFrame:
+    """Per unit, the two components that contribute most: columns `first`, `second` (NA where no
+    component contributes), with ties resolved in `COMPONENTS` order."""
+    order = contribution_order(normalised, weights)
+    return pd.DataFrame({"first": order[0], "second": order[1]}, index=normalised.index)
 
 
 def rank_by_score(scored: pd.DataFrame, *, key: str) -> pd.DataFrame:
@@ -315,41 +345,59 @@ def tactics_of(dominant: pd.Series, *, allowed: tuple[str, ...]) -> pd.Series:
 def reason_clauses(
     components: pd.DataFrame,
     units: pd.DataFrame,
-    gap_origins: pd.Series,
+    who: pd.Series,
     *,
     force: Force,
     cells: bool = False,
 ) -> pd.DataFrame:
-    """One plain-language clause per component and unit (blank where it has no value).
+    """One plain-language clause per component and unit, blank where the unit has no value or is
+    no worse than the force (a figure better than the force's is never given as a reason).
 
-    `gap_origins` names, per unit, the origins with the largest parity gaps ("Pakistani and
-    Bangladeshi"), or is blank. For `cells`, a component's `cell_clause` replaces its figure.
+    `who` names, per unit, what the representation clause is about: for areas, the origins with
+    their own parity gaps ("Pakistani 16, Black Caribbean 14"); for `cells`, the residents a
+    hotspot is chosen for, which fill its `cell_clause` (given wherever `who` is).
     """
+    named = who.astype(object).reindex(units.index).fillna("").astype(str)
     out: dict[str, pd.Series] = {}
     for c in COMPONENTS:
         raw = components[c.name]
+        worse = raw.notna().to_numpy() & (raw.to_numpy(dtype=float) > c.force_value(force))
         if cells and c.cell_clause is not None:
-            out[c.name] = pd.Series(c.cell_clause, index=units.index)
+            if "{who}" in c.cell_clause:
+                text = pd.Series([c.cell_clause.format(who=w) for w in named], index=units.index)
+                out[c.name] = text.where(named != "", "")
+            else:
+                out[c.name] = pd.Series(np.where(worse, c.cell_clause, ""), index=units.index)
             continue
-        text = c.clause(raw, units, force, gap_origins)
-        out[c.name] = pd.Series(np.where(raw.notna(), text, ""), index=units.index)
+        text = c.clause(raw, units, force, named)
+        out[c.name] = pd.Series(np.where(worse, text, ""), index=units.index)
     return pd.DataFrame(out, index=units.index)
 
 
-def reasons(clauses: pd.DataFrame, dominant: pd.DataFrame) -> pd.Series:
-    """The one-line reason: the clauses of the two components that drive the score most."""
-    lookup = clauses.to_numpy(dtype=object)
-    col = {c: i for i, c in enumerate(clauses.columns)}
+def reasons(
+    clauses: pd.DataFrame, order: pd.DataFrame, *, lead: str = "representation_gap"
+) -> pd.Series:
+    """The one-line reason: the `lead` component's clause where the unit has one (who is short, or
+    who a hotspot is for), then the clauses of the components that drive the score most (`order`,
+    from `contribution_order`), two in all; "no measure worse than the force's" where none
+    applies."""
+    text = clauses.to_numpy(dtype=object)
     rows = np.arange(len(clauses))
-    parts = []
-    for which in ("first", "second"):
-        idx = dominant[which].map(col)
-        has = idx.notna().to_numpy()
-        text = np.full(len(clauses), "", dtype=object)
-        text[has] = lookup[rows[has], idx[has].astype(int).to_numpy()]
-        parts.append(pd.Series(text, index=clauses.index))
-    both = (parts[0] != "") & (parts[1] != "")
-    joined = parts[0].where(~both, parts[0] + "; " + parts[1])
-    return joined.where(joined != "", parts[1]).where(
-        (joined != "") | (parts[1] != ""), "no gap measured"
+    position = {c: i for i, c in enumerate(clauses.columns)}
+    first = clauses[lead].to_numpy(dtype=object)
+    second = np.full(len(clauses), "", dtype=object)
+    have = (first != "").astype(int)
+    # one pass per place in the order (a handful of components), every unit at once
+    for names in order.to_numpy(dtype=object).T:
+        idx = pd.Series(names).map(position).to_numpy(dtype=float)
+        valid = ~np.isnan(idx) & (names != lead)
+        found = np.full(len(clauses), "", dtype=object)
+        found[valid] = text[rows[valid], idx[valid].astype(int)]
+        take = valid & (found != "") & (have < 2)
+        first = np.where(take & (have == 0), found, first)
+        second = np.where(take & (have == 1), found, second)
+        have = have + take
+    joined = np.where(second != "", first + "; " + second, first)
+    return pd.Series(
+        np.where(joined != "", joined, "no measure worse than the force's"), index=clauses.index
     )

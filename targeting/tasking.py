@@ -24,6 +24,7 @@ from targeting.scoring import (
     COMPONENT_NAMES,
     MEASURE_NAMES,
     Force,
+    contribution_order,
     dominant_components,
     effective_weights,
     force_rates,
@@ -45,12 +46,12 @@ PERSONS_PER_HOUSEHOLD = 2.4
 RANKED_AREAS_COLUMNS = (
     "rank", "area_code", "area_name", "parent_code", "parent_name", "score", "tactic",
     "parity_gap", "penetration_gap", "expected_signups", "hotspots", "stations", "reason",
-    "segments", *COMPONENT_NAMES, *MEASURE_NAMES,
+    "gap_origins", "segments", *COMPONENT_NAMES, *MEASURE_NAMES,
 )  # fmt: skip
 HOTSPOTS_COLUMNS = (
     "rank", "hotspot_id", "cell", "area_code", "area_name", "parent_code", "tactic", "latitude",
-    "longitude", "score", "parity_gap", "households", "expected_signups", "reason", "segment",
-    "segment_label",
+    "longitude", "score", "parity_gap", "households", "expected_signups", "reason",
+    "target_origins", "segment", "segment_label",
 )  # fmt: skip
 STATIONS_COLUMNS = (
     "rank", "cell", "area_code", "area_name", "latitude", "longitude", "covered_residents",
@@ -111,21 +112,38 @@ def cell_units(
     return units
 
 
-def gap_origins(representation: pd.DataFrame) -> pd.Series:
-    """Per area, the origin (or two) with the largest published parity gaps: a second is named
-    when its gap is at least half the first's."""
+def gap_origins(representation: pd.DataFrame, *, level: str = "area") -> pd.DataFrame:
+    """Per area (or the force, `level="force"`), the origin or two with the largest published
+    parity gaps (a second is named when its gap is at least half the first's): `area_code,
+    origin, parity_gap`, largest first. A suppressed row has no published gap and is never
+    named, so no number behind it is."""
     rows = representation[
-        (representation["level"] == "area")
-        & (representation["origin_level"] == "origin")
-        & (pd.to_numeric(representation["parity_gap"], errors="coerce") > 0)
-    ].assign(gap=lambda t: pd.to_numeric(t["parity_gap"]))
-    rows = rows.sort_values(["area_code", "gap", "origin"], ascending=[True, False, True])
-    first = rows.groupby("area_code").nth(0).set_index("area_code")
-    second = rows.groupby("area_code").nth(1).set_index("area_code")
-    second = second[second["gap"] >= 0.5 * first["gap"].reindex(second.index)]
-    names = first["origin"].astype(str)
-    both = second["origin"].reindex(names.index)
-    return names.where(both.isna(), names + " and " + both.fillna("").astype(str))
+        (representation["level"] == level) & (representation["origin_level"] == "origin")
+    ].assign(parity_gap=lambda t: pd.to_numeric(t["parity_gap"], errors="coerce"))
+    rows = rows[rows["parity_gap"] > 0].sort_values(
+        ["area_code", "parity_gap", "origin"], ascending=[True, False, True]
+    )
+    by_area = rows.groupby("area_code")
+    n = by_area.cumcount()
+    named = (n == 0) | (
+        (n == 1) & (rows["parity_gap"] >= 0.5 * by_area["parity_gap"].transform("first"))
+    )
+    return rows.loc[named, ["area_code", "origin", "parity_gap"]].reset_index(drop=True)
+
+
+def _joined(pairs: pd.DataFrame, text: pd.Series, sep: str) -> pd.Series:
+    """`text` of each row of `pairs` joined per key (`pairs` column `key`), in row order."""
+    return text.groupby(pairs["key"].to_numpy(), sort=False).agg(sep.join)
+
+
+def gap_origins_columns(named: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """Per area, its named origins as `ranked_areas.csv` has them (`Pakistani:16;Black
+    Caribbean:14`) and as its reason says them (`Pakistani 16, Black Caribbean 14`)."""
+    pairs = named.rename(columns={"area_code": "key"})
+    gap = pairs["parity_gap"].round(0).astype(int).astype(str)
+    machine = _joined(pairs, pairs["origin"].astype(str) + ":" + gap, ";")
+    words = _joined(pairs, pairs["origin"].astype(str) + " " + gap, ", ")
+    return machine, words
 
 
 def score_table(
@@ -154,10 +172,14 @@ def rank_areas(
     `area_units` is indexed by area_code and has `area_name, parent_code, parent_name` and the
     counts each component needs, the gaps being the published (disclosure-controlled) ones.
     """
-    scored, _, notes = score_table(area_units, force=force, scoring=scoring)
+    scored, used, notes = score_table(area_units, force=force, scoring=scoring)
     raw = scored[[f"raw_{c}" for c in COMPONENT_NAMES]].rename(columns=lambda c: c[4:])
-    clauses = reason_clauses(raw, scored, gap_origins(representation), force=force)
-    scored["reason"] = reasons(clauses, scored[["first", "second"]])
+    machine, words = gap_origins_columns(gap_origins(representation))
+    clauses = reason_clauses(raw, scored, words, force=force)
+    order = contribution_order(scored[list(COMPONENT_NAMES)], used)
+    scored["reason"] = reasons(clauses, order)
+    # the origins the reason names, with the same numbers, for a machine to read
+    scored["gap_origins"] = machine.reindex(scored.index).where(clauses["representation_gap"] != "")
     scored["tactic"] = tactics_of(scored["first"], allowed=("door", "street", "station"))
     ranked = rank_by_score(scored.rename_axis("area_code").reset_index(), key="area_code")
     return ranked, notes
@@ -204,6 +226,49 @@ def postcodes_per_cell(postcodes: pd.DataFrame | None, *, resolution: int) -> pd
     return pd.Series(cells).value_counts()
 
 
+def hotspot_targets(
+    named: pd.DataFrame, force_named: pd.DataFrame, *, area_codes: pd.Series
+) -> pd.DataFrame:
+    """The origins each area's hotspots are chosen for: the origins its reason names, or, where
+    its own gaps are not published, the force's: `area_code, origin, order`."""
+    own = named[["area_code", "origin"]]
+    rest = area_codes[~area_codes.isin(own["area_code"])].to_frame("area_code")
+    borrowed = rest.merge(force_named[["origin"]], how="cross")
+    both = pd.concat([own, borrowed], ignore_index=True)
+    return both.assign(order=both.groupby("area_code").cumcount())
+
+
+def target_residents(
+    cell_areas: pd.Series, cell_origins: pd.DataFrame, targets: pd.DataFrame
+) -> pd.DataFrame:
+    """Residents of its area's target origins in each cell (`cell_areas`: cell -> its main
+    area): `cell, origin, order, residents`, a row per cell and target origin, zeros included."""
+    per_cell = cell_origins.groupby(["cell", "origin"], as_index=False)["residents"].sum()
+    pairs = (
+        cell_areas.rename("area_code").rename_axis("cell").reset_index()
+        .merge(targets, on="area_code")
+        .merge(per_cell, on=["cell", "origin"], how="left")
+    )  # fmt: skip
+    return pairs.fillna({"residents": 0.0})[["cell", "origin", "order", "residents"]]
+
+
+def target_origins_columns(residents: pd.DataFrame, *, step: int) -> tuple[pd.Series, pd.Series]:
+    """Per cell, its target origins with their residents rounded to `step`, as `hotspots.csv`
+    has them (`Pakistani:120;Black Caribbean:40`) and as its reason says them ("about 120
+    Pakistani and 40 Black Caribbean residents"; "fewer than 10" where it rounds to nothing)."""
+    pairs = residents.sort_values(["cell", "order"]).rename(columns={"cell": "key"})
+    shown = round_to(pairs["residents"].to_numpy(), step).astype(int)
+    origin = pairs["origin"].astype(str)
+    machine = _joined(pairs, origin + ":" + pd.Series(shown, index=pairs.index).astype(str), ";")
+    first = pairs["order"].to_numpy() == pairs.groupby("key")["order"].transform("min").to_numpy()
+    count = pd.Series(shown, index=pairs.index)
+    about = pd.Series(np.where(first, "about ", ""), index=pairs.index, dtype=str)
+    figure = count.map("{:,}".format).astype(str)
+    amount = (about + figure).where(count >= step, f"fewer than {step}")
+    words = _joined(pairs, amount + " " + origin, " and ")
+    return machine, words + " residents"
+
+
 def select_hotspots(
     cells: pd.DataFrame,
     ranked_areas: pd.DataFrame,
@@ -216,8 +281,10 @@ def select_hotspots(
 ) -> pd.DataFrame:
     """The week's hotspot cells: where people live (see `residential`), not `excluded`
     (recently visited), shared among areas in proportion to their score (at most `max_per_area`
-    each), and within an area the best-scoring cells. `cells` is a scored cell table indexed by
-    cell, with `area_code`, `households`, `score` and optionally `postcodes`."""
+    each), and within an area the cells with the most residents of the origins it is chosen for
+    (`target_residents`, where given), then the best-scoring. `cells` is a scored cell table
+    indexed by cell, with `area_code`, `households`, `score` and optionally `postcodes` and
+    `target_residents`."""
     lived_in = residential(cells, min_households=min_households, min_postcodes=min_postcodes)
     eligible = cells[lived_in & ~cells.index.isin(excluded)]
     eligible = eligible[eligible["score"].notna()]
@@ -229,7 +296,11 @@ def select_hotspots(
     )
     take = pd.Series(quota, index=ranked_areas["area_code"].to_numpy())
     ordered = eligible.rename_axis("cell").reset_index()
-    ordered = ordered.sort_values(["area_code", "score", "cell"], ascending=[True, False, True])
+    if "target_residents" not in ordered:
+        ordered["target_residents"] = 0.0
+    ordered = ordered.sort_values(
+        ["area_code", "target_residents", "score", "cell"], ascending=[True, False, False, True]
+    )
     ordered["n"] = ordered.groupby("area_code").cumcount()
     chosen = ordered[ordered["n"] < ordered["area_code"].map(take).fillna(0).to_numpy()]
     return chosen.drop(columns="n").reset_index(drop=True)
@@ -284,7 +355,13 @@ def plan_week(
     per_cell = postcodes_per_cell(postcodes, resolution=grid.resolution)
     if per_cell is not None:
         units["postcodes"] = per_cell.reindex(units.index, fill_value=0).to_numpy()
-    scored_cells, _, _ = score_table(units, force=force, scoring=config.scoring)
+    targets = hotspot_targets(
+        gap_origins(representation), gap_origins(representation, level="force"),
+        area_codes=ranked["area_code"],
+    )  # fmt: skip
+    residents = target_residents(units["area_code"], grid.cell_origins, targets)
+    units["target_residents"] = residents.groupby("cell")["residents"].sum()
+    scored_cells, used, _ = score_table(units, force=force, scoring=config.scoring)
     scored_cells["tactic"] = tactics_of(scored_cells["first"], allowed=("door", "street"))
     excluded = visited_cells(visited, as_of=as_of, cooldown_days=config.hotspots.cooldown_days)
     chosen = select_hotspots(
@@ -308,7 +385,11 @@ def plan_week(
     chosen["segment_label"] = (
         chosen["segment"].map(segment_labels) if segment_labels is not None else np.nan
     )
-    hotspots = _hotspots_table(chosen, ranked, config=config, force=force)
+    machine, words = target_origins_columns(
+        residents[residents["cell"].isin(chosen["cell"])], step=threshold
+    )
+    chosen["target_origins"] = chosen["cell"].map(machine)
+    hotspots = _hotspots_table(chosen, ranked, words, config=config, force=force, weights=used)
     ranked["segments"] = (
         ranked["area_code"].map(
             dominant_segments(cell_segments, by="area_code", labels=segment_labels)
@@ -352,9 +433,16 @@ def plan_week(
 
 
 def _hotspots_table(
-    chosen: pd.DataFrame, ranked: pd.DataFrame, *, config: Config, force: Force
+    chosen: pd.DataFrame,
+    ranked: pd.DataFrame,
+    chosen_for: pd.Series,
+    *,
+    config: Config,
+    force: Force,
+    weights: Mapping[str, float],
 ) -> pd.DataFrame:
-    """The chosen cells as the contract's hotspot rows, best first."""
+    """The chosen cells as the contract's hotspot rows, best first; `chosen_for` says, per cell,
+    the residents it is chosen for."""
     info = ranked.set_index("area_code")
     out = chosen.sort_values(["score", "cell"], ascending=[False, True]).reset_index(drop=True)
     out.insert(0, "rank", np.arange(1, len(out) + 1))
@@ -369,9 +457,11 @@ def _hotspots_table(
         by_segment=config.segments.yields,
     )
     raw = out[[f"raw_{c}" for c in COMPONENT_NAMES]].rename(columns=lambda c: c[4:])
-    # a cell's reason never quotes its parity gap: a few sign-ups could be read back from it
-    clauses = reason_clauses(raw, out, pd.Series(dtype=str), force=force, cells=True)
-    out["reason"] = reasons(clauses, out[["first", "second"]])
+    # a cell's reason never quotes its parity gap (a few sign-ups could be read back from it):
+    # it names the residents the cell is chosen for, which census counts tell
+    who = pd.Series(out["cell"].map(chosen_for).to_numpy(), index=out.index)
+    clauses = reason_clauses(raw, out, who, force=force, cells=True)
+    out["reason"] = reasons(clauses, contribution_order(out[list(COMPONENT_NAMES)], weights))
     return out
 
 

@@ -123,7 +123,7 @@ def assert_fatal(info: pytest.ExceptionInfo[InputError], path: Path, *texts: str
 # dealt last. Order only: a file missing here still runs, after these.
 SLOWEST_FILES = (
     "test_pipeline.py", "test_synth.py", "test_cli.py", "test_bad_inputs.py",
-    "test_disclosure.py", "test_reliability.py", "test_demo.py",
+    "test_disclosure.py", "test_reliability.py", "test_tasking.py", "test_demo.py",
 )  # fmt: skip
 
 

@@ -31,6 +31,7 @@ FORCE = Force(
     crimes_per_1000=80.0,
     sac_per_1000=20.0,
     low_rating_share=0.2,
+    watch_share=0.1,
 )
 
 
@@ -175,21 +176,65 @@ def test_tactic_follows_the_driving_component() -> None:
     assert tactics_of(first, allowed=("door", "street")).tolist() == ["door", "street", "door"]
 
 
-def test_reason_names_the_gap_and_the_second_driver() -> None:
-    units = _units(2, parity_gap=[410.0, np.nan], watch_households=[16.0, 40.0])
+def test_reason_names_each_origins_own_gap_then_the_total_then_the_next_driver() -> None:
+    units = _units(3, parity_gap=[410.0, np.nan, 0.0], watch_households=[16.0, 20.0, 40.0])
     raw = units_to_components(units, force=FORCE, scoring=ScoringConfig())
-    names = pd.Series({"A0": "Pakistani and Bangladeshi"})
+    names = pd.Series({"A0": "Pakistani 16, Bangladeshi 14"})
     clauses = reason_clauses(raw, units, names, force=FORCE)
-    dominant = pd.DataFrame(
-        {"first": ["representation_gap", "watch_gap"], "second": ["watch_gap", None]},
+    # the watch gap drives A0 most, but who is short always leads
+    order = pd.DataFrame(
+        [["watch_gap", "representation_gap", "crime"], ["watch_gap", None, None],
+         ["watch_gap", "crime", None]],
         index=units.index,
-    )
-    text = reasons(clauses, dominant)
+    )  # fmt: skip
+    text = reasons(clauses, order)
     assert text["A0"] == (
-        "largest gap: Pakistani and Bangladeshi residents, 410 sign-ups short of parity; "
-        "Watch covers 4% of households"
+        "Pakistani 16, Bangladeshi 14 sign-ups short of parity (410 across all origins); "
+        "Watch covers 4% of households (force 10%)"
     )
-    assert text["A1"] == "Watch covers 10% of households"
+    assert text["A1"] == "Watch covers 5% of households (force 10%)"
+    # A2 is at the force's figures everywhere: nothing is cited as a reason
+    assert text["A2"] == "no measure worse than the force's"
+
+
+def test_gap_clause_without_named_origins_gives_the_total_alone() -> None:
+    units = _units(1, parity_gap=[130.0])
+    raw = units_to_components(units, force=FORCE, scoring=ScoringConfig())
+    clause = reason_clauses(raw, units, pd.Series(dtype=str), force=FORCE)["representation_gap"]
+    assert clause["A0"] == "130 sign-ups short of parity across all origins"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(0, 200), st.floats(0, 60), st.floats(0, 400), st.floats(0, 100),
+            st.floats(0, 50),
+        ),
+        min_size=1, max_size=12,
+    )
+)  # fmt: skip
+def test_no_clause_cites_a_figure_at_or_better_than_the_forces(
+    rows: list[tuple[float, float, float, float, float]],
+) -> None:
+    """Whatever the units, a clause is given only where the unit is worse than the force on
+    that component (more crime, less Watch, more low ratings, fewer sign-ups, a gap)."""
+    crimes, sac, watch, low, registered = (list(c) for c in zip(*rows, strict=True))
+    n = len(rows)
+    units = _units(n, crimes=crimes, sac_crimes=sac, watch_households=watch, low_ratings=low,
+                   registered_known=registered, parity_gap=[0.0] * n)  # fmt: skip
+    units["penetration_gap"] = np.maximum(0.0, 0.02 * 1000 - units["registered_known"])
+    raw = units_to_components(units, force=FORCE, scoring=ScoringConfig())
+    clauses = reason_clauses(raw, units, pd.Series(dtype=str), force=FORCE)
+    better = {
+        "crime": units["crimes"] <= 80.0,
+        "sac": units["sac_crimes"] <= 20.0,
+        "watch_gap": units["watch_households"] / 400.0 >= 0.1,
+        "low_penetration": units["registered_known"] >= 20.0,
+        "representation_gap": pd.Series(True, index=units.index),
+    }
+    for name, at_or_better in better.items():
+        assert (clauses.loc[at_or_better, name] == "").all(), name
 
 
 def test_force_rates_sum_every_unit() -> None:
@@ -224,7 +269,8 @@ def test_deprivation_is_a_residents_weighted_mean_ranked_most_deprived_first() -
         clauses["A0"]
         == "more deprived than the force as a whole (index 1,000 against 7,333 force-wide)"
     )
-    assert clauses["A1"].startswith("less deprived") and clauses["A2"] == ""
+    # less deprived than the force is no reason to go there: it is never cited
+    assert clauses["A1"] == "" and clauses["A2"] == ""
     # its default weight is 0: a run that adds the layer keeps its ranking
     weights = dict(ScoringConfig().weights)
     assert weights["deprivation"] == 0.0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import duckdb
 import geopandas as gpd
 import h3
 import numpy as np
@@ -16,9 +17,13 @@ from targeting.tasking import (
     _quotas,
     cell_units,
     gap_origins,
+    gap_origins_columns,
+    hotspot_targets,
     postcodes_per_cell,
     round_to,
     select_hotspots,
+    target_origins_columns,
+    target_residents,
     visited_cells,
 )
 
@@ -162,18 +167,118 @@ def test_cell_units_gaps_by_hand() -> None:
     assert units.loc[a, "penetration_gap"] == pytest.approx(0.0)
 
 
-def test_gap_origins_names_one_or_two() -> None:
+def test_gap_origins_names_one_or_two_with_their_own_gaps() -> None:
     table = pd.DataFrame(
         {
-            "level": ["area"] * 5 + ["force"],
-            "area_code": ["A", "A", "A", "B", "B", "ALL"],
-            "origin_level": ["origin"] * 6,
-            "origin": ["Pakistani", "Bangladeshi", "Polish", "Somali", "Irish", "Pakistani"],
-            "parity_gap": [400.0, 210.0, 50.0, 90.0, 40.0, 999.0],
+            "level": ["area"] * 6 + ["force"],
+            "area_code": ["A", "A", "A", "B", "B", "C", "ALL"],
+            "origin_level": ["origin"] * 7,
+            "origin": ["Pakistani", "Bangladeshi", "Polish", "Somali", "Irish", "Roma",
+                       "Pakistani"],
+            # C's only gap is withheld (blank): it is never named, nor given a number
+            "parity_gap": [400.0, 210.0, 50.0, 90.0, 40.0, np.nan, 999.0],
         }
+    )  # fmt: skip
+    named = gap_origins(table)
+    assert named.values.tolist() == [
+        ["A", "Pakistani", 400.0], ["A", "Bangladeshi", 210.0], ["B", "Somali", 90.0],
+    ]  # fmt: skip
+    machine, words = gap_origins_columns(named)
+    assert machine.to_dict() == {"A": "Pakistani:400;Bangladeshi:210", "B": "Somali:90"}
+    assert words.to_dict() == {"A": "Pakistani 400, Bangladeshi 210", "B": "Somali 90"}
+    assert gap_origins(table, level="force").values.tolist() == [["ALL", "Pakistani", 999.0]]
+
+
+def test_hotspots_are_for_their_areas_origins_or_else_the_forces() -> None:
+    named = pd.DataFrame({"area_code": ["A", "A"], "origin": ["Pakistani", "Somali"],
+                          "parity_gap": [20.0, 12.0]})  # fmt: skip
+    force = pd.DataFrame({"area_code": ["ALL"], "origin": ["Bangladeshi"], "parity_gap": [9.0]})
+    targets = hotspot_targets(named, force, area_codes=pd.Series(["A", "B"]))
+    assert targets.values.tolist() == [
+        ["A", "Pakistani", 0], ["A", "Somali", 1], ["B", "Bangladeshi", 0],
+    ]  # fmt: skip
+    cells = pd.Series({"c1": "A", "c2": "B"})
+    origins = pd.DataFrame({
+        "cell": ["c1", "c1", "c1", "c2", "c2"], "area_code": ["A", "X", "A", "B", "B"],
+        "origin": ["Pakistani", "Pakistani", "England", "Bangladeshi", "England"],
+        "residents": [100.0, 24.0, 500.0, 4.0, 300.0],
+    })  # fmt: skip
+    residents = target_residents(cells, origins, targets)
+    # a cell's residents of its target origins, whichever area's fragment they live in
+    assert residents.sort_values(["cell", "order"]).values.tolist() == [
+        ["c1", "Pakistani", 0, 124.0], ["c1", "Somali", 1, 0.0], ["c2", "Bangladeshi", 0, 4.0],
+    ]  # fmt: skip
+    machine, words = target_origins_columns(residents, step=10)
+    assert machine.to_dict() == {"c1": "Pakistani:120;Somali:0", "c2": "Bangladeshi:0"}
+    assert words.to_dict() == {
+        "c1": "about 120 Pakistani and fewer than 10 Somali residents",
+        "c2": "fewer than 10 Bangladeshi residents",
+    }
+
+
+def _pairs(text: object) -> dict[str, int]:
+    """`origin:number;origin:number` as a dict."""
+    if not isinstance(text, str) or not text:
+        return {}
+    return {k: int(v) for k, v in (p.rsplit(":", 1) for p in text.split(";"))}
+
+
+@pytest.fixture(scope="module")
+def other_city(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Another demo city, drawn from another seed: other places, other gaps."""
+    from targeting.demo import write_demo_inputs
+    from targeting.pipeline import run
+
+    return run(write_demo_inputs(tmp_path_factory.mktemp("seed7"), seed=7)).out_dir
+
+
+@pytest.mark.parametrize("city", ["demo_output", "other_city"])
+def test_reasons_state_the_numbers_in_the_tables(city: str, request: pytest.FixtureRequest) -> None:
+    """Across the files: every number in `gap_origins` is that origin's published parity gap in
+    representation.csv, no withheld origin is named, the reason names the same origins with the
+    same numbers, and every hotspot is chosen for at least one origin, whose residents in its cell
+    (the store's census counts, rounded to 10) are what `target_origins` and its reason say."""
+    out: Path = request.getfixturevalue(city)
+    ranked = pd.read_csv(out / "ranked_areas.csv")
+    rep = pd.read_csv(out / "representation.csv")
+    area = rep[(rep["level"] == "area") & (rep["origin_level"] == "origin")]
+    published = area.set_index(["area_code", "origin"])["parity_gap"]
+    suppressed = set(
+        area.loc[area["suppressed"].astype(bool), ["area_code", "origin"]].apply(tuple, axis=1)
     )
-    names = gap_origins(table)
-    assert names.to_dict() == {"A": "Pakistani and Bangladeshi", "B": "Somali"}
+    named_areas = 0
+    for code, gaps_text, reason in ranked[["area_code", "gap_origins", "reason"]].itertuples(
+        index=False
+    ):
+        gaps = _pairs(gaps_text)
+        named_areas += bool(gaps)
+        for origin, gap in gaps.items():
+            assert (code, origin) not in suppressed
+            assert published[(code, origin)] == gap, (code, origin)
+        said = ", ".join(f"{o} {g}" for o, g in gaps.items())
+        assert (reason.startswith(said + " sign-ups short of parity") if gaps
+                else "sign-ups short of parity (" not in reason), (code, reason)  # fmt: skip
+    assert named_areas >= len(ranked) // 2
+
+    hotspots = pd.read_csv(out / "hotspots.csv", dtype={"cell": str})
+    with duckdb.connect(str(out / "targeting.duckdb"), read_only=True) as con:
+        census = (
+            con.execute(
+                "SELECT cell, origin, sum(residents) AS residents FROM cell_origins GROUP BY ALL"
+            )
+            .df()
+            .set_index(["cell", "origin"])["residents"]
+        )
+    for cell, targets_text, reason in hotspots[["cell", "target_origins", "reason"]].itertuples(
+        index=False
+    ):
+        targets = _pairs(targets_text)
+        assert targets, cell
+        for origin, shown in targets.items():
+            assert shown == round_to(np.array([census.get((cell, origin), 0.0)]), 10)[0]
+            said = f"{shown:,} {origin}" if shown >= 10 else f"fewer than 10 {origin}"
+            assert said in reason, (cell, said, reason)
+        assert reason.startswith("home to ")
 
 
 def test_demo_hotspots_carry_the_segment_of_the_small_areas_under_them(demo_output: Path) -> None:
