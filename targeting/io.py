@@ -141,7 +141,8 @@ def csv_layout(sample: str) -> tuple[str, int]:
 def _read_csv_text(path: Path) -> pd.DataFrame:
     """A CSV as text, whatever its delimiter, with any title lines above the table and footer
     lines below it left out (the layout is recorded in `attrs["layout"]`)."""
-    head = path.open("rb").read(_SAMPLE_BYTES)
+    with path.open("rb") as fh:
+        head = fh.read(_SAMPLE_BYTES)
     for encoding in ("utf-8-sig", "cp1252", "latin-1"):
         try:
             sample = head.decode(encoding)
