@@ -67,3 +67,7 @@ class TrialError(TargetingError):
 class BatchError(TargetingError):
     """A batch cannot start (a bad config, two runs sharing an output folder), or some of its
     runs failed."""
+
+
+class PlanError(TargetingError):
+    """The week's plan could not be solved: a solver failure, not an input's fault."""

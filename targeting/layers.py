@@ -189,7 +189,7 @@ LAYERS: tuple[Layer, ...] = (
         CRIMES, globs=True, step="crimes",
         place=lambda ctx, data, got: place_crimes(ctx, data),
         counts=(Count("crimes", integer=True), Count("sac_crimes", integer=True),
-                Count("asb", integer=True)),
+                Count("public_crimes", integer=True), Count("asb", integer=True)),
     ),
     Layer(
         "ratings",

@@ -314,6 +314,12 @@ def _manifest_results(
             "hotspots": len(plan.hotspots),
             "stations": len(plan.stations),
             "geofences": len(plan.geofences),
+            "plan": {
+                "tactics": plan.ranked_areas["tactic"].value_counts().sort_index().to_dict(),
+                "officer_hours": float(plan.plan["officer_hours"].sum()),
+                "expected_signups": float(plan.plan["expected_signups"].sum()),
+                "expected_gain": float(plan.plan["expected_gain"].sum()),
+            },
         },
         "unallocated_residents": grid.unallocated.get("residents", 0.0),
         "unallocated": dict(grid.unallocated),
@@ -372,6 +378,7 @@ def _store_tables(grid: Grid, out: Results, data: Ingested) -> dict[str, Any]:
         **segments,
         "hotspots": plan.hotspots,
         "stations": plan.stations,
+        "plan": plan.plan,
         **({"emerging": out.emerging} if out.emerging is not None else {}),
         **measure,
     }
@@ -426,6 +433,7 @@ def _write_outputs(
         write_csv(out.segments, tmp / "segment_representation.csv")
     write_csv(plan.hotspots, tmp / "hotspots.csv")
     write_csv(plan.stations, tmp / "stations.csv")
+    write_csv(plan.plan, tmp / "plan.csv")
     write_geofences_geojson(plan.geofences, tmp / "geofences.geojson")
     write_geofences_kml(plan.geofences, tmp / "geofences.kml")
     write_csv(plan.circles, tmp / "geofences_circles.csv")

@@ -1,5 +1,5 @@
-"""Scores that rank areas and cells for engagement, the tactic each gets, and the reason a sergeant
-can read aloud in a tasking meeting.
+"""Scores that rank areas and cells for engagement, and the reason a sergeant can read aloud in a
+tasking meeting (the tactic each area gets is the week's plan's, `targeting.plan`).
 
 Each score component is a number per unit (area or cell) where more means more need; components are
 normalised to rank percentiles in [0, 1] so that a weight means the same for every component, and
@@ -131,22 +131,20 @@ def _deprivation_clause(
 
 @dataclass(frozen=True)
 class Component:
-    """A score component, declared once: config weights, ranked-area columns, manifest notes,
-    tactics and reasons all read it from `COMPONENTS`.
+    """A score component, declared once: config weights, ranked-area columns, manifest notes and
+    reasons all read it from `COMPONENTS`.
 
     `value` gives each unit's raw value, more meaning more need (NaN where its input is absent);
     `clause` says it in plain words for a reason, and `force_value` is the force's own value on
     the same scale: a reason cites a component only where the unit is worse than the force.
     `cell_clause`, where given, is what a cell's reason says instead, without the figure, which
     could reveal a cell's few sign-ups (a `{who}` in it is filled with what the caller names).
-    `measure`, where
-    given, names a figure in the input's own units that the ranked areas publish beside the
-    component, and how a unit's is worked out.
+    `measure`, where given, names a figure in the input's own units that the ranked areas publish
+    beside the component, and how a unit's is worked out.
     """
 
     name: str
     default_weight: float
-    tactic: str  # the tactic it calls for: door, street or station
     needs: str  # its input, named in the note when that input is absent
     value: Callable[[pd.DataFrame, Force, ScoringConfig], np.ndarray]
     clause: Callable[[pd.Series, pd.DataFrame, Force, pd.Series], pd.Series]
@@ -155,34 +153,29 @@ class Component:
     measure: tuple[str, Callable[[pd.DataFrame], np.ndarray]] | None = None
 
 
-# Which tactic follows from the component that drives a unit's score: door-knocking gave by far
-# the most sign-ups per hotspot (about nine times control), so sign-up shortfalls get doors;
-# street engagement raised trust and confidence where it was low; the mobile station went to
-# areas of low engagement during Neighbourhood Watch week, to promote Watch schemes.
 COMPONENTS: tuple[Component, ...] = (
     Component(
-        "representation_gap", 1.0, "door",
-        "published parity gap (absent, or withheld as small numbers)",
+        "representation_gap", 1.0, "published parity gap (absent, or withheld as small numbers)",
         lambda units, force, scoring: units["parity_gap"].to_numpy(dtype=float),
         _gap_clause,
-        cell_clause="home to {who}",
+        cell_clause="{who}",
     ),
     Component(
-        "watch_gap", 0.5, "station", "schemes (or households)", _watch_gap,
+        "watch_gap", 0.5, "schemes (or households)", _watch_gap,
         lambda raw, units, force, who: "Watch covers "
         + (1 - raw).map("{:.0%}".format).astype(object)
         + f" of households (force {force.watch_share:.0%})",
         force_value=lambda force: 1.0 - force.watch_share,
     ),
     Component(
-        "crime", 0.25, "street", "crimes",
+        "crime", 0.25, "crimes",
         lambda units, force, scoring: _per_1000(units, "crimes"),
         lambda raw, units, force, who: raw.map("{:.0f}".format).astype(object)
         + f" crimes per 1,000 residents (force {force.crimes_per_1000:.0f})",
         force_value=lambda force: force.crimes_per_1000,
     ),
     Component(
-        "sac", 0.25, "street", "crimes",
+        "sac", 0.25, "crimes",
         lambda units, force, scoring: _per_1000(units, "sac_crimes"),
         lambda raw, units, force, who: raw.map("{:.0f}".format).astype(object)
         + " serious acquisitive crimes per 1,000 residents "
@@ -190,15 +183,14 @@ COMPONENTS: tuple[Component, ...] = (
         force_value=lambda force: force.sac_per_1000,
     ),
     Component(
-        "low_satisfaction", 0.25, "street", "ratings", _low_satisfaction,
+        "low_satisfaction", 0.25, "ratings", _low_satisfaction,
         lambda raw, units, force, who: raw.map("{:.0%}".format).astype(object)
         + f" of message ratings low (force {force.low_rating_share:.0%})",
         force_value=lambda force: force.low_rating_share,
         cell_clause="more low message ratings than the force as a whole",
     ),
     Component(
-        "low_penetration", 0.5, "door",
-        "published penetration gap (absent, or withheld as small numbers)",
+        "low_penetration", 0.5, "published penetration gap (absent, or withheld as small numbers)",
         lambda units, force, scoring: units["penetration_gap"].to_numpy(dtype=float),
         _penetration_clause,
         cell_clause="fewer sign-ups per resident than the force as a whole",
@@ -206,7 +198,7 @@ COMPONENTS: tuple[Component, ...] = (
     # deprivation, as police analysts weigh it in the Vulnerable Localities Index: off unless
     # a force gives it a weight, so that adding the layer changes no ranking by itself
     Component(
-        "deprivation", 0.0, "door", "deprivation index",
+        "deprivation", 0.0, "deprivation index",
         lambda units, force, scoring: _per_resident(units, "deprivation_need"),
         _deprivation_clause,
         force_value=lambda force: force.deprivation_need,
@@ -332,14 +324,6 @@ def rank_by_score(scored: pd.DataFrame, *, key: str) -> pd.DataFrame:
     ).reset_index(drop=True)
     ordered.insert(0, "rank", np.arange(1, len(ordered) + 1))
     return ordered
-
-
-def tactics_of(dominant: pd.Series, *, allowed: tuple[str, ...]) -> pd.Series:
-    """The tactic for each unit's driving component; door-knocking where the tactic the component
-    calls for is not `allowed` (hotspots take doors or streets, not the station) or nothing drives
-    the score."""
-    tactic = dominant.map({c.name: c.tactic for c in COMPONENTS})
-    return tactic.where(tactic.isin(allowed), "door").astype(str)
 
 
 def reason_clauses(

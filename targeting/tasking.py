@@ -20,6 +20,7 @@ from targeting.config import Config, ScoringConfig
 from targeting.geofence import cells_to_geofences, geofences_to_circles
 from targeting.grid import Grid
 from targeting.h3cells import cell_centres, points_to_cells
+from targeting.plan import Limits, area_plan, parent_plan, plan_options, solve_plan, station_areas
 from targeting.scoring import (
     COMPONENT_NAMES,
     MEASURE_NAMES,
@@ -33,7 +34,6 @@ from targeting.scoring import (
     reason_clauses,
     reasons,
     score_units,
-    tactics_of,
     unit_measures,
     units_to_components,
 )
@@ -45,7 +45,8 @@ PERSONS_PER_HOUSEHOLD = 2.4
 
 RANKED_AREAS_COLUMNS = (
     "rank", "area_code", "area_name", "parent_code", "parent_name", "score", "tactic",
-    "parity_gap", "penetration_gap", "expected_signups", "hotspots", "stations", "reason",
+    "parity_gap", "penetration_gap", "expected_signups", "expected_gain", "hotspots",
+    "street_sites", "station_days", "social_posts", "officer_hours", "reason",
     "gap_origins", "segments", *COMPONENT_NAMES, *MEASURE_NAMES,
 )  # fmt: skip
 HOTSPOTS_COLUMNS = (
@@ -68,6 +69,7 @@ class Plan:
     stations: pd.DataFrame
     geofences: gpd.GeoDataFrame
     circles: pd.DataFrame
+    plan: pd.DataFrame  # plan.csv: per NPU, its tactic mix, hours and expected sign-ups
     notes: tuple[str, ...]
 
 
@@ -112,14 +114,18 @@ def cell_units(
     return units
 
 
-def gap_origins(representation: pd.DataFrame, *, level: str = "area") -> pd.DataFrame:
+def gap_origins(
+    representation: pd.DataFrame, *, level: str = "area", among: frozenset[str] | None = None
+) -> pd.DataFrame:
     """Per area (or the force, `level="force"`), the origin or two with the largest published
-    parity gaps (a second is named when its gap is at least half the first's): `area_code,
-    origin, parity_gap`, largest first. A suppressed row has no published gap and is never
-    named, so no number behind it is."""
+    parity gaps (a second is named when its gap is at least half the first's), only from `among`
+    where given: `area_code, origin, parity_gap`, largest first. A suppressed row has no
+    published gap and is never named, so no number behind it is."""
     rows = representation[
         (representation["level"] == level) & (representation["origin_level"] == "origin")
     ].assign(parity_gap=lambda t: pd.to_numeric(t["parity_gap"], errors="coerce"))
+    if among is not None:
+        rows = rows[rows["origin"].isin(list(among))]
     rows = rows[rows["parity_gap"] > 0].sort_values(
         ["area_code", "parity_gap", "origin"], ascending=[True, False, True]
     )
@@ -180,28 +186,8 @@ def rank_areas(
     scored["reason"] = reasons(clauses, order)
     # the origins the reason names, with the same numbers, for a machine to read
     scored["gap_origins"] = machine.reindex(scored.index).where(clauses["representation_gap"] != "")
-    scored["tactic"] = tactics_of(scored["first"], allowed=("door", "street", "station"))
     ranked = rank_by_score(scored.rename_axis("area_code").reset_index(), key="area_code")
     return ranked, notes
-
-
-def _quotas(score: np.ndarray, capacity: np.ndarray, total: int) -> np.ndarray:
-    """Hotspots per area: in proportion to the area's score, at most its capacity, `total` in
-    all where capacity allows (largest remainders first, ties to the better-ranked area)."""
-    quota = np.zeros(len(score), dtype=int)
-    weight = np.where(np.isnan(score), 0.0, np.maximum(score, 0.0))
-    while (left := total - quota.sum()) > 0:
-        open_ = (quota < capacity) & (weight > 0)
-        if not open_.any():
-            break
-        share = np.where(open_, weight, 0.0) / weight[open_].sum() * left
-        add = np.minimum(np.floor(share).astype(int), capacity - quota)
-        if add.sum() == 0:
-            order = np.argsort(-(share - np.floor(share)), kind="stable")
-            add = np.zeros_like(quota)
-            add[[i for i in order if open_[i]][:left]] = 1
-        quota += add
-    return quota
 
 
 def residential(units: pd.DataFrame, *, min_households: float, min_postcodes: int) -> pd.Series:
@@ -269,43 +255,6 @@ def target_origins_columns(residents: pd.DataFrame, *, step: int) -> tuple[pd.Se
     return machine, words + " residents"
 
 
-def select_hotspots(
-    cells: pd.DataFrame,
-    ranked_areas: pd.DataFrame,
-    *,
-    per_week: int,
-    max_per_area: int,
-    min_households: float,
-    min_postcodes: int = 1,
-    excluded: frozenset[str] = frozenset(),
-) -> pd.DataFrame:
-    """The week's hotspot cells: where people live (see `residential`), not `excluded`
-    (recently visited), shared among areas in proportion to their score (at most `max_per_area`
-    each), and within an area the cells with the most residents of the origins it is chosen for
-    (`target_residents`, where given), then the best-scoring. `cells` is a scored cell table
-    indexed by cell, with `area_code`, `households`, `score` and optionally `postcodes` and
-    `target_residents`."""
-    lived_in = residential(cells, min_households=min_households, min_postcodes=min_postcodes)
-    eligible = cells[lived_in & ~cells.index.isin(excluded)]
-    eligible = eligible[eligible["score"].notna()]
-    capacity = (
-        eligible.groupby("area_code").size().reindex(ranked_areas["area_code"]).fillna(0)
-    ).to_numpy(dtype=int)
-    quota = _quotas(
-        ranked_areas["score"].to_numpy(dtype=float), np.minimum(capacity, max_per_area), per_week
-    )
-    take = pd.Series(quota, index=ranked_areas["area_code"].to_numpy())
-    ordered = eligible.rename_axis("cell").reset_index()
-    if "target_residents" not in ordered:
-        ordered["target_residents"] = 0.0
-    ordered = ordered.sort_values(
-        ["area_code", "target_residents", "score", "cell"], ascending=[True, False, False, True]
-    )
-    ordered["n"] = ordered.groupby("area_code").cumcount()
-    chosen = ordered[ordered["n"] < ordered["area_code"].map(take).fillna(0).to_numpy()]
-    return chosen.drop(columns="n").reset_index(drop=True)
-
-
 def visited_cells(visited: pd.DataFrame | None, *, as_of: dt.date, cooldown_days: int) -> frozenset:
     """Cells visited within `cooldown_days` before `as_of` (visits after it count too)."""
     if visited is None or visited.empty:
@@ -331,12 +280,13 @@ def plan_week(
     as_of: dt.date,
     segment_labels: pd.Series | None = None,
 ) -> Plan:
-    """Rank the areas, choose the week's hotspots and station sites, and draw the geofences.
+    """Rank the areas, then plan the week as one decision (`targeting.plan`): each area's tactic
+    and units, and from that same allocation its hotspots, station sites and geofences.
 
     `grid` holds the raw counts; `areas` has the area attributes; `area_gaps` and
     `representation` are the published, disclosure-controlled tables; `postcodes` (centroids,
     optional) tell which cells hold addresses; the grid's segments (where given) name each area's
-    and hotspot's main segments and set a hotspot's yield by its segment.
+    and hotspot's main segments and set a door hotspot's yield by its segment.
     """
     threshold = config.privacy.suppression_threshold
     cells, cell_segments = grid.cells, grid.cell_segments
@@ -350,29 +300,25 @@ def plan_week(
     force = force_rates(cells)
     ranked, notes = rank_areas(area_units, representation, force=force, scoring=config.scoring)
 
-    units = cell_units(cells, grid.cell_origins, summed=grid.summed,
+    units = cell_units(cells, grid.cell_origins, summed=(*grid.summed, "area_m2"),
                        signups_per_resident=force.signups_per_resident)  # fmt: skip
     per_cell = postcodes_per_cell(postcodes, resolution=grid.resolution)
     if per_cell is not None:
         units["postcodes"] = per_cell.reindex(units.index, fill_value=0).to_numpy()
+    # the week goes to the origins the force misses: an area's own largest gaps among the origins
+    # under-represented force-wide, or the force's largest where the area has none of them
+    force_rows = representation[
+        (representation["level"] == "force") & (representation["origin_level"] == "origin")
+    ]
+    missed = frozenset(force_rows.loc[force_rows["under_represented"] == True, "origin"])  # noqa: E712
     targets = hotspot_targets(
-        gap_origins(representation), gap_origins(representation, level="force"),
+        gap_origins(representation, among=missed), gap_origins(representation, level="force"),
         area_codes=ranked["area_code"],
     )  # fmt: skip
     residents = target_residents(units["area_code"], grid.cell_origins, targets)
     units["target_residents"] = residents.groupby("cell")["residents"].sum()
     scored_cells, used, _ = score_table(units, force=force, scoring=config.scoring)
-    scored_cells["tactic"] = tactics_of(scored_cells["first"], allowed=("door", "street"))
     excluded = visited_cells(visited, as_of=as_of, cooldown_days=config.hotspots.cooldown_days)
-    chosen = select_hotspots(
-        scored_cells,
-        ranked,
-        per_week=config.hotspots.per_week,
-        max_per_area=config.hotspots.max_per_area,
-        min_households=config.hotspots.min_households,
-        min_postcodes=config.hotspots.min_postcodes,
-        excluded=excluded,
-    )
     if excluded:
         notes.append(
             f"hotspots: {len(excluded)} cells visited in the last {config.hotspots.cooldown_days} days left out"
@@ -381,14 +327,23 @@ def plan_week(
         main_segments(cell_segments.rename(columns={"cell": "key"})) if cell_segments is not None
         else pd.Series(dtype=str)
     )  # fmt: skip
-    chosen["segment"] = chosen["cell"].map(cell_main)
-    chosen["segment_label"] = (
-        chosen["segment"].map(segment_labels) if segment_labels is not None else np.nan
-    )
+    units["segment"] = cell_main.reindex(units.index)
+
+    week = _solve_week(units, ranked, area_units, excluded=excluded, config=config)
+    taken, by_area = week.taken, week.by_area
+    ranked = ranked.join(by_area, on="area_code")
+    visits = taken[taken["tactic"].isin(["door", "street"])].set_index("cell")
+    chosen = scored_cells.loc[visits.index].assign(
+        tactic=visits["tactic"], area_code=visits["area_code"]
+    ).rename_axis("cell").reset_index()  # fmt: skip
     machine, words = target_origins_columns(
         residents[residents["cell"].isin(chosen["cell"])], step=threshold
     )
     chosen["target_origins"] = chosen["cell"].map(machine)
+    chosen["segment"] = chosen["cell"].map(cell_main)
+    chosen["segment_label"] = (
+        chosen["segment"].map(segment_labels) if segment_labels is not None else np.nan
+    )
     hotspots = _hotspots_table(chosen, ranked, words, config=config, force=force, weights=used)
     ranked["segments"] = (
         ranked["area_code"].map(
@@ -397,20 +352,17 @@ def plan_week(
         if cell_segments is not None
         else np.nan
     )
-    stations = _stations_table(units, areas, config=config, resolution=grid.resolution)
-
-    yields = config.tactics.yields
-    per_area = hotspots.groupby("area_code")["expected_signups"].sum()
-    station_count = stations.groupby("area_code").size()
-    ranked["hotspots"] = ranked["area_code"].map(hotspots.groupby("area_code").size()).fillna(0)
-    ranked["stations"] = ranked["area_code"].map(station_count).fillna(0)
-    ranked["expected_signups"] = (
-        ranked["area_code"].map(per_area).fillna(0.0) + ranked["stations"] * yields["station"]
+    station_cells = taken.loc[taken["tactic"] == "station", "cell"].tolist()
+    stations = _stations_table(
+        units, areas, station_cells, config=config, resolution=grid.resolution
     )
-    ranked = ranked.astype({"hotspots": int, "stations": int})
-
+    social = taken[taken["tactic"] == "social"]
+    fenced = pd.concat(
+        [hotspots[["cell", "area_code", "tactic", "rank"]], _social_cells(social, units, ranked)],
+        ignore_index=True,
+    )
     geofences = cells_to_geofences(
-        hotspots[["cell", "area_code", "tactic", "rank"]],
+        fenced,
         max_vertices=config.geofences.max_vertices,
         max_extra_area=config.geofences.max_extra_area,
     )
@@ -420,6 +372,7 @@ def plan_week(
     stations = stations.assign(
         covered_parity_gap=round_to(stations["covered_parity_gap"].to_numpy(), threshold)
     )
+    parents = areas.set_index("area_code")[["parent_code", "parent_name"]]
     return Plan(
         ranked_areas=ranked[list(RANKED_AREAS_COLUMNS)],
         hotspots=hotspots.assign(parity_gap=round_to(hotspots["parity_gap"].to_numpy(), threshold))[
@@ -428,8 +381,85 @@ def plan_week(
         stations=stations[list(STATIONS_COLUMNS)],
         geofences=geofences,
         circles=circles,
+        plan=parent_plan(by_area, parents, limits=week.limits),
         notes=tuple(notes),
     )
+
+
+@dataclass(frozen=True)
+class _Week:
+    """The solved week: the options taken, the plan per area, and the limits it was solved in."""
+
+    taken: pd.DataFrame
+    by_area: pd.DataFrame
+    limits: Limits
+
+
+def _solve_week(
+    units: pd.DataFrame,
+    ranked: pd.DataFrame,
+    area_units: pd.DataFrame,
+    *,
+    excluded: frozenset[str],
+    config: Config,
+) -> _Week:
+    """The week's options, each area's cap (its published parity gap, or its penetration gap
+    where that is withheld) and the limits, solved as one decision."""
+    watch = area_units["watch_households"] / area_units["households"]
+    overlay = pd.DataFrame(
+        {"score": ranked.set_index("area_code")["score"], "watch_share": watch.clip(upper=1.0)}
+    )
+    door_yields = pd.Series(
+        segment_yields(units["segment"], pd.Series("door", index=units.index),
+                       yields=config.tactics.yields, by_segment=config.segments.yields),
+        index=units.index,
+    )  # fmt: skip
+    options = plan_options(
+        units,
+        lived_in=residential(units, min_households=config.hotspots.min_households,
+                             min_postcodes=config.hotspots.min_postcodes),
+        excluded=excluded,
+        parents=area_units["parent_code"].astype(str),
+        stations_in=station_areas(overlay),
+        door_yields=door_yields,
+        yields=config.tactics.yields,
+        hours=config.tactics.hours,
+        per_area=config.hotspots.max_per_area,
+        radius_m=config.stations.radius_m,
+        social=config.plan.social_posts > 0,
+    )  # fmt: skip
+    caps = (
+        area_units["parity_gap"].astype(float).fillna(area_units["penetration_gap"].astype(float))
+    )
+    hours = config.plan.officer_hours
+    limits = Limits(
+        hotspots=None if hours is not None else config.hotspots.per_week,
+        officer_hours=hours,
+        station_days=config.stations.count,
+        social_posts=config.plan.social_posts,
+    )
+    priority = ranked.set_index("area_code")["score"]
+    chosen = solve_plan(options, caps, priority, limits=limits)
+    by_area = area_plan(options, chosen, caps, area_codes=pd.Index(ranked["area_code"]))
+    return _Week(options.loc[chosen].reset_index(drop=True), by_area, limits)
+
+
+def _social_cells(
+    social: pd.DataFrame, units: pd.DataFrame, ranked: pd.DataFrame, *, cells: int = 5
+) -> pd.DataFrame:
+    """A social post's geofence: the `cells` cells of its area with the most residents of the
+    area's target origins, carrying the area's rank."""
+    pool = units.loc[
+        units["area_code"].isin(social["area_code"]), ["area_code", "target_residents"]
+    ]
+    pool = pool.rename_axis("cell").reset_index().sort_values(
+        ["area_code", "target_residents", "cell"], ascending=[True, False, True]
+    )  # fmt: skip
+    top = pool[pool.groupby("area_code").cumcount() < cells]
+    rank = ranked.set_index("area_code")["rank"]
+    return top.assign(tactic="social", rank=top["area_code"].map(rank))[
+        ["cell", "area_code", "tactic", "rank"]
+    ]
 
 
 def _hotspots_table(
@@ -459,7 +489,9 @@ def _hotspots_table(
     raw = out[[f"raw_{c}" for c in COMPONENT_NAMES]].rename(columns=lambda c: c[4:])
     # a cell's reason never quotes its parity gap (a few sign-ups could be read back from it):
     # it names the residents the cell is chosen for, which census counts tell
-    who = pd.Series(out["cell"].map(chosen_for).to_numpy(), index=out.index)
+    homes = "home to " + pd.Series(out["cell"].map(chosen_for).to_numpy(), index=out.index)
+    # a street session meets passers-by: its place is a busy one, among the same residents
+    who = homes.where(out["tactic"] != "street", "a busy public place, " + homes)
     clauses = reason_clauses(raw, out, who, force=force, cells=True)
     out["reason"] = reasons(clauses, contribution_order(out[list(COMPONENT_NAMES)], weights))
     return out
@@ -485,28 +517,22 @@ def segment_yields(
 
 
 def _stations_table(
-    units: pd.DataFrame, areas: pd.DataFrame, *, config: Config, resolution: int
+    units: pd.DataFrame, areas: pd.DataFrame, sites: list[str], *, config: Config, resolution: int
 ) -> pd.DataFrame:
-    """Station sites covering the most parity gap within walking distance, where people live."""
+    """The plan's station sites (and any fixed ones, listed first): the residents and parity gap
+    within walking distance of each, every cell credited to the first site that covers it."""
     demand = units.rename_axis("cell").reset_index()[["cell", "parity_gap", "residents"]]
-    candidates = units.index[
-        residential(
-            units,
-            min_households=config.hotspots.min_households,
-            min_postcodes=config.hotspots.min_postcodes,
-        )
-    ]
     fixed_at = np.array(config.stations.fixed, dtype=float).reshape(-1, 2)
     fixed = points_to_cells(fixed_at[:, 0], fixed_at[:, 1], resolution=resolution).tolist()
-    sites = site_stations(
+    table = site_stations(
         demand,
-        k=config.stations.count,
+        k=len(sites),
         radius_m=config.stations.radius_m,
-        candidates=list(candidates),
+        candidates=sites,
         fixed=fixed,
         weight="parity_gap",
     )
     names = areas.set_index("area_code")["area_name"]
-    sites["area_code"] = sites["cell"].map(units["area_code"])
-    sites["area_name"] = sites["area_code"].map(names)
-    return sites.rename(columns={"covered_weight": "covered_parity_gap"})
+    table["area_code"] = table["cell"].map(units["area_code"])
+    table["area_name"] = table["area_code"].map(names)
+    return table.rename(columns={"covered_weight": "covered_parity_gap"})

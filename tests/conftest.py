@@ -122,8 +122,8 @@ def assert_fatal(info: pytest.ExceptionInfo[InputError], path: Path, *texts: str
 # dealing these first lets both workers finish together rather than one waiting on a long file
 # dealt last. Order only: a file missing here still runs, after these.
 SLOWEST_FILES = (
-    "test_pipeline.py", "test_synth.py", "test_cli.py", "test_bad_inputs.py",
-    "test_disclosure.py", "test_reliability.py", "test_tasking.py", "test_demo.py",
+    "test_pipeline.py", "test_tasking.py", "test_synth.py", "test_cli.py", "test_bad_inputs.py",
+    "test_disclosure.py", "test_reliability.py", "test_demo.py",
 )  # fmt: skip
 
 

@@ -13,7 +13,6 @@ from targeting.config import ScoringConfig
 from targeting.scoring import (
     COMPONENT_NAMES,
     Force,
-    dominant_components,
     effective_weights,
     force_rates,
     rank_by_score,
@@ -21,7 +20,6 @@ from targeting.scoring import (
     reason_clauses,
     reasons,
     score_units,
-    tactics_of,
     unit_measures,
     units_to_components,
 )
@@ -158,22 +156,6 @@ def test_ranking_is_a_permutation(gaps: list[float], weights: dict[str, float]) 
     raw = units_to_components(units, force=FORCE, scoring=ScoringConfig())
     score = score_units(rank_percentiles(raw), weights)
     assert ((score >= 0) & (score <= 1)).all() or score.isna().all()
-
-
-def test_tactic_follows_the_driving_component() -> None:
-    normalised = pd.DataFrame(
-        {c: [0.1, 0.1, 0.1] for c in COMPONENT_NAMES}, index=["gap", "trust", "watch"]
-    )
-    normalised.loc["gap", "representation_gap"] = 1.0
-    normalised.loc["trust", "low_satisfaction"] = 1.0
-    normalised.loc["watch", "watch_gap"] = 1.0
-    weights = dict.fromkeys(COMPONENT_NAMES, 1.0)
-    first = dominant_components(normalised, weights)["first"]
-    assert tactics_of(first, allowed=("door", "street", "station")).tolist() == [
-        "door", "street", "station",
-    ]  # fmt: skip
-    # hotspots take doors or streets: a Watch-driven cell still gets its doors knocked
-    assert tactics_of(first, allowed=("door", "street")).tolist() == ["door", "street", "door"]
 
 
 def test_reason_names_each_origins_own_gap_then_the_total_then_the_next_driver() -> None:

@@ -13,15 +13,18 @@ import pandas as pd
 import pytest
 import shapely
 
+from targeting.config import Config, load_config
+from targeting.grid import build_grid
+from targeting.ingest.inputs import ingest_inputs
+from targeting.pipeline import compute
 from targeting.tasking import (
-    _quotas,
     cell_units,
     gap_origins,
     gap_origins_columns,
     hotspot_targets,
     postcodes_per_cell,
+    residential,
     round_to,
-    select_hotspots,
     target_origins_columns,
     target_residents,
     visited_cells,
@@ -44,53 +47,18 @@ def _cells(n: int, area: str, *, households: float = 100.0, start: float = 1.0) 
     )
 
 
-def _ranked(scores: dict[str, float]) -> pd.DataFrame:
-    return pd.DataFrame({"area_code": list(scores), "score": list(scores.values())})
-
-
-def test_quotas_follow_scores_and_respect_capacity() -> None:
-    assert _quotas(np.array([0.75, 0.25]), np.array([10, 10]), 8).tolist() == [6, 2]
-    # the first area can take only 3, so the rest goes to the second
-    assert _quotas(np.array([0.75, 0.25]), np.array([3, 10]), 8).tolist() == [3, 5]
-    # remainders go by the largest fraction; an area without score gets none
-    assert _quotas(np.array([0.5, 0.5, 0.0]), np.array([5, 5, 5]), 3).tolist() == [2, 1, 0]
-    assert _quotas(np.array([1.0]), np.array([2]), 5).tolist() == [2]
-
-
-def test_hotspots_need_households_and_skip_recent_visits() -> None:
-    cells = pd.concat([_cells(6, "A"), _cells(6, "B", start=0.9)])
-    parks = cells.index[:2]  # the two best cells of A are a park and an industrial estate
-    cells.loc[parks, "households"] = 5.0
-    visited = cells.index[2]
-    chosen = select_hotspots(
-        cells,
-        _ranked({"A": 0.8, "B": 0.8}),
-        per_week=6,
-        max_per_area=10,
-        min_households=40.0,
-        excluded=frozenset([visited]),
-    )
-    assert len(chosen) == 6
-    assert (chosen["households"] >= 40).all()
-    assert not set(parks) & set(chosen["cell"])
-    assert visited not in set(chosen["cell"])
-    # spread: three per area, each area's best remaining cells
-    assert chosen.groupby("area_code").size().to_dict() == {"A": 3, "B": 3}
-    assert set(chosen.loc[chosen["area_code"] == "A", "cell"]) == set(cells.index[3:6])
-
-
-def test_hotspots_need_addresses_where_postcodes_were_counted() -> None:
+def test_hotspots_need_households_and_addresses_where_postcodes_were_counted() -> None:
     cells = _cells(6, "A")
-    cells["postcodes"] = [0, 0, 3, 1, 5, 2]  # the two best cells hold no address: a park
-    chosen = select_hotspots(
-        cells, _ranked({"A": 1.0}), per_week=3, max_per_area=10, min_households=40.0
-    )
-    assert set(chosen["cell"]) == set(cells.index[2:5])
-    relaxed = select_hotspots(
-        cells, _ranked({"A": 1.0}), per_week=3, max_per_area=10, min_households=40.0,
-        min_postcodes=0,
-    )  # fmt: skip
-    assert set(relaxed["cell"]) == set(cells.index[:3])
+    cells.loc[cells.index[1], "households"] = 5.0  # an industrial estate
+    cells["postcodes"] = [0, 3, 3, 1, 5, 2]  # the first holds no address: a park
+    assert residential(cells, min_households=40.0, min_postcodes=1).tolist() == [
+        False, False, True, True, True, True,
+    ]  # fmt: skip
+    relaxed = residential(cells, min_households=40.0, min_postcodes=0)
+    assert relaxed.tolist() == [True, False, True, True, True, True]
+    # without postcodes counted, households alone decide
+    assert residential(cells.drop(columns="postcodes"), min_households=40.0,
+                       min_postcodes=1).sum() == 5  # fmt: skip
 
 
 def test_postcodes_per_cell_counts_centroids() -> None:
@@ -100,14 +68,6 @@ def test_postcodes_per_cell_counts_centroids() -> None:
     counts = postcodes_per_cell(postcodes, resolution=9)
     assert counts[CENTRE] == 2 and counts.sum() == 3
     assert postcodes_per_cell(None, resolution=9) is None
-
-
-def test_hotspots_capped_per_area() -> None:
-    cells = pd.concat([_cells(10, "A"), _cells(10, "B", start=0.1)])
-    chosen = select_hotspots(
-        cells, _ranked({"A": 1.0, "B": 0.01}), per_week=8, max_per_area=5, min_households=1.0
-    )
-    assert chosen.groupby("area_code").size().to_dict() == {"A": 5, "B": 3}
 
 
 def test_cooldown_window() -> None:
@@ -278,7 +238,9 @@ def test_reasons_state_the_numbers_in_the_tables(city: str, request: pytest.Fixt
             assert shown == round_to(np.array([census.get((cell, origin), 0.0)]), 10)[0]
             said = f"{shown:,} {origin}" if shown >= 10 else f"fewer than 10 {origin}"
             assert said in reason, (cell, said, reason)
-        assert reason.startswith("home to ")
+    for tactic, reason in hotspots[["tactic", "reason"]].itertuples(index=False):
+        lead = "home to " if tactic == "door" else "a busy public place, home to "
+        assert reason.startswith(lead), (tactic, reason)
 
 
 def test_demo_hotspots_carry_the_segment_of_the_small_areas_under_them(demo_output: Path) -> None:
@@ -305,3 +267,73 @@ def test_demo_hotspots_carry_the_segment_of_the_small_areas_under_them(demo_outp
     assert len(hotspots) == 120
     agree = hotspots["segment"].to_numpy() == hotspots["cell"].map(main).to_numpy()
     assert agree.all(), hotspots.loc[~agree, ["cell", "segment"]]
+
+
+@pytest.mark.parametrize("city", ["demo_output", "other_city"])
+def test_every_output_follows_the_one_plan(city: str, request: pytest.FixtureRequest) -> None:
+    """Across the files: a hotspot's tactic is its area's planned tactic, and its area plans as
+    many of them as it has; every planned station site lies in an area with as many station
+    days; every geofence's tactic is its area's; the week's limits hold; plan.csv adds up to
+    the areas' plans per NPU."""
+    out: Path = request.getfixturevalue(city)
+    ranked = pd.read_csv(out / "ranked_areas.csv").set_index("area_code")
+    hotspots = pd.read_csv(out / "hotspots.csv", dtype={"cell": str})
+    stations = pd.read_csv(out / "stations.csv", dtype={"cell": str})
+    plan = pd.read_csv(out / "plan.csv")
+    fences = gpd.read_file(out / "geofences.geojson")
+    assert (
+        hotspots["tactic"].to_numpy() == ranked.loc[hotspots["area_code"], "tactic"].to_numpy()
+    ).all()
+    per_area = hotspots.groupby(["area_code", "tactic"]).size().unstack(fill_value=0)
+    for tactic, column in (("door", "hotspots"), ("street", "street_sites")):
+        counted = per_area.get(tactic, pd.Series(dtype=int)).reindex(ranked.index, fill_value=0)
+        assert (counted == ranked[column]).all(), tactic
+    planned = stations[~stations["fixed"].astype(bool)]
+    days = planned.groupby("area_code").size().reindex(ranked.index, fill_value=0)
+    assert (days == ranked["station_days"]).all()
+    assert (ranked.loc[ranked["station_days"] > 0, "tactic"] == "station").all()
+    assert (
+        fences["tactic"].to_numpy() == ranked.loc[fences["area_code"], "tactic"].to_numpy()
+    ).all()
+    # the week's limits: 120 hotspots, 5 station days, at most 12 hotspots an area
+    assert len(hotspots) <= 120 and ranked["station_days"].sum() <= 5
+    assert (ranked[["hotspots", "street_sites"]] <= 12).all().all()
+    assert (ranked[["hotspots", "street_sites", "station_days", "social_posts"]] > 0).sum(
+        axis=1
+    ).max() == 1
+    sums = ranked.groupby("parent_code")[
+        ["hotspots", "street_sites", "station_days", "officer_hours"]
+    ].sum()
+    mine = plan.set_index("parent_code")[sums.columns].reindex(sums.index)
+    assert np.allclose(mine.to_numpy(dtype=float), sums.to_numpy(dtype=float))
+    assert set(ranked["tactic"]) <= {"door", "street", "station", "social", "none"}
+
+
+def _pipeline_config(demo_output: Path, tmp: Path, name: str) -> Config:
+    """A shipped pipeline's config, reading the shared demo city as `targeting run
+    pipelines/NAME.toml` does from a checkout beside `targeting-demo`."""
+    (tmp / "pipelines").mkdir(exist_ok=True)
+    if not (tmp / "targeting-demo").exists():
+        (tmp / "targeting-demo").symlink_to(demo_output.parent)
+    text = (Path(__file__).parents[1] / "pipelines" / f"{name}.toml").read_text(encoding="utf-8")
+    (tmp / "pipelines" / f"{name}.toml").write_text(text, encoding="utf-8")
+    return load_config(tmp / "pipelines" / f"{name}.toml")
+
+
+def test_nhw_week_sends_the_station_where_watch_is_thin(demo_output: Path, tmp_path: Path) -> None:
+    """The run before Neighbourhood Watch week plans the station by its overlay (Watch gap,
+    penetration and crime weighed up), so it picks other sites than the weekly run, each in an
+    area whose Watch coverage is below the force's median area. Both read the same files, so
+    they share one ingest and grid; only their plans differ."""
+    nhw = _pipeline_config(demo_output, tmp_path, "nhw_week")
+    weekly = _pipeline_config(demo_output, tmp_path, "weekly_tasking")
+    assert (nhw.inputs, nhw.grid) == (weekly.inputs, weekly.grid)
+    data = ingest_inputs(nhw)
+    grid = build_grid(data, config=nhw)
+    sites = {name: compute(data, grid, cfg).plan.stations
+             for name, cfg in (("nhw", nhw), ("weekly", weekly))}  # fmt: skip
+    assert len(sites["nhw"]) == 5
+    assert set(sites["nhw"]["cell"]) != set(sites["weekly"]["cell"])
+    sums = grid.cells.groupby("area_code")[["watch_households", "households"]].sum()
+    watch = (sums["watch_households"] / sums["households"]).clip(upper=1.0)
+    assert (watch.loc[sites["nhw"]["area_code"]] < watch.median()).all()

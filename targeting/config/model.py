@@ -15,6 +15,12 @@ from typing import Any
 from targeting.scoring import DEFAULT_WEIGHTS
 
 DEFAULT_SAC_TYPES = ("Burglary", "Robbery", "Vehicle crime", "Theft from the person")
+# Crimes that happen where many people pass (a street engagement's footfall proxy): thefts from
+# people, shops and bicycles and robbery are recorded where crowds are (high streets, stations,
+# markets), unlike burglary or vehicle crime, which follow homes and car parks.
+DEFAULT_PUBLIC_PLACE_TYPES = (
+    "Theft from the person", "Shoplifting", "Robbery", "Bicycle theft", "Other theft",
+)  # fmt: skip
 DATE_ORDERS = ("day-first", "month-first")  # what a `<column>_format` may say, or a strptime
 SMALL_AREA_FITS = ("split", "best_fit", "centroid")
 TACTICS = ("door", "street", "social", "control", "station")
@@ -24,6 +30,12 @@ TACTICS = ("door", "street", "social", "control", "station")
 # to be replaced by a force's own trial results.
 DEFAULT_YIELDS: Mapping[str, float] = MappingProxyType(
     {"door": 2.7, "street": 0.9, "social": 0.6, "control": 0.3, "station": 20.0}
+)
+# Officer hours per unit: a hotspot or street session is two officers for two hours, a station day
+# two officers for eight, a geofenced post half an hour of an engagement officer's time.
+# Assumptions, like the yields: a force sets its own.
+DEFAULT_HOURS: Mapping[str, float] = MappingProxyType(
+    {"door": 4.0, "street": 4.0, "social": 0.5, "control": 0.0, "station": 16.0}
 )
 
 
@@ -150,9 +162,24 @@ class ScoringConfig:
     rating_prior: float = setting(20.0, minimum=0, problem="must not be negative", fix="e.g. 20")
 
 
+POSITIVE_HOURS = "must be positive, got {value}"
+
+
 @dataclass(frozen=True)
 class TacticsConfig:
     yields: Mapping[str, float] = setting(DEFAULT_YIELDS)
+    # officer hours per hotspot, street session, station day or social post
+    hours: Mapping[str, float] = setting(DEFAULT_HOURS)
+
+
+@dataclass(frozen=True)
+class PlanConfig:
+    # officer hours per NPU (parent area) per week; when not given, the week is [hotspots]
+    # per_week door and street hotspots force-wide
+    officer_hours: float | None = setting(None, above=0, problem=POSITIVE_HOURS, fix="e.g. 200")
+    # geofenced social posts for the week, force-wide
+    social_posts: int = setting(0, minimum=0, problem="must not be negative, got {value}",
+                                fix="default 0")  # fmt: skip
 
 
 POSITIVE = "must be positive, got {value}"
@@ -223,6 +250,11 @@ class CrimesConfig:
     sac_types: tuple[str, ...] = setting(
         DEFAULT_SAC_TYPES, problem="must be a list of police.uk crime types",
         fix='["Burglary", "Robbery"]',
+    )  # fmt: skip
+    # crime types of busy public places: their density places street engagement
+    public_place_types: tuple[str, ...] = setting(
+        DEFAULT_PUBLIC_PLACE_TYPES, problem="must be a list of police.uk crime types",
+        fix='["Theft from the person", "Shoplifting"]',
     )  # fmt: skip
 
 
@@ -298,6 +330,7 @@ class Config:
     representation: RepresentationConfig = RepresentationConfig()
     emerging: EmergingConfig = EmergingConfig()
     tactics: TacticsConfig = TacticsConfig()
+    plan: PlanConfig = PlanConfig()
     hotspots: HotspotsConfig = HotspotsConfig()
     stations: StationsConfig = StationsConfig()
     geofences: GeofencesConfig = GeofencesConfig()

@@ -286,14 +286,15 @@ def place_signups(ctx: GridContext, signups: Signups) -> Placed:
 
 
 def place_crimes(ctx: GridContext, crimes: pd.DataFrame) -> Placed:
-    """Crimes (all but anti-social behaviour), serious acquisitive crimes and anti-social
-    behaviour, each in the fragment holding it."""
+    """Crimes (all but anti-social behaviour), serious acquisitive crimes, crimes of busy public
+    places and anti-social behaviour, each in the fragment holding it."""
     at = ctx.fragment_of(crimes)
     is_asb = crimes["is_asb"].to_numpy()
     return Placed(
         counts={
             "crimes": ctx.per_fragment(at[~is_asb]).astype(np.int64),
             "sac_crimes": ctx.per_fragment(at[crimes["is_sac"].to_numpy()]).astype(np.int64),
+            "public_crimes": ctx.per_fragment(at[crimes["is_public"].to_numpy()]).astype(np.int64),
             "asb": ctx.per_fragment(at[is_asb]).astype(np.int64),
         }
     )

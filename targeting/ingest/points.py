@@ -320,7 +320,9 @@ def read_crimes(
     crime_types: pd.DataFrame,
     locator: AreaLocator | None = None,
 ) -> tuple[pd.DataFrame | None, InputSummary | None]:
-    """police.uk street-level rows: `latitude, longitude, area_code, month, crime_type, is_asb, is_sac`."""
+    """police.uk street-level rows: `latitude, longitude, area_code, month, crime_type, is_asb,
+    is_sac, is_public` (`is_public`: a type that happens in busy public places, the street
+    tactic's footfall proxy)."""
     if not config.inputs.crimes:
         return None, None
     files = expand_globs(config.inputs.crimes, input_name="crimes")
@@ -383,6 +385,7 @@ def read_crimes(
             "crime_type": ctype[ok].to_numpy(),
             "is_asb": is_asb,
             "is_sac": ctype[ok].isin(config.crimes.sac_types).to_numpy() & ~is_asb,
+            "is_public": ctype[ok].isin(config.crimes.public_place_types).to_numpy() & ~is_asb,
         }
     )
     details = {"asb_rows": int(is_asb.sum()), "months": sorted(table["month"].unique().tolist())}
