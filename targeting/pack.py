@@ -11,7 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
+from collections.abc import Hashable, Mapping
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -149,6 +151,24 @@ def _fmt(frame: pd.DataFrame) -> pd.DataFrame:
     return out.fillna("")
 
 
+def _week_line(row: Mapping[Hashable, Any], *, areas: int) -> str:
+    """An NPU's week in one line, from `plan.csv`: its units, officer hours and expected
+    sign-ups."""
+    units = [
+        f"{int(row[col])} {word}{'' if int(row[col]) == 1 else 's'}"
+        for col, word in (("hotspots", "door hotspot"), ("street_sites", "street session"),
+                          ("station_days", "station day"), ("social_posts", "social post"))
+        if row[col] > 0
+    ]  # fmt: skip
+    if not units:
+        return f"{areas} areas; nothing planned this week."
+    return (
+        f"{areas} areas; this week {', '.join(units)}: {row['officer_hours']:,.0f} officer hours, "
+        f"about {row['expected_signups']:,.0f} sign-ups expected, "
+        f"{row['expected_gain']:,.1f} of them from the origins the areas are short of."
+    )
+
+
 def write_tasking_pack(
     folder: Path,
     plan: Plan,
@@ -163,6 +183,7 @@ def write_tasking_pack(
     rows = tasking_rows(plan, postcodes, previous)
     write_csv(rows, folder / "tasking.csv")
     sections = []
+    week = plan.plan.astype({"parent_code": str}).set_index("parent_code").to_dict("index")
     for parent, part in rows.groupby("parent_code", sort=True):
         name = part["parent_name"].dropna()
         label = str(name.iloc[0]) if len(name) else str(parent)
@@ -175,8 +196,9 @@ def write_tasking_pack(
         sections.append(
             Section(
                 title=f"{label}",
-                text=f"{len(areas)} areas, {int((part['item'] == 'hotspot').sum())} hotspots, "
-                f"{int((part['item'] == 'station').sum())} station sites this week.",
+                text=_week_line(week[str(parent)], areas=len(areas))
+                if str(parent) in week
+                else f"{len(areas)} areas; nothing planned this week.",
                 tables=(
                     ("Ranked areas", _fmt(areas[[*area_cols, "reason"]])),
                     ("Hotspots", _fmt(part[part["item"] == "hotspot"][hot_cols])),

@@ -307,6 +307,12 @@ def test_every_output_follows_the_one_plan(city: str, request: pytest.FixtureReq
     mine = plan.set_index("parent_code")[sums.columns].reindex(sums.index)
     assert np.allclose(mine.to_numpy(dtype=float), sums.to_numpy(dtype=float))
     assert set(ranked["tactic"]) <= {"door", "street", "station", "social", "none"}
+    # the tasking pack states each NPU's week with plan.csv's numbers
+    pack = (out / "tasking.html").read_text(encoding="utf-8")
+    for row in plan[plan["officer_hours"] > 0].itertuples():
+        said = (f"{row.officer_hours:,.0f} officer hours, about {row.expected_signups:,.0f} "
+                f"sign-ups expected, {row.expected_gain:,.1f} of them")  # fmt: skip
+        assert said in pack, (row.parent_code, said)
 
 
 def _pipeline_config(demo_output: Path, tmp: Path, name: str) -> Config:
