@@ -8,11 +8,12 @@ session (a cell of busy public places), one station day (the area's best site), 
 sign-ups from the area's target origins: the tactic's yield per unit times the share of the people
 it reaches who are of those origins. The plan chooses options to maximise the sum over areas of
 those values, each area's sum counted at most up to its gap (`caps`: what it is short) and
-weighted by the area's score (so the run's weights, its priorities, decide between areas), with one
-tactic per area, and within the limits: hotspots (door and street) force-wide, or officer hours per
-NPU; station days; social posts. It is a small integer program, solved exactly by HiGHS through
-`scipy.optimize.milp`; every hotspot, station site and geofence is then read off its solution, so
-nothing downstream can contradict the tactic an area was given.
+weighted by the area's score (so the run's weights, its priorities, decide between areas), with
+one tactic on the ground per area (a social post may come on top), within the limits: hotspots
+(door and street) force-wide, or officer hours per NPU; station days; social posts. It is a small
+integer program, solved exactly by HiGHS through `scipy.optimize.milp`; every hotspot, station
+site and geofence is then read off its solution, so nothing downstream can contradict the tactic
+an area was given.
 """
 
 from __future__ import annotations
@@ -54,8 +55,8 @@ def solve_plan(
     `options` has `OPTION_COLUMNS`; `caps` is each area's most countable gain (its gap) and
     `priority` its weight (the run's score, so the force's priorities decide between areas),
     both indexed by area_code (an area without them counts nothing). Maximises the sum over
-    areas of priority x min(cap, value of its chosen options), with at most one tactic per
-    area, within `limits`.
+    areas of priority x min(cap, value of its chosen options), with at most one tactic on the
+    ground (door, street or station) per area, social posts on top, within `limits`.
     """
     n = len(options)
     if n == 0:
@@ -80,9 +81,11 @@ def solve_plan(
     # an option only in its area's chosen tactic: y_o - z_(a,t) <= 0
     block((np.r_[np.ones(n), -np.ones(n)], np.r_[idx, idx], np.r_[y0 + idx, z0 + pair_of]),
           n, np.zeros(n))  # fmt: skip
-    # one tactic per area
+    # one tactic per area on the ground; a social post is read on phones, so it may come on top
+    on_ground = pairs.get_level_values(1) != "social"
     pair_area = areas.get_indexer(pairs.get_level_values(0))
-    block((np.ones(n_pair), pair_area, z0 + np.arange(n_pair)), n_area, np.ones(n_area))
+    block((np.ones(on_ground.sum()), pair_area[on_ground], z0 + np.flatnonzero(on_ground)),
+          n_area, np.ones(n_area))  # fmt: skip
     # the gain counted is at most what the area's options bring: g_a - sum(value y) <= 0
     value = options["value"].to_numpy(dtype=float)
     block((np.r_[np.ones(n_area), -value], np.r_[np.arange(n_area), area_of],
@@ -138,7 +141,8 @@ def area_plan(
     *,
     area_codes: pd.Index,
 ) -> pd.DataFrame:
-    """Per area: its `tactic` ("none" when the plan gives it nothing), the units of each tactic
+    """Per area: its `tactic` (its door, street or station units; "social" when it has only
+    social posts; "none" when the plan gives it nothing), the units of each tactic
     (`hotspots` for doors, `street_sites`, `station_days`, `social_posts`), `officer_hours`,
     `expected_signups` (all origins) and `expected_gain` (its target origins, up to its cap)."""
     taken = options.loc[chosen]
@@ -146,7 +150,9 @@ def area_plan(
         index="area_code", columns="tactic", values="value", aggfunc="size", fill_value=0
     ).reindex(index=area_codes, columns=list(PLAN_TACTICS), fill_value=0)
     sums = taken.groupby("area_code")[["hours", "signups", "value"]].sum().reindex(area_codes)
-    tactic = units.idxmax(axis=1).where(units.sum(axis=1) > 0, "none")
+    ground = units[["door", "street", "station"]]
+    idle = np.where(units["social"] > 0, "social", "none")
+    tactic = np.where(ground.sum(axis=1) > 0, ground.idxmax(axis=1).astype(str), idle)
     gain = np.minimum(sums["value"].fillna(0.0), caps.reindex(area_codes).fillna(0.0).clip(lower=0))
     return pd.DataFrame(
         {

@@ -215,3 +215,17 @@ def test_the_station_goes_to_the_worse_half_where_watch_is_thin() -> None:
     assert list(station_areas(areas)) == ["B"]
     # without Watch data, the worse half alone
     assert list(station_areas(areas.assign(watch_share=np.nan))) == ["A", "B"]
+
+
+def test_a_social_post_comes_on_top_of_an_areas_tactic_on_the_ground() -> None:
+    options = _options([
+        ("A", "N1", "door", 2.0, 4), ("A", "N1", "social", 0.4, 0.5),
+        ("B", "N1", "social", 0.3, 0.5),
+    ])  # fmt: skip
+    caps = pd.Series({"A": 10.0, "B": 10.0})
+    limits = Limits(hotspots=5, officer_hours=None, station_days=0, social_posts=2)
+    chosen = solve_plan(options, caps, ONE, limits=limits)
+    assert chosen.all()
+    plan = area_plan(options, chosen, caps, area_codes=pd.Index(["A", "B"]))
+    assert plan["tactic"].to_dict() == {"A": "door", "B": "social"}
+    assert plan["social_posts"].to_dict() == {"A": 1, "B": 1}
