@@ -20,12 +20,12 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
+from targeting.plan import TACTIC_COLOURS
 from targeting.report import Section, sections_to_html
 from targeting.store import write_csv
 from targeting.tasking import Plan
 
 NO_PARENT = "(no parent area)"
-TACTIC_COLOURS = {"door": "#b2182b", "street": "#2166ac", "station": "#1b7837"}
 TASKING_COLUMNS = (
     "parent_code", "parent_name", "item", "rank", "area_code", "area_name", "tactic", "cell",
     "latitude", "longitude", "nearest_postcode", "score", "parity_gap", "expected_signups",

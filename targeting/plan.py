@@ -29,6 +29,8 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 from targeting.errors import PlanError
 
 PLAN_TACTICS = ("door", "street", "station", "social")
+# each tactic's colour on every map (the pack's and the officers'); issue 18 revisits them
+TACTIC_COLOURS = {"door": "#b2182b", "street": "#2166ac", "station": "#1b7837", "social": "#762a83"}
 OPTION_COLUMNS = ("area_code", "parent_code", "tactic", "cell", "value", "signups", "hours")
 # what an hour of slack is worth against a sign-up: enough that no unit is spent where it adds
 # nothing, too little to change which sign-ups are won

@@ -17,6 +17,7 @@ import shapely
 
 from targeting.config import Config
 from targeting.h3cells import cell_centres, cell_outlines, cell_parents
+from targeting.plan import TACTIC_COLOURS
 from targeting.scoring import low_rating_share
 from targeting.segments import main_segments
 from targeting.store import STORE_NAME
@@ -28,7 +29,6 @@ INDEX_BREAKS = (50, 80, 95, 105, 125, 200)
 INDEX_COLOURS = ("#b2182b", "#ef8a62", "#fddbc7", "#f7f7f7", "#d1e5f0", "#67a9cf", "#2166ac")
 SEQUENTIAL = ("#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026")
 GREENS = ("#edf8e9", "#bae4b3", "#74c476", "#31a354", "#006d2c")
-TACTIC_COLOURS = {"door": "#b2182b", "street": "#2166ac", "station": "#1b7837"}
 # ColorBrewer Set3: twelve categories that stay apart
 SEGMENT_COLOURS = ("#8dd3c7", "#ffffb3", "#bebada", "#fb8072", "#80b1d3", "#fdb462", "#b3de69",
                    "#fccde5", "#d9d9d9", "#bc80bd", "#ccebc5", "#ffed6f")  # fmt: skip

@@ -14,8 +14,9 @@ import xstatic.pkg.leaflet
 from branca.element import Figure, MacroElement
 from jinja2 import Template
 
-from targeting.maps.data import SEGMENT_COLOURS, TACTIC_COLOURS, MapData, map_payload
+from targeting.maps.data import SEGMENT_COLOURS, MapData, map_payload
 from targeting.maps.scripts import PAGE_CSS, PAGE_JS, POINTS_JS
+from targeting.plan import TACTIC_COLOURS
 
 LEAFLET_DIR = Path(xstatic.pkg.leaflet.BASE_DIR)
 MAP_NAME = "map.html"
