@@ -69,15 +69,17 @@ def _low_satisfaction(units: pd.DataFrame, force: Force, scoring: ScoringConfig)
 
 
 def _gap_clause(raw: pd.Series, units: pd.DataFrame, force: Force, who: pd.Series) -> pd.Series:
-    """Each named origin with its own published parity gap, then the area's total, which is a
-    different sum (over every origin short of its share), so it is never passed off as theirs."""
+    """Each named origin with its own published parity gap, then the area's parity gap, which is
+    a different measure (every origin's shortfall from its share at today's total of sign-ups,
+    which can be smaller than one origin's gap), so it is named apart and never passed off as
+    theirs."""
     named = who.reindex(units.index).fillna("").astype(str)
     total = raw.round(0).map("{:,.0f}".format).astype(object)
     return pd.Series(
         np.where(
             named != "",
-            named + " sign-ups short of parity (" + total + " across all origins)",
-            total + " sign-ups short of parity across all origins",
+            named + " sign-ups short of parity; the area's parity gap is " + total,
+            "the area's parity gap is " + total + " sign-ups",
         ),
         index=units.index,
     )

@@ -171,7 +171,7 @@ def test_reason_names_each_origins_own_gap_then_the_total_then_the_next_driver()
     )  # fmt: skip
     text = reasons(clauses, order)
     assert text["A0"] == (
-        "Pakistani 16, Bangladeshi 14 sign-ups short of parity (410 across all origins); "
+        "Pakistani 16, Bangladeshi 14 sign-ups short of parity; the area's parity gap is 410; "
         "Watch covers 4% of households (force 10%)"
     )
     assert text["A1"] == "Watch covers 5% of households (force 10%)"
@@ -183,7 +183,7 @@ def test_gap_clause_without_named_origins_gives_the_total_alone() -> None:
     units = _units(1, parity_gap=[130.0])
     raw = units_to_components(units, force=FORCE, scoring=ScoringConfig())
     clause = reason_clauses(raw, units, pd.Series(dtype=str), force=FORCE)["representation_gap"]
-    assert clause["A0"] == "130 sign-ups short of parity across all origins"
+    assert clause["A0"] == "the area's parity gap is 130 sign-ups"
 
 
 @settings(max_examples=60, deadline=None)

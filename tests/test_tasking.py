@@ -216,8 +216,8 @@ def test_reasons_state_the_numbers_in_the_tables(city: str, request: pytest.Fixt
             assert (code, origin) not in suppressed
             assert published[(code, origin)] == gap, (code, origin)
         said = ", ".join(f"{o} {g}" for o, g in gaps.items())
-        assert (reason.startswith(said + " sign-ups short of parity") if gaps
-                else "sign-ups short of parity (" not in reason), (code, reason)  # fmt: skip
+        assert (reason.startswith(said + " sign-ups short of parity; the area's parity gap is ")
+                if gaps else "sign-ups short of parity" not in reason), (code, reason)  # fmt: skip
     assert named_areas >= len(ranked) // 2
 
     hotspots = pd.read_csv(out / "hotspots.csv", dtype={"cell": str})
