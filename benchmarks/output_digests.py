@@ -22,11 +22,9 @@ import tempfile
 from pathlib import Path
 
 import duckdb
-import numpy as np
-import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from realworld import draw_signups, write_export
+from realworld import draw_signups, write_export, write_postcode_signups
 from tiny import REALDATA
 
 from targeting.demo import write_demo_inputs
@@ -34,27 +32,9 @@ from targeting.pipeline import run
 
 
 def write_oa2011_inputs(folder: Path) -> Path:
-    """The 2011 OA run: 6,000 sign-ups at real postcodes (30% given by postcode, half of those
-    written without the space and in lower case), origins as ORIGINS labels."""
+    """The 2011 OA run: 6,000 sign-ups at real postcodes (`tests/realworld.py`)."""
     folder.mkdir(parents=True)
-    postcodes = pd.read_parquet(REALDATA / "postcodes" / "wm_postcodes.parquet")
-    rng = np.random.default_rng(7)
-    n = 6000
-    sample = postcodes.sample(n, random_state=7).reset_index(drop=True)
-    by_postcode = rng.random(n) < 0.3
-    compact = sample["Postcode"].str.replace(" ", "").str.lower()
-    spaced = sample["Postcode"].where(rng.random(n) < 0.5, compact)
-    origins = ["England", "Pakistani", "Polish", "Hindu Indian", "", "Not Found"]
-    pd.DataFrame(
-        {
-            "user_id": [f"U{i:05d}" for i in range(n)],
-            "joined": "2014-02-01",
-            "latitude": sample["LAT"].where(~by_postcode).round(6),
-            "longitude": sample["LONG"].where(~by_postcode).round(6),
-            "postcode": spaced.where(by_postcode, ""),
-            "origin": rng.choice(origins, n),
-        }
-    ).to_csv(folder / "signups.csv", index=False)
+    write_postcode_signups(folder)
     config = folder / "real.toml"
     config.write_text(
         f"""[inputs]

@@ -126,16 +126,6 @@ def solve_plan(
     return np.asarray(result.x[:n] > 0.5)
 
 
-def plan_gain(
-    options: pd.DataFrame, chosen: np.ndarray, caps: pd.Series, priority: pd.Series
-) -> float:
-    """The plan's objective: the sum over areas of priority x min(cap, value of its chosen
-    options)."""
-    taken = options.loc[chosen].groupby("area_code")["value"].sum()
-    counted = np.minimum(taken, caps.reindex(taken.index).fillna(0.0).clip(lower=0.0))
-    return float((counted * priority.reindex(taken.index).fillna(0.0).clip(lower=0.0)).sum())
-
-
 def area_plan(
     options: pd.DataFrame,
     chosen: np.ndarray,
@@ -186,11 +176,6 @@ def parent_plan(plan: pd.DataFrame, parents: pd.DataFrame, *, limits: Limits) ->
     out.insert(2, "tactics", out["parent_code"].map(mix).astype(object).fillna(""))
     out.insert(3, "officer_hours_capacity", limits.officer_hours)
     return out.sort_values("expected_gain", ascending=False, kind="stable").reset_index(drop=True)
-
-
-def yields_per_unit(tactic: pd.Series, *, yields: Mapping[str, float]) -> np.ndarray:
-    """Each unit's expected sign-ups, all origins: its tactic's yield."""
-    return tactic.map(dict(yields)).to_numpy(dtype=float)
 
 
 def _best(frame: pd.DataFrame, by: str, *, per_area: int) -> pd.DataFrame:

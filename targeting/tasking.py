@@ -310,7 +310,7 @@ def plan_week(
     force_rows = representation[
         (representation["level"] == "force") & (representation["origin_level"] == "origin")
     ]
-    missed = frozenset(force_rows.loc[force_rows["under_represented"] == True, "origin"])  # noqa: E712
+    missed = frozenset(force_rows.loc[force_rows["under_represented"].eq(True), "origin"])
     targets = hotspot_targets(
         gap_origins(representation, among=missed), gap_origins(representation, level="force"),
         area_codes=ranked["area_code"],

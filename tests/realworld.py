@@ -167,3 +167,26 @@ def independent_counts(signups: pd.DataFrame) -> pd.DataFrame:
     joined = gpd.sjoin(points, wards, predicate="within", how="inner")
     joined = joined[~joined.index.duplicated()]
     return joined.groupby(["WD25CD", "true_group"]).size().rename("registered").reset_index()
+
+
+def write_postcode_signups(folder: Path, n: int = 6000) -> None:
+    """`signups.csv` of `n` sign-ups at real West Midlands postcodes, the 2011 OA run's: 30% given
+    by postcode (half of those written without the space and in lower case), the rest by their
+    postcode's coordinates; origins as ORIGINS labels, blanks and "Not Found" included."""
+    postcodes = pd.read_parquet(REALDATA / "postcodes" / "wm_postcodes.parquet")
+    rng = np.random.default_rng(7)
+    sample = postcodes.sample(n, random_state=7).reset_index(drop=True)
+    by_postcode = rng.random(n) < 0.3
+    compact = sample["Postcode"].str.replace(" ", "").str.lower()
+    spaced = sample["Postcode"].where(rng.random(n) < 0.5, compact)
+    origins = ["England", "Pakistani", "Polish", "Hindu Indian", "", "Not Found"]
+    pd.DataFrame(
+        {
+            "user_id": [f"U{i:05d}" for i in range(n)],
+            "joined": "2014-02-01",
+            "latitude": sample["LAT"].where(~by_postcode).round(6),
+            "longitude": sample["LONG"].where(~by_postcode).round(6),
+            "postcode": spaced.where(by_postcode, ""),
+            "origin": rng.choice(origins, n),
+        }
+    ).to_csv(folder / "signups.csv", index=False)

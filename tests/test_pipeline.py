@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from realworld import write_postcode_signups
 from tiny import REALDATA, needs_realdata, write_world
 
 from targeting.config import load_config
@@ -199,28 +200,6 @@ def test_every_area_and_hotspot_carries_its_own_segment(tmp_path: Path) -> None:
 # Real West Midlands data
 
 
-def _real_signups(folder: Path, n: int = 6000) -> None:
-    postcodes = pd.read_parquet(REALDATA / "postcodes" / "wm_postcodes.parquet")
-    rng = np.random.default_rng(7)
-    sample = postcodes.sample(n, random_state=7).reset_index(drop=True)
-    by_postcode = rng.random(n) < 0.3
-    spaced = sample["Postcode"].where(
-        rng.random(n) < 0.5, sample["Postcode"].str.replace(" ", "").str.lower()
-    )
-    pd.DataFrame(
-        {
-            "user_id": [f"U{i:05d}" for i in range(n)],
-            "joined": "2014-02-01",
-            "latitude": sample["LAT"].where(~by_postcode).round(6),
-            "longitude": sample["LONG"].where(~by_postcode).round(6),
-            "postcode": spaced.where(by_postcode, ""),
-            "origin": rng.choice(
-                ["England", "Pakistani", "Polish", "Hindu Indian", "", "Not Found"], n
-            ),
-        }
-    ).to_csv(folder / "signups.csv", index=False)
-
-
 def _real_config(folder: Path, population: str, *, extra: str = "") -> Path:
     config = folder / "real.toml"
     config.write_text(
@@ -250,7 +229,7 @@ def _real_run(
     if not REALDATA.is_dir():
         pytest.skip(f"no real data at {REALDATA}")
     folder = factory.mktemp(name)
-    _real_signups(folder)
+    write_postcode_signups(folder)
     population = REALDATA / "census" / "census2011_ethnicity_oa_wm.csv"
     extra = f'[grid]\nsmall_area_fit = "{fit}"' if fit else ""
     config = _real_config(folder, str(population), extra=extra)
@@ -351,7 +330,7 @@ def test_real_ward_residents_equal_direct_sum_where_oas_nest(tmp_path: Path) -> 
     census = pd.read_csv(REALDATA / "census" / "census2011_ethnicity_oa_wm.csv")
     census = census[census["OA"].isin(nested["OA11CD"])]
     census.to_csv(tmp_path / "nested.csv", index=False)
-    _real_signups(tmp_path, n=200)
+    write_postcode_signups(tmp_path, n=200)
     result = run(_real_config(tmp_path, str(tmp_path / "nested.csv")))
     groups = [c for c in census.columns if c not in {"OA", "Persons", "LSOA", "MSOA", "LAD", "RGN"}]
     direct = (

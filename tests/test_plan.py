@@ -10,11 +10,21 @@ import pandas as pd
 import pulp
 import pytest
 
-from targeting.plan import Limits, area_plan, plan_gain, solve_plan
+from targeting.plan import Limits, area_plan, solve_plan
 
 # every area of these instances matters as much as the next
 ONE = pd.Series(1.0, index=[f"A{i}" for i in range(8)] + [f"A{i:03d}" for i in range(200)]
                 + ["A", "B", "C"])  # fmt: skip
+
+
+def plan_gain(
+    options: pd.DataFrame, chosen: np.ndarray, caps: pd.Series, priority: pd.Series
+) -> float:
+    """The plan's objective, worked out from what it chose: the sum over areas of priority x min(cap, value of its chosen
+    options)."""
+    taken = options.loc[chosen].groupby("area_code")["value"].sum()
+    counted = np.minimum(taken, caps.reindex(taken.index).fillna(0.0).clip(lower=0.0))
+    return float((counted * priority.reindex(taken.index).fillna(0.0).clip(lower=0.0)).sum())
 
 
 def _options(rows: list[tuple[str, str, str, float, float]]) -> pd.DataFrame:
