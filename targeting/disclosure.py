@@ -9,7 +9,7 @@ known only to lie in a range at least the threshold wide.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -103,9 +103,11 @@ def narrow_cells(
     *,
     threshold: int,
     check: np.ndarray | None = None,
+    bounds: tuple[np.ndarray, np.ndarray] | None = None,
+    enough: float | None = None,
 ) -> pd.DataFrame:
-    """Withheld cells that the published values pin to a range narrower than `threshold`, with
-    the lines that pin them: columns `cell, line`.
+    """Withheld cells that the published values pin to a range narrower than `enough` (default
+    `threshold`), with the lines that pin them: columns `cell, line`.
 
     This is what anyone holding the published tables can do: each line is an equation, published
     cells are constants, withheld cells unknowns >= 0; minimising and maximising each unknown by
@@ -114,6 +116,8 @@ def narrow_cells(
     directions first find spread-out solutions, and a cell is skipped once solutions already
     found (starting from the true values) span the threshold in it. `check` limits the audit to
     some cells (withholding more only ever widens ranges, so cells found wide stay wide).
+    `bounds` (lowest and highest value per cell, inf for none) is what a reader knows of each
+    withheld cell beyond >= 0, such as "<10" printed in its place (`labelled_bounds`).
     """
     # scipy.optimize is imported where it is used (it adds a quarter of a second to every
     # command's start)
@@ -141,6 +145,9 @@ def narrow_cells(
     rhs = np.bincount(line_pos[~unknown], weights=known, minlength=len(line_ids))
     n_comp, comp = connected_components(matrix.T @ matrix, directed=False)
     truth = values[cells].astype(float)
+    enough = float(threshold if enough is None else enough)
+    lows = np.zeros(len(cells)) if bounds is None else bounds[0][cells].astype(float)
+    highs = np.full(len(cells), np.inf) if bounds is None else bounds[1][cells].astype(float)
     wanted = np.ones(len(cells), dtype=bool) if check is None else np.isin(cells, check)
     rng = np.random.default_rng(0)
     pinned: list[tuple[int, object]] = []
@@ -152,25 +159,26 @@ def narrow_cells(
         sub = matrix[rows][:, members]
         b = rhs[rows]
         low, high = truth[members].copy(), truth[members].copy()
+        box = np.column_stack([lows[members], highs[members]])
         # one LP in a random direction moves every cell of the group at once; large groups get
         # more of them (until the wanted cells are all wide), so few cells need LPs of their own
         tries = 0 if len(members) <= 8 else min(64, 4 + len(members) // 25)
         for _ in range(tries):
-            if (high - low)[wanted[members]].min() >= threshold:
+            if (high - low)[wanted[members]].min() >= enough:
                 break
-            res = linprog(rng.normal(size=len(members)), A_eq=sub, b_eq=b, bounds=(0, None),
+            res = linprog(rng.normal(size=len(members)), A_eq=sub, b_eq=b, bounds=box,
                           method="highs", options=LP_OPTIONS)  # fmt: skip
             if res.status == 0:
                 low, high = np.minimum(low, res.x), np.maximum(high, res.x)
         for j in np.flatnonzero(wanted[members]):
             binding: set[int] = set()
             for sign in (1.0, -1.0):
-                if high[j] - low[j] >= threshold:
+                if high[j] - low[j] >= enough:
                     break
                 cost = np.zeros(len(members))
                 cost[j] = sign
                 res = linprog(
-                    cost, A_eq=sub, b_eq=b, bounds=(0, None), method="highs", options=LP_OPTIONS
+                    cost, A_eq=sub, b_eq=b, bounds=box, method="highs", options=LP_OPTIONS
                 )
                 if res.status == 3:  # unbounded: as wide as can be
                     high[j] = np.inf
@@ -178,15 +186,41 @@ def narrow_cells(
                     low = np.minimum(low, res.x)
                     high = np.maximum(high, res.x)
                     binding.update(np.flatnonzero(np.abs(res.eqlin.marginals) > 1e-9).tolist())
-            if high[j] - low[j] < threshold - 1e-6:
+            if high[j] - low[j] < enough - 1e-6:
                 pinned += [(int(cells[members[j]]), line_ids[rows[r]]) for r in sorted(binding)]
                 if not binding:
                     pinned.append((int(cells[members[j]]), None))
     return pd.DataFrame(pinned, columns=["cell", "line"]) if pinned else found
 
 
+# a count printed as "<10" is known to lie in 1..9; it must still not be narrowed to fewer than
+# three values (a range at least this wide) by the published figures
+LABELLED_WIDTH = 2
+
+
+def labelled_bounds(
+    values: np.ndarray, suppressed: np.ndarray, labelled: np.ndarray, *, threshold: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """What a reader knows of each withheld cell where withheld counts of 1 to `threshold - 1`
+    are printed as "<threshold" (the `labelled` cells): those lie in 1..threshold-1, and the
+    others withheld there (secondary suppression) are at least the threshold. Elsewhere only
+    >= 0."""
+    small = is_small(values, threshold=threshold)
+    low = np.zeros(len(values))
+    high = np.full(len(values), np.inf)
+    shown = labelled & suppressed
+    low[shown & small], high[shown & small] = 1.0, threshold - 1.0
+    low[shown & ~small] = float(threshold)
+    return low, high
+
+
 def protect_counts(
-    values: np.ndarray, lines: pd.DataFrame, *, threshold: int, max_rounds: int = 30
+    values: np.ndarray,
+    lines: pd.DataFrame,
+    *,
+    threshold: int,
+    max_rounds: int = 30,
+    labelled: np.ndarray | None = None,
 ) -> np.ndarray:
     """Which cells to withhold so that no withheld count can be placed in a range narrower than
     `threshold` from everything published.
@@ -194,15 +228,43 @@ def protect_counts(
     Line-by-line suppression (`suppress_lines`) first; then, while the linear-programming audit
     (`narrow_cells`) finds pinned cells, the smallest published non-zero cell on a line that pins
     each (or, failing that, on any line through it) is withheld too and the line rule reapplied.
-    The test suite audits the result independently.
+    Where some cells are printed as "<threshold" when withheld (`labelled`), the audit runs again
+    knowing that (`labelled_bounds`) and widens every withheld cell to `LABELLED_WIDTH`. The test
+    suite audits the result independently.
     """
     suppressed = suppress_lines(values, lines, threshold=threshold)
+    suppressed = _widen(
+        values, lines, suppressed, threshold=threshold, max_rounds=max_rounds,
+        audit=lambda s, check: narrow_cells(values, lines, s, threshold=threshold, check=check),
+    )  # fmt: skip
+    if labelled is None or not (labelled & suppressed).any():
+        return suppressed
+    return _widen(
+        values, lines, suppressed, threshold=threshold, max_rounds=max_rounds,
+        audit=lambda s, check: narrow_cells(
+            values, lines, s, threshold=threshold, check=check, enough=LABELLED_WIDTH,
+            bounds=labelled_bounds(values, s, labelled, threshold=threshold),
+        ),
+    )  # fmt: skip
+
+
+def _widen(
+    values: np.ndarray,
+    lines: pd.DataFrame,
+    suppressed: np.ndarray,
+    *,
+    threshold: int,
+    max_rounds: int,
+    audit: Callable[[np.ndarray, np.ndarray | None], pd.DataFrame],
+) -> np.ndarray:
+    """Withhold more until `audit` finds no pinned cell: for each pinned cell, the smallest
+    published non-zero cell on a line that pins it (or on any line through it)."""
     line = lines["line"].to_numpy()
     cell = lines["cell"].to_numpy()
     value = values[cell]
     check: np.ndarray | None = None
     for _ in range(max_rounds):
-        narrow = narrow_cells(values, lines, suppressed, threshold=threshold, check=check)
+        narrow = audit(suppressed, check)
         if narrow.empty:
             return suppressed
         open_cells = pd.DataFrame({"line": line, "cell": cell, "value": value})[

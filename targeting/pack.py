@@ -1,14 +1,19 @@
-"""The tasking pack a neighbourhood tasking meeting reads: per parent area (NPU), its ranked areas,
-the week's hotspots with their tactic and nearest postcode, the station sites, a small static map,
-and, given an earlier run, how each area moved.
+"""The tasking pack a neighbourhood tasking meeting prints and works from: the week force-wide
+and its top areas first, then one A4 page (or more) per parent area (NPU), the NPUs in order of
+need, each with a small map whose numbered hotspots match its list, and blank columns for the
+officer, the date done and the outcome, so the printed list comes back filled in.
 
-`tasking.html` is one self-contained, printable page (the report's layout, protective marking at
-top and bottom); `tasking.csv` holds the same rows for a spreadsheet.
+`tasking.html` is one self-contained page (no scripts, pictures inline) with the protective
+marking at the top and bottom of every printed page; `tasking.csv` holds the same rows for a
+spreadsheet. Nothing in the pack names a person: hotspots are H3 cells, shown by their nearest
+postcode and street.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import html
 import io
 import re
 from collections.abc import Hashable, Mapping
@@ -18,36 +23,23 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from scipy.spatial import cKDTree
 
-from targeting.plan import TACTIC_COLOURS
-from targeting.report import Section, sections_to_html
-from targeting.store import write_csv
+from targeting.plan import TACTIC_COLOURS, TACTIC_NAMES, units_text
+from targeting.report.render import page_css, table_html
+from targeting.store import round_as_published, write_csv
 from targeting.tasking import Plan
 
 NO_PARENT = "(no parent area)"
+TOP_AREAS = 10
 TASKING_COLUMNS = (
     "parent_code", "parent_name", "item", "rank", "area_code", "area_name", "tactic", "cell",
-    "latitude", "longitude", "nearest_postcode", "score", "parity_gap", "expected_signups",
-    "previous_rank", "rank_change", "parity_gap_change", "penetration_gap_change", "segment",
-    "reason",
+    "latitude", "longitude", "nearest_postcode", "street", "score", "parity_gap",
+    "expected_signups", "previous_rank", "rank_change", "parity_gap_change",
+    "penetration_gap_change", "segment", "reason",
 )  # fmt: skip
-
-
-def nearest_postcodes(
-    lat: np.ndarray, lon: np.ndarray, postcodes: pd.DataFrame | None
-) -> np.ndarray:
-    """The postcode nearest each point (`key, latitude, longitude` table, keys without spaces),
-    written with its space ("B35 6AB"); blank without postcodes."""
-    if postcodes is None or postcodes.empty or len(lat) == 0:
-        return np.full(len(lat), "", dtype=object)
-    scale = np.cos(np.radians(float(np.mean(lat))))
-    tree = cKDTree(
-        np.column_stack([postcodes["latitude"], postcodes["longitude"].to_numpy() * scale])
-    )
-    _, idx = tree.query(np.column_stack([lat, lon * scale]))
-    keys = postcodes["key"].astype(str).to_numpy()[idx]
-    return np.array([f"{k[:-3]} {k[-3:]}" if len(k) > 3 else k for k in keys], dtype=object)
+# what the pack leaves blank for the meeting to fill in by hand
+TO_FILL = ("Officer", "Date done", "Outcome")
+VISIT_CLASSES = {"Why here": "why", **dict.fromkeys(TO_FILL, "fill-in")}
 
 
 def compare_with_previous(ranked: pd.DataFrame, previous: pd.DataFrame | None) -> pd.DataFrame:
@@ -66,9 +58,7 @@ def compare_with_previous(ranked: pd.DataFrame, previous: pd.DataFrame | None) -
     return out
 
 
-def tasking_rows(
-    plan: Plan, postcodes: pd.DataFrame | None, previous: pd.DataFrame | None
-) -> pd.DataFrame:
+def tasking_rows(plan: Plan, previous: pd.DataFrame | None) -> pd.DataFrame:
     """The tasking list: areas, hotspots and stations, per parent area, in rank order."""
     areas = compare_with_previous(plan.ranked_areas, previous).assign(
         item="area", segment=plan.ranked_areas["segments"]
@@ -82,9 +72,6 @@ def tasking_rows(
             + plan.hotspots["segment_label"].astype("string").fillna("")
         ).str.strip(),
         parent_name=plan.hotspots["area_code"].map(parents["parent_name"]),
-        nearest_postcode=nearest_postcodes(
-            plan.hotspots["latitude"].to_numpy(), plan.hotspots["longitude"].to_numpy(), postcodes
-        ),
     )
     stations = plan.stations.assign(
         item="station",
@@ -92,9 +79,6 @@ def tasking_rows(
         parent_code=plan.stations["area_code"].map(parents["parent_code"]),
         parent_name=plan.stations["area_code"].map(parents["parent_name"]),
         parity_gap=plan.stations["covered_parity_gap"],
-        nearest_postcode=nearest_postcodes(
-            plan.stations["latitude"].to_numpy(), plan.stations["longitude"].to_numpy(), postcodes
-        ),
     )
     rows = pd.concat([areas, hotspots, stations], ignore_index=True).reindex(
         columns=list(TASKING_COLUMNS)
@@ -106,34 +90,57 @@ def tasking_rows(
     ).reset_index(drop=True)
 
 
+def _label(item: str, rank: Any) -> str:
+    """A hotspot's number in the pack and on its map (its force-wide rank); a station's "S1"."""
+    return f"S{int(rank)}" if item == "station" else f"{int(rank)}"
+
+
 def parent_map_png(outlines: gpd.GeoDataFrame, rows: pd.DataFrame, *, title: str) -> bytes:
-    """A small static map: the parent's area outlines and names, hotspots by tactic, stations."""
+    """A small static map: the parent's area outlines and names, hotspots by tactic and
+    stations, each labelled with its number in the pack's lists."""
     # matplotlib is imported where it draws (it takes a third of a second to load)
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.0, 4.5), dpi=90)
+    fig, ax = plt.subplots(figsize=(7.0, 4.6), dpi=110)
     outlines.boundary.plot(ax=ax, color="#555555", linewidth=0.8)
     for point, name in zip(
         outlines.geometry.representative_point(), outlines["area_name"], strict=True
     ):
         # control characters have no glyph; the label shows the rest of the name
         shown = re.sub(r"[\x00-\x1f\x7f]", "", str(name))[:40]
-        ax.annotate(shown, (point.x, point.y), fontsize=7, ha="center", color="#333333")
+        ax.annotate(shown, (point.x, point.y), fontsize=7, ha="center", color="#555555")
+    points = rows[rows["item"] != "area"]
     for tactic, colour in TACTIC_COLOURS.items():
-        pts = rows[(rows["item"] != "area") & (rows["tactic"] == tactic)]
+        pts = points[points["tactic"] == tactic]
         if len(pts):
             ax.scatter(
-                pts["longitude"], pts["latitude"], s=40 if tactic == "station" else 14,
-                marker="^" if tactic == "station" else "o", color=colour, label=tactic,
+                pts["longitude"], pts["latitude"], s=70 if tactic == "station" else 40,
+                marker="^" if tactic == "station" else "o", color=colour, edgecolor="white",
+                linewidth=0.8, label=TACTIC_NAMES.get(tactic, tactic), zorder=3,
             )  # fmt: skip
+    for item, rank, lon, lat in zip(
+        points["item"], points["rank"], points["longitude"], points["latitude"], strict=True
+    ):
+        ax.annotate(
+            _label(item, rank), (lon, lat), xytext=(4, 3), textcoords="offset points",
+            fontsize=7, fontweight="bold", color="#111111", zorder=4,
+        )  # fmt: skip
     if ax.get_legend_handles_labels()[0]:
         ax.legend(loc="lower right", fontsize=7)
     ax.set_title(title, fontsize=9)
     ax.set_axis_off()
     _, miny, _, maxy = outlines.total_bounds
+    if len(points):
+        # zoomed to where the work is, so that the numbers stand apart; outlines for bearings
+        x0, x1 = points["longitude"].min(), points["longitude"].max()
+        y0, y1 = points["latitude"].min(), points["latitude"].max()
+        pad = max(x1 - x0, y1 - y0, 0.01) * 0.12
+        ax.set_xlim(x0 - pad, x1 + pad)
+        ax.set_ylim(y0 - pad, y1 + pad)
+        miny, maxy = y0, y1
     ax.set_aspect(1 / np.cos(np.radians((miny + maxy) / 2)))
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", bbox_inches="tight", metadata={"Software": None})
@@ -141,32 +148,205 @@ def parent_map_png(outlines: gpd.GeoDataFrame, rows: pd.DataFrame, *, title: str
     return buffer.getvalue()
 
 
-def _fmt(frame: pd.DataFrame) -> pd.DataFrame:
-    """Tables for reading: blanks for missing values, whole numbers for counts."""
-    out = frame.copy()
-    for col in out.columns:
-        if pd.api.types.is_float_dtype(out[col]):
-            digits = 3 if col == "score" else (6 if col in ("latitude", "longitude") else 0)
-            out[col] = out[col].map(lambda v, d=digits: "" if pd.isna(v) else f"{v:,.{d}f}")
-    return out.fillna("")
+def _number(value: Any, digits: int = 0) -> str:
+    return "" if value is None or pd.isna(value) else f"{value:,.{digits}f}"
 
 
-def _week_line(row: Mapping[Hashable, Any], *, areas: int) -> str:
+def _change(value: Any) -> str:
+    """A change of rank: ▲ up, ▼ down, – same; blank when the area is new."""
+    if value is None or pd.isna(value):
+        return ""
+    n = int(value)
+    return f"▲ {n}" if n > 0 else f"▼ {-n}" if n < 0 else "–"
+
+
+def _tactic(row: Mapping[Hashable, Any]) -> str:
+    return TACTIC_NAMES.get(str(row["tactic"]), str(row["tactic"]))
+
+
+def _areas_table(areas: pd.DataFrame, *, with_parent: bool, previous: bool) -> pd.DataFrame:
+    """Ranked areas for reading: human headers, numbers rounded as the CSVs publish them."""
+    records = round_as_published(areas).to_dict("records")
+    table = pd.DataFrame(
+        {
+            "Rank": [_number(r["rank"]) for r in records],
+            "Area": [str(r["area_name"]) for r in records],
+            **({"NPU": [str(r["parent_name"] or "") for r in records]} if with_parent else {}),
+            "Tactic": [_tactic(r) for r in records],
+            "This week": [units_text(r) or "–" for r in records],
+            "Parity gap": [_number(r["parity_gap"]) for r in records],
+            "Expected sign-ups": [_number(r["expected_signups"], 1) for r in records],
+            **(
+                {
+                    "Last run": [_number(r["previous_rank"]) for r in records],
+                    "Move": [_change(r["rank_change"]) for r in records],
+                }
+                if previous
+                else {}
+            ),
+            "Why": [str(r["reason"]) for r in records],
+        }
+    )
+    return table
+
+
+def _visits_table(part: pd.DataFrame) -> pd.DataFrame:
+    """Hotspots and station sites for the printed list: number, place, what to do, the
+    neighbourhood type, and the blank columns to fill in. The street column shows only where
+    the postcode data names streets."""
+    rows = part[part["item"] != "area"].to_dict("records")
+    streets = [str(r["street"]) if pd.notna(r["street"]) else "" for r in rows]
+    table = pd.DataFrame(
+        {
+            "No.": [_label(r["item"], r["rank"]) for r in rows],
+            "Area": [str(r["area_name"]) for r in rows],
+            "Tactic": [_tactic(r) for r in rows],
+            "Nearest postcode": [str(r["nearest_postcode"] or "") for r in rows],
+            **({"Street": streets} if any(streets) else {}),
+            "Why here": [
+                str(r["reason"]) if r["item"] == "hotspot" else "mobile police station site"
+                for r in rows
+            ],
+            "Type": [_segment_code(r["segment"]) for r in rows],
+            **{name: [""] * len(rows) for name in TO_FILL},
+        }
+    )
+    return table
+
+
+def _segment_code(value: Any) -> str:
+    """The segment code at the start of a tasking row's segment text ("S04 high ..." -> "S04")."""
+    return "" if value is None or pd.isna(value) else str(value).split(" ")[0]
+
+
+def _types_key(part: pd.DataFrame, portraits: pd.Series | None) -> str:
+    """The neighbourhood types of an NPU's hotspots in words, as an HTML list."""
+    if portraits is None:
+        return ""
+    codes = sorted(
+        {_segment_code(v) for v in part.loc[part["item"] == "hotspot", "segment"]} - {""}
+    )
+    shown = [(c, portraits.get(c)) for c in codes if pd.notna(portraits.get(c))]
+    if not shown:
+        return ""
+    return (
+        '<p class="note types"><b>Neighbourhood types (Type):</b> '
+        + " ".join(f"{html.escape(c)}: {html.escape(str(text))}" for c, text in shown)
+        + "</p>"
+    )
+
+
+def _parent_order(rows: pd.DataFrame) -> list[Hashable]:
+    """Parent areas by need: the largest parity gap over their areas first, then the best
+    ranked area."""
+    areas = rows[rows["item"] == "area"]
+    need = areas.groupby("parent_code").agg(gap=("parity_gap", "sum"), best=("rank", "min"))
+    return list(need.sort_values(["gap", "best"], ascending=[False, True]).index)
+
+
+def _week_line(row: Mapping[Hashable, Any] | None, *, areas: int) -> str:
     """An NPU's week in one line, from `plan.csv`: its units, officer hours and expected
     sign-ups."""
-    units = [
-        f"{int(row[col])} {word}{'' if int(row[col]) == 1 else 's'}"
-        for col, word in (("hotspots", "door hotspot"), ("street_sites", "street session"),
-                          ("station_days", "station day"), ("social_posts", "social post"))
-        if row[col] > 0
-    ]  # fmt: skip
-    if not units:
+    units = units_text(row) if row is not None else ""
+    if row is None or not units:
         return f"{areas} areas; nothing planned this week."
     return (
-        f"{areas} areas; this week {', '.join(units)}: {row['officer_hours']:,.0f} officer hours, "
+        f"{areas} areas; this week {units}: {row['officer_hours']:,.0f} officer hours, "
         f"about {row['expected_signups']:,.0f} sign-ups expected, "
         f"{row['expected_gain']:,.1f} of them from the origins the areas are short of."
     )
+
+
+def _force_line(plan: pd.DataFrame) -> str:
+    totals = plan[["hotspots", "street_sites", "station_days", "social_posts", "officer_hours",
+                   "expected_signups", "expected_gain"]].sum()  # fmt: skip
+    units = units_text(totals.to_dict())
+    return (
+        f"This week force-wide: {units or 'nothing planned'}; {totals['officer_hours']:,.0f} "
+        f"officer hours, about {totals['expected_signups']:,.0f} sign-ups expected, "
+        f"{totals['expected_gain']:,.1f} of them from the origins the areas are short of. "
+        "The NPU pages follow, largest parity gap first; each starts on a new page."
+    )
+
+
+def tasking_html(
+    rows: pd.DataFrame,
+    plan: Plan,
+    *,
+    outlines: gpd.GeoDataFrame,
+    portraits: pd.Series | None,
+    previous: bool,
+    marking: str,
+    as_of: dt.date,
+) -> str:
+    """The printable pack as one self-contained page."""
+    esc = html.escape
+    title = f"Tasking pack: week to {as_of:%d %B %Y}"
+    week = plan.plan.astype({"parent_code": str}).set_index("parent_code").to_dict("index")
+    top = plan.ranked_areas.sort_values("rank").head(TOP_AREAS)
+    if previous:
+        top = top.merge(
+            rows.loc[rows["item"] == "area", ["area_code", "previous_rank", "rank_change"]],
+            on="area_code",
+            how="left",
+        )
+    order = _parent_order(rows)
+    names = (
+        rows.dropna(subset=["parent_name"])
+        .drop_duplicates("parent_code")
+        .set_index("parent_code")["parent_name"]
+    )
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{esc(title)}</title><style>{page_css(marking)}"
+        ".npu{break-before:page}.fill-in{min-width:4.5rem}.why{min-width:13rem}"
+        ".types{font-size:.8rem}"
+        "@media print{.fill td{height:8mm}.fill-in{width:19mm}.why{width:34%}table{font-size:7pt;margin:.2rem 0 .6rem}"
+        "th,td{padding:.1rem .25rem}img{max-height:80mm;display:block;margin:auto}"
+        "h1{font-size:15pt}h2{font-size:12pt;margin-top:0}h3{font-size:9.5pt;margin:.3rem 0}"
+        ".note{font-size:8pt;margin:.2rem 0}}"
+        "</style></head><body>",
+        f'<div class="marking">{esc(marking)}</div>',
+        f"<h1>{esc(title)}</h1>",
+        '<p class="note">For engagement, not enforcement: where to knock on doors, talk in the '
+        "street and park the mobile station, to invite under-represented residents into the "
+        "alert system. Aggregates only; small counts are suppressed.</p>",
+        f'<section id="force"><h2>Top {len(top)} areas force-wide</h2>',
+        f'<p class="note">{esc(_force_line(plan.plan))}</p>',
+        table_html(_areas_table(top, with_parent=True, previous=previous)),
+        '<h3>NPUs in this pack</h3><p class="note">'
+        + " · ".join(
+            f'<a href="#parent-{esc(str(p))}">{esc(str(names.get(p, p)))}</a>' for p in order
+        )
+        + "</p></section>",
+    ]
+    for parent in order:
+        part = rows[rows["parent_code"] == parent]
+        label = str(names.get(parent, parent))
+        areas = part[part["item"] == "area"]
+        visits = _visits_table(part)
+        png = parent_map_png(
+            outlines[outlines["area_code"].isin(set(areas["area_code"]))], part, title=label
+        )
+        data = base64.b64encode(png).decode("ascii")
+        parts += [
+            f'<section class="npu" id="parent-{esc(str(parent))}"><h2>{esc(label)}</h2>',
+            f'<p class="note">{esc(_week_line(week.get(str(parent)), areas=len(areas)))}</p>',
+            f'<img src="data:image/png;base64,{data}" alt="Map of {esc(label)}: area outlines, '
+            'hotspots numbered as in the list below, station sites">',
+            "<h3>Hotspots and station sites</h3>",
+            _types_key(part, portraits),
+            table_html(visits, classes="fill")
+            if len(visits)
+            else '<p class="note">None this week.</p>',
+            "<h3>Areas</h3>",
+            table_html(_areas_table(areas, with_parent=False, previous=previous)),
+            "</section>",
+        ]
+    parts += [f'<div class="marking">{esc(marking)}</div>', "</body></html>"]
+    return "\n".join(parts) + "\n"
 
 
 def write_tasking_pack(
@@ -174,50 +354,15 @@ def write_tasking_pack(
     plan: Plan,
     *,
     outlines: gpd.GeoDataFrame,
-    postcodes: pd.DataFrame | None,
+    portraits: pd.Series | None,
     previous: pd.DataFrame | None,
     marking: str,
     as_of: dt.date,
 ) -> pd.DataFrame:
     """Write `tasking.csv` and `tasking.html` into `folder`; return the tasking rows."""
-    rows = tasking_rows(plan, postcodes, previous)
+    rows = tasking_rows(plan, previous)
     write_csv(rows, folder / "tasking.csv")
-    sections = []
-    week = plan.plan.astype({"parent_code": str}).set_index("parent_code").to_dict("index")
-    for parent, part in rows.groupby("parent_code", sort=True):
-        name = part["parent_name"].dropna()
-        label = str(name.iloc[0]) if len(name) else str(parent)
-        areas = part[part["item"] == "area"]
-        codes = set(areas["area_code"])
-        area_cols = ["rank", "area_name", "score", "tactic", "parity_gap", "expected_signups"]
-        if previous is not None:
-            area_cols += ["previous_rank", "rank_change", "parity_gap_change"]
-        hot_cols = ["rank", "area_name", "tactic", "nearest_postcode", "cell", "segment", "reason"]
-        sections.append(
-            Section(
-                title=f"{label}",
-                text=_week_line(week[str(parent)], areas=len(areas))
-                if str(parent) in week
-                else f"{len(areas)} areas; nothing planned this week.",
-                tables=(
-                    ("Ranked areas", _fmt(areas[[*area_cols, "reason"]])),
-                    ("Hotspots", _fmt(part[part["item"] == "hotspot"][hot_cols])),
-                    ("Station sites", _fmt(part[part["item"] == "station"][hot_cols[:5]])),
-                ),
-                image_png=parent_map_png(
-                    outlines[outlines["area_code"].isin(codes)], part, title=label
-                ),
-                image_alt=f"Map of {label}: area outlines, hotspots by tactic and station sites",
-                anchor=f"parent-{parent}",
-            )
-        )
-    title = f"Tasking pack: week to {as_of:%d %B %Y}"
-    lead = (
-        "For engagement, not enforcement: where to knock on doors, talk in the street and park "
-        "the mobile station, to invite under-represented residents into the alert system. "
-        "Aggregates only; small counts are suppressed."
-    )
-    (folder / "tasking.html").write_text(
-        sections_to_html(sections, title=title, marking=marking, lead=lead), encoding="utf-8"
-    )
+    page = tasking_html(rows, plan, outlines=outlines, portraits=portraits,
+                        previous=previous is not None, marking=marking, as_of=as_of)  # fmt: skip
+    (folder / "tasking.html").write_text(page, encoding="utf-8")
     return rows

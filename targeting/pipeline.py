@@ -22,7 +22,7 @@ from targeting import __version__
 from targeting.config import Config, load_config
 from targeting.disclosure import protect_breakdown, withhold_small_counts
 from targeting.emerging import find_emerging
-from targeting.errors import NoRunError, OutputError
+from targeting.errors import OutputError
 from targeting.geofence import write_geofences_geojson, write_geofences_kml
 from targeting.grid import Grid, build_grid, points_to_areas
 from targeting.ingest import (
@@ -46,26 +46,39 @@ from targeting.ingest.segments import (
 )
 from targeting.origins import label_table
 from targeting.pack import write_tasking_pack
-from targeting.report import Section, build_sections, segment_section, write_report
+from targeting.report import (
+    Headline,
+    Section,
+    build_headline,
+    build_sections,
+    headline_to_html,
+    headline_to_markdown,
+    segment_section,
+    write_report,
+)
 from targeting.representation import (
     TOTAL,
     Representation,
     grid_to_representation,
     map_cells,
 )
+from targeting.scoring import DEPRIVATION
 from targeting.segments import (
     Segmentation,
     build_segments,
     points_to_segments,
+    segment_portraits,
     segment_representation,
 )
 from targeting.store import (
     CELLS_COLUMNS,
     STORE_NAME,
+    PreviousRun,
     atomic_output_dir,
     fsync_tree,
     inputs_markdown,
     json_text,
+    read_previous_run,
     write_csv,
     write_manifest,
     write_rejects,
@@ -216,19 +229,6 @@ def _check_output_dir(target: Path, config: Config) -> None:
             )
 
 
-def read_previous_ranking(folder: Path | None) -> pd.DataFrame | None:
-    """An earlier run's `ranked_areas.csv`, for the change since the last run."""
-    if folder is None:
-        return None
-    path = Path(folder) / "ranked_areas.csv"
-    if not path.is_file():
-        raise NoRunError(
-            f"--previous {folder}: no finished run there (no ranked_areas.csv); give the output "
-            "folder of an earlier run"
-        )
-    return pd.read_csv(path, dtype={"area_code": str})
-
-
 @dataclass(frozen=True)
 class Results:
     """Everything a run computes from its inputs and grid, before anything is written."""
@@ -241,14 +241,21 @@ class Results:
     segments: pd.DataFrame | None
     plan: Plan
     sections: list[Section]
+    headline: Headline
+    portraits: pd.Series | None  # each segment in words, by segment code
     manifest: dict[str, Any]
 
 
 def compute(
-    data: Ingested, grid: Grid, config: Config, *, on_step: StepCallback = no_progress
+    data: Ingested,
+    grid: Grid,
+    config: Config,
+    *,
+    previous: PreviousRun | None = None,
+    on_step: StepCallback = no_progress,
 ) -> Results:
     """Representation, emerging communities, segments, the week's plan and the report, from the
-    inputs and their grid."""
+    inputs and their grid; `previous` (an earlier run) adds the change since then."""
     threshold = config.privacy.suppression_threshold
     on_step("representation")
     areas = pd.DataFrame(data.areas.drop(columns="geometry"))
@@ -292,13 +299,26 @@ def compute(
         base=data.population.base,
         threshold=threshold,
     )
+    portraits = (
+        segment_portraits(
+            grid.cell_segments, grid.cell_origins,
+            area_deprivation=plan.ranked_areas.set_index("area_code")[DEPRIVATION],
+        )
+        if grid.cell_segments is not None
+        else None
+    )  # fmt: skip
     if segments is not None:
-        sections = [*sections, segment_section(segments, base=config.segments.base)]
+        sections = [
+            *sections,
+            segment_section(segments, base=config.segments.base, portraits=portraits),
+        ]
+    headline = build_headline(representation=rep.table, ranked_areas=plan.ranked_areas,
+                              previous=previous, base=data.population.base)  # fmt: skip
     manifest = _manifest_base(config, data, labels=labels) | _manifest_results(
         config, data, grid, rep, plan
     )
     return Results(areas, _area_table(data.areas, grid), rep, map_rep, emerging, segments,
-                   plan, sections, manifest)  # fmt: skip
+                   plan, sections, headline, portraits, manifest)  # fmt: skip
 
 
 def _manifest_results(
@@ -419,7 +439,7 @@ def _map_tables(grid: Grid, out: Results, data: Ingested) -> MapTables:
 
 def _write_outputs(
     tmp: Path, data: Ingested, grid: Grid, out: Results, *, config: Config,
-    previous: pd.DataFrame | None, on_step: StepCallback,
+    previous: PreviousRun | None, on_step: StepCallback,
 ) -> None:  # fmt: skip
     """Every output file into the temporary folder `tmp`."""
     plan, rep = out.plan, out.representation
@@ -438,9 +458,13 @@ def _write_outputs(
     write_geofences_kml(plan.geofences, tmp / "geofences.kml")
     write_csv(plan.circles, tmp / "geofences_circles.csv")
     marking = config.output.protective_marking
-    write_tasking_pack(tmp, plan, outlines=data.areas, postcodes=data.postcodes,
-                       previous=previous, marking=marking, as_of=data.as_of)  # fmt: skip
-    write_report(tmp, out.sections, marking=marking, as_of=data.as_of, base=data.population.base)
+    write_tasking_pack(tmp, plan, outlines=data.areas, portraits=out.portraits,
+                       previous=previous.ranking if previous is not None else None,
+                       marking=marking, as_of=data.as_of)  # fmt: skip
+    headline = (headline_to_html(out.headline, as_of=data.as_of),
+                headline_to_markdown(out.headline, as_of=data.as_of))  # fmt: skip
+    write_report(tmp, out.sections, marking=marking, as_of=data.as_of,
+                 base=data.population.base, headline=headline)  # fmt: skip
     on_step("map")
     # folium loads in a quarter of a second, so only a run that draws a map imports it
     from targeting.maps import MAP_NAME, map_data, map_to_html
@@ -464,14 +488,14 @@ def run(
     `previous`, an earlier run's output folder, adds the change since then to the tasking pack.
     """
     cfg = config if isinstance(config, Config) else load_config(config)
-    previous_ranking = read_previous_ranking(previous)
+    previous_run = read_previous_run(previous)
     data = ingest_inputs(cfg, on_step=on_step)
     _check_output_dir(cfg.output.dir, cfg)
     grid = grid_inputs(data, cfg, on_step=on_step)
-    out = compute(data, grid, cfg, on_step=on_step)
+    out = compute(data, grid, cfg, previous=previous_run, on_step=on_step)
     on_step("write outputs")
     with atomic_output_dir(cfg.output.dir, marker="manifest.json") as tmp:
-        _write_outputs(tmp, data, grid, out, config=cfg, previous=previous_ranking,
+        _write_outputs(tmp, data, grid, out, config=cfg, previous=previous_run,
                        on_step=on_step)  # fmt: skip
     return RunResult(cfg.output.dir.resolve(), out.manifest)
 

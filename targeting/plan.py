@@ -18,8 +18,9 @@ an area was given.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -31,6 +32,15 @@ from targeting.errors import PlanError
 PLAN_TACTICS = ("door", "street", "station", "social")
 # each tactic's colour on every map (the pack's and the officers'); issue 18 revisits them
 TACTIC_COLOURS = {"door": "#b2182b", "street": "#2166ac", "station": "#1b7837", "social": "#762a83"}
+# how the pages name each tactic, and each unit of the week a plan counts (its column, its word)
+TACTIC_NAMES = {
+    "door": "door-knocking", "street": "street engagement", "station": "mobile police station",
+    "social": "social media posts", "none": "nothing this week",
+}  # fmt: skip
+UNIT_WORDS = (
+    ("hotspots", "door hotspot"), ("street_sites", "street session"),
+    ("station_days", "station day"), ("social_posts", "social post"),
+)  # fmt: skip
 OPTION_COLUMNS = ("area_code", "parent_code", "tactic", "cell", "value", "signups", "hours")
 # what an hour of slack is worth against a sign-up: enough that no unit is spent where it adds
 # nothing, too little to change which sign-ups are won
@@ -176,6 +186,13 @@ def parent_plan(plan: pd.DataFrame, parents: pd.DataFrame, *, limits: Limits) ->
     out.insert(2, "tactics", out["parent_code"].map(mix).astype(object).fillna(""))
     out.insert(3, "officer_hours_capacity", limits.officer_hours)
     return out.sort_values("expected_gain", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def units_text(row: Mapping[Hashable, Any]) -> str:
+    """A plan row's units in words ("12 door hotspots, 1 station day"); "" when none."""
+    values = [(row.get(col), word) for col, word in UNIT_WORDS]
+    counts = [(0 if v is None or pd.isna(v) else int(v), w) for v, w in values]
+    return ", ".join(f"{n} {word}{'' if n == 1 else 's'}" for n, word in counts if n > 0)
 
 
 def _best(frame: pd.DataFrame, by: str, *, per_area: int) -> pd.DataFrame:

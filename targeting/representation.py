@@ -173,6 +173,7 @@ def represent(
         counts["registered"].to_numpy(),
         _lines(counts, leaf, parent_of, groups),
         threshold=threshold,
+        labelled=labelled_rows(counts),
     )
 
     table = _table(counts, areas)
@@ -365,6 +366,12 @@ def _area_gaps(counts: pd.DataFrame, areas: pd.DataFrame, *, threshold: int) -> 
     return result.sort_values(
         ["level", "area_code"], key=lambda c: c.map(order) if c.name == "level" else c
     ).reset_index(drop=True)
+
+
+def labelled_rows(counts: pd.DataFrame) -> np.ndarray:
+    """The counts the report prints as "<threshold" when they are withheld small counts: the
+    origin rows of the force and of each parent (the NPU tables)."""
+    return ((counts["level"] != "area") & (counts["origin_level"] == "origin")).to_numpy()
 
 
 def _unknown(

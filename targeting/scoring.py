@@ -155,6 +155,8 @@ class Component:
     measure: tuple[str, Callable[[pd.DataFrame], np.ndarray]] | None = None
 
 
+# the component other modules read by name (the segments' portraits say how deprived they are)
+DEPRIVATION = "deprivation"
 COMPONENTS: tuple[Component, ...] = (
     Component(
         "representation_gap", 1.0, "published parity gap (absent, or withheld as small numbers)",
@@ -200,7 +202,7 @@ COMPONENTS: tuple[Component, ...] = (
     # deprivation, as police analysts weigh it in the Vulnerable Localities Index: off unless
     # a force gives it a weight, so that adding the layer changes no ranking by itself
     Component(
-        "deprivation", 0.0, "deprivation index",
+        DEPRIVATION, 0.0, "deprivation index",
         lambda units, force, scoring: _per_resident(units, "deprivation_need"),
         _deprivation_clause,
         force_value=lambda force: force.deprivation_need,

@@ -288,3 +288,81 @@ def dominant_segments(
         name = name.where(named.isna(), name + " " + named.fillna("").astype(str))
     text = name + " (" + (100 * sums["share"]).round(0).astype(int).astype(str) + "%)"
     return text.groupby(sums[by].to_numpy()).agg("; ".join)
+
+
+_TIMES = {2: "twice", 3: "three times", 4: "four times", 5: "five times"}
+
+
+def _origin_words(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def segment_portraits(
+    cell_segments: pd.DataFrame,
+    cell_origins: pd.DataFrame,
+    *,
+    area_deprivation: pd.Series | None = None,
+) -> pd.Series:
+    """Each segment in plain words, from who lives in it: its largest origins, the origins it
+    holds far more of than the force, and deprivation where known. "Mainly Pakistani (45%) and
+    England (30%) residents; three times the force's share of Pakistani and Bangladeshi
+    residents; high deprivation."
+
+    A cell's residents of each origin are shared among its segments by households.
+    `area_deprivation` (an area's normalised deprivation, 0 to 1, higher more deprived) is
+    averaged over a segment's households.
+    """
+    households = cell_segments.groupby(["cell", "area_code", "segment"], as_index=False)[
+        "households"
+    ].sum()
+    households = households[households["households"] > 0]
+    households["part"] = households["households"] / households.groupby(["cell", "area_code"])[
+        "households"
+    ].transform("sum")
+    people = cell_origins.groupby(["cell", "area_code", "origin"], as_index=False)[
+        "residents"
+    ].sum()
+    joined = households.merge(people, on=["cell", "area_code"])
+    joined["residents"] = joined["residents"] * joined["part"]
+    by_origin = joined.pivot_table(
+        index="segment", columns="origin", values="residents", aggfunc="sum", fill_value=0.0
+    )
+    shares = by_origin.div(by_origin.sum(axis=1).replace(0, np.nan), axis=0)
+    force = by_origin.sum() / by_origin.to_numpy().sum()
+    ratio = shares.div(force.replace(0, np.nan), axis=1)
+    deprived = None
+    if area_deprivation is not None and area_deprivation.notna().any():
+        level = households["area_code"].map(area_deprivation)
+        weight = households["households"].where(level.notna(), 0.0)
+        deprived = (level.fillna(0.0) * weight).groupby(
+            households["segment"]
+        ).sum() / weight.groupby(households["segment"]).sum().replace(0, np.nan)
+    out = {}
+    for segment in shares.index:  # one per segment: a handful
+        row, over = shares.loc[segment], ratio.loc[segment]
+        largest = row[row >= 0.1].sort_values(ascending=False, kind="stable").head(2)
+        if largest.empty:
+            largest = row.sort_values(ascending=False, kind="stable").head(1)
+        words = [
+            "Mainly "
+            + _origin_words([f"{o} ({100 * v:.0f}%)" for o, v in largest.items()])
+            + " residents"
+        ]
+        many = over[(over >= 2) & (row >= 0.02)].sort_values(ascending=False, kind="stable").head(2)
+        if len(many):
+            times = int(min(5, np.floor(many.iloc[0])))
+            words.append(
+                f"{_TIMES[times] if times < 5 else 'five times or more'} the force's share of "
+                f"{_origin_words(list(many.index))} residents"
+            )
+        if deprived is not None and pd.notna(deprived.get(segment)):
+            value = float(deprived[segment])
+            words.append(
+                "high deprivation"
+                if value >= 2 / 3
+                else "low deprivation"
+                if value <= 1 / 3
+                else "middling deprivation"
+            )
+        out[segment] = "; ".join(words) + "."
+    return pd.Series(out, name="portrait", dtype=object)

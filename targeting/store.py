@@ -16,6 +16,7 @@ import platform
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -24,8 +25,9 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from targeting.errors import OutputError
+from targeting.errors import NoRunError, OutputError
 from targeting.io import sha256_file
+from targeting.scoring import COMPONENT_NAMES
 
 STORE_NAME = "targeting.duckdb"
 CELLS_COLUMNS = (
@@ -137,9 +139,102 @@ def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+# How each number is published in the CSVs, declared once by column name (the store and
+# cells.parquet keep full precision). Counts are whole: residents and households allocated from
+# census areas, sign-up gaps and changes of rank included. Rates, shares, intervals, indices and
+# p-values keep 6 significant figures (the contract asks rates for at least 6); scores and
+# normalised components 3 decimals; model estimates (expected sign-ups, hours) 1 decimal;
+# coordinates 6 decimals (about 0.1 m). A float column not named here keeps 6 significant figures.
+COUNT_COLUMNS = frozenset({
+    "registered", "active_in_area", "residents", "households", "watch_households", "parity_gap",
+    "penetration_gap", "covered_residents", "covered_parity_gap", "signups", "hotspots",
+    "street_sites", "station_days", "social_posts", "rank", "previous_rank", "rank_change",
+    "parity_gap_change", "penetration_gap_change", "residents_before", "residents_now",
+    "increase", "unknown_origin", "target_residents", "week",
+})  # fmt: skip
+DECIMALS = {
+    "score": 3, "deprivation_value": 3, "mean_rating": 3, "expected_signups": 1,
+    "expected_gain": 1, "officer_hours": 1, "officer_hours_capacity": 1, "latitude": 6,
+    "longitude": 6,
+}  # fmt: skip
+
+
+def _significant(values: np.ndarray, figures: int) -> np.ndarray:
+    """`values` to `figures` significant figures, written back as the shortest float that
+    reads as that decimal (a division by a power of ten is correctly rounded)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        places = figures - 1 - np.floor(np.log10(np.abs(values)))
+    places = np.where(np.isfinite(places), places, 0).astype(np.int64)
+    up = np.power(10.0, np.clip(places, 0, 22))
+    down = np.power(10.0, np.clip(-places, 0, 22))
+    out = np.where(places >= 0, np.round(values * up) / up, np.round(values / down) * down)
+    # powers of ten above 1e22 are not exact in binary: the few values that tiny (p-values)
+    # go through their decimal text instead
+    far = np.flatnonzero(np.abs(places) > 22)
+    out[far] = [float(f"{v:.{figures}g}") for v in values[far]]
+    return out
+
+
+def round_as_published(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of `frame` with every float column rounded as the CSVs publish it (see
+    `COUNT_COLUMNS` and `DECIMALS`; score components are rounded like the score)."""
+    out = frame.copy()
+    for col in out.columns:
+        if not pd.api.types.is_float_dtype(out[col]):
+            continue
+        values = out[col].to_numpy(dtype=float, na_value=np.nan)
+        if col in COUNT_COLUMNS:
+            out[col] = pd.array(np.round(values), dtype="Float64").astype("Int64")
+        elif col in DECIMALS or col in COMPONENT_NAMES:
+            out[col] = np.round(values, DECIMALS.get(col, 3))
+        else:
+            out[col] = _significant(values, 6)
+    return out
+
+
+@dataclass(frozen=True)
+class PreviousRun:
+    """What a report and a tasking pack compare with: an earlier run's ranking, its force-wide
+    origin rows and the date it was run to."""
+
+    ranking: pd.DataFrame  # ranked_areas.csv
+    force: pd.DataFrame  # representation.csv, force level, per origin and the total
+    as_of: dt.date | None
+
+
+def read_previous_run(folder: Path | None) -> PreviousRun | None:
+    """An earlier run's output folder, for the change since then (None: no folder given)."""
+    if folder is None:
+        return None
+    path = Path(folder) / "ranked_areas.csv"
+    if not path.is_file():
+        raise NoRunError(
+            f"--previous {folder}: no finished run there (no ranked_areas.csv); give the output "
+            "folder of an earlier run"
+        )
+    ranking = pd.read_csv(path, dtype={"area_code": str, "parent_code": str})
+    rep_path = Path(folder) / "representation.csv"
+    force = pd.DataFrame(columns=["origin_level", "origin", "registered", "actual_rate"])
+    if rep_path.is_file():
+        rep = pd.read_csv(
+            rep_path, dtype={"area_code": str, "origin": str}, keep_default_na=False, na_values=[""]
+        )
+        force = rep[rep["level"] == "force"].reset_index(drop=True)
+    as_of = None
+    manifest = Path(folder) / "manifest.json"
+    if manifest.is_file():
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            as_of = dt.date.fromisoformat(
+                str(json.loads(manifest.read_text("utf-8"))["as_of"])[:10]
+            )
+    return PreviousRun(ranking, force, as_of)
+
+
 def write_csv(frame: pd.DataFrame, path: Path) -> None:
-    """A CSV that opens safely in spreadsheet programs, with stable line ends."""
-    neutralise_formulas(frame).to_csv(path, index=False, lineterminator="\n")
+    """A CSV that opens safely in spreadsheet programs, with stable line ends and numbers
+    rounded as published (`round_as_published`)."""
+    tidy = round_as_published(frame)
+    neutralise_formulas(tidy).to_csv(path, index=False, lineterminator="\n")
 
 
 def write_rejects(folder: Path, rejects: Mapping[str, pd.DataFrame]) -> None:

@@ -51,12 +51,12 @@ RANKED_AREAS_COLUMNS = (
 )  # fmt: skip
 HOTSPOTS_COLUMNS = (
     "rank", "hotspot_id", "cell", "area_code", "area_name", "parent_code", "tactic", "latitude",
-    "longitude", "score", "parity_gap", "households", "expected_signups", "reason",
-    "target_origins", "segment", "segment_label",
+    "longitude", "nearest_postcode", "street", "score", "parity_gap", "households",
+    "expected_signups", "reason", "target_origins", "segment", "segment_label",
 )  # fmt: skip
 STATIONS_COLUMNS = (
-    "rank", "cell", "area_code", "area_name", "latitude", "longitude", "covered_residents",
-    "covered_parity_gap", "fixed",
+    "rank", "cell", "area_code", "area_name", "latitude", "longitude", "nearest_postcode",
+    "street", "covered_residents", "covered_parity_gap", "fixed",
 )  # fmt: skip
 
 
@@ -372,6 +372,8 @@ def plan_week(
     stations = stations.assign(
         covered_parity_gap=round_to(stations["covered_parity_gap"].to_numpy(), threshold)
     )
+    hotspots = hotspots.join(nearest_postcodes(hotspots, postcodes))
+    stations = stations.join(nearest_postcodes(stations, postcodes))
     parents = areas.set_index("area_code")[["parent_code", "parent_name"]]
     return Plan(
         ranked_areas=ranked[list(RANKED_AREAS_COLUMNS)],
@@ -384,6 +386,30 @@ def plan_week(
         plan=parent_plan(by_area, parents, limits=week.limits),
         notes=tuple(notes),
     )
+
+
+def nearest_postcodes(points: pd.DataFrame, postcodes: pd.DataFrame | None) -> pd.DataFrame:
+    """The postcode nearest each of `points` (`latitude, longitude`), written with its space
+    ("B35 6AB"), and its street where the postcode data has one: `nearest_postcode, street`
+    on `points`' index, blank without postcodes. A postcode centroid is a public place name
+    that officers find their way by, not a person's address."""
+    from scipy.spatial import cKDTree
+
+    out = pd.DataFrame({"nearest_postcode": "", "street": ""}, index=points.index, dtype=object)
+    if postcodes is None or postcodes.empty or points.empty:
+        return out
+    lat, lon = points["latitude"].to_numpy(float), points["longitude"].to_numpy(float)
+    scale = np.cos(np.radians(float(np.mean(lat))))
+    tree = cKDTree(
+        np.column_stack([postcodes["latitude"], postcodes["longitude"].to_numpy() * scale])
+    )
+    _, idx = tree.query(np.column_stack([lat, lon * scale]))
+    key = postcodes["key"].astype(str)
+    spaced = (key.str.slice(0, -3) + " " + key.str.slice(-3)).str.strip()
+    out["nearest_postcode"] = spaced.to_numpy()[idx]
+    if "street" in postcodes:
+        out["street"] = postcodes["street"].fillna("").astype(object).to_numpy()[idx]
+    return out
 
 
 @dataclass(frozen=True)

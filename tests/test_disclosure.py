@@ -24,10 +24,11 @@ import pytest
 import scipy.sparse as sp
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from pages import captions, markdown_table
 from scipy.optimize import linprog
 from scipy.sparse.csgraph import connected_components
 
-from targeting.disclosure import suppress_lines
+from targeting.disclosure import LABELLED_WIDTH, protect_counts, suppress_lines
 from targeting.representation import TOTAL, Representation, represent
 
 THRESHOLD = 10
@@ -75,10 +76,16 @@ class Bound:
 
 
 def _solve(
-    c: np.ndarray, a: sp.csr_matrix, b: np.ndarray, seen_lo: np.ndarray, seen_hi: np.ndarray
+    c: np.ndarray,
+    a: sp.csr_matrix,
+    b: np.ndarray,
+    seen_lo: np.ndarray,
+    seen_hi: np.ndarray,
+    box: np.ndarray | None = None,
 ) -> Any:
-    """min c.x subject to a x = b, x >= 0 (HiGHS); widens the seen ranges by the optimum."""
-    res = linprog(c, A_eq=a, b_eq=b, bounds=(0, None), method="highs")
+    """min c.x subject to a x = b, x >= 0 or within `box` (HiGHS); widens the seen ranges by
+    the optimum."""
+    res = linprog(c, A_eq=a, b_eq=b, bounds=(0, None) if box is None else box, method="highs")
     assert res.status in (0, 3), res.message  # the true values are feasible; 3: unbounded
     if res.status == 0:
         np.minimum(seen_lo, res.x, out=seen_lo)
@@ -93,8 +100,12 @@ def lp_bounds(
     *,
     cells: Sequence[int] | None = None,
     enough: float | None = None,
+    known: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> list[Bound]:
     """LP bounds of the withheld cells (all, or those in `cells`) given every published value.
+
+    `known` (lowest and highest value per cell) is what a reader knows of a withheld cell
+    beyond >= 0, such as "<10" printed in its place.
 
     Variables are the withheld cells (>= 0); each line with a withheld cell is an equation
     (children - total = 0, published cells moved to the right-hand side). Cells linked by no line
@@ -140,6 +151,10 @@ def lp_bounds(
         sub, b = a[rows][:, cols], rhs[used][rows]
         seen_lo = values[hidden[cols]].copy()  # per variable, the least and most values seen
         seen_hi = seen_lo.copy()
+        box = (
+            None if known is None
+            else np.column_stack([known[0][hidden[cols]], known[1][hidden[cols]]])
+        )  # fmt: skip
 
         for j in np.flatnonzero(wanted[cols]):
             c = np.zeros(cols.size)
@@ -148,12 +163,12 @@ def lp_bounds(
             if enough is not None and seen_hi[j] - seen_lo[j] >= enough:
                 out.append(Bound(cell_j, value_j, seen_lo[j], seen_hi[j], exact=False))
                 continue
-            hi = _solve(-c, sub, b, seen_lo, seen_hi)
+            hi = _solve(-c, sub, b, seen_lo, seen_hi, box)
             high = np.inf if hi.status == 3 else -hi.fun
             if enough is not None and seen_hi[j] - seen_lo[j] >= enough:
                 out.append(Bound(cell_j, value_j, seen_lo[j], max(high, seen_hi[j]), exact=False))
                 continue
-            lo = _solve(c, sub, b, seen_lo, seen_hi)
+            lo = _solve(c, sub, b, seen_lo, seen_hi, box)
             assert lo.status == 0, lo.message
             out.append(Bound(cell_j, value_j, lo.fun, high))
     return out
@@ -166,18 +181,22 @@ def audit(
     threshold: int,
     *,
     cells: Sequence[int] | None = None,
+    known: tuple[np.ndarray, np.ndarray] | None = None,
+    enough: float | None = None,
 ) -> list[Bound]:
-    """Withheld cells that the published values bound to a range narrower than `threshold`.
+    """Withheld cells that the published values bound to a range narrower than `enough`
+    (default `threshold`); `known` as in `lp_bounds`.
 
     `lines` is in `suppress_lines`' format (`line`, `cell`, `is_total`). Each withheld cell is
     maximised and minimised by linear programming (HiGHS) subject to every line adding up, the
     published cells fixed at their values and the withheld ones >= 0; an unbounded maximum is
     wide enough. `cells` restricts the check to some withheld cells (every line is still used).
     """
-    bounds = lp_bounds(values, lines, suppressed, cells=cells, enough=threshold)
+    wide = float(threshold if enough is None else enough)
+    bounds = lp_bounds(values, lines, suppressed, cells=cells, enough=wide, known=known)
     for b in bounds:  # the truth lies inside its own range
         assert b.low - 1e-6 <= b.value <= b.high + 1e-6, b
-    return [b for b in bounds if b.width < threshold - 1e-6]
+    return [b for b in bounds if b.width < wide - 1e-6]
 
 
 # ------------------------------------------------------------------ hierarchy lines from counts
@@ -323,6 +342,47 @@ def test_audit_catches_a_narrow_bound() -> None:
     supp = np.isin(range(6), [1, 2, 4])
     narrow = {b.cell: (b.low, b.high) for b in audit(np.array(values), make_lines(spec), supp, 10)}
     assert narrow == {1: (0, 7), 2: (18, 25), 4: (0, 7)}
+
+
+def printed_bounds(
+    values: np.ndarray, suppressed: np.ndarray, labelled: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """What a reader of the report knows of each withheld cell, rebuilt here from the printing
+    rule (not the library's): a labelled withheld cell of 1..9 reads "<10" (so 1..9), any other
+    labelled withheld cell reads "suppressed" (so not 1..9: zeros are published, so >= 10)."""
+    low, high = np.zeros(len(values)), np.full(len(values), np.inf)
+    small = (values >= 1) & (values < THRESHOLD)
+    low[labelled & suppressed & small], high[labelled & suppressed & small] = 1, THRESHOLD - 1
+    low[labelled & suppressed & ~small] = THRESHOLD
+    return low, high
+
+
+def test_two_nines_printed_as_under_ten_take_a_third_cell() -> None:
+    # 9 + 9 + 30 = 48: withheld as "suppressed", each 9 lies in [0, 18] (wide enough); printed
+    # "<10", each is at most 9 and the two add to 18, so both are exactly 9 unless more goes
+    values = np.array([48, 9, 9, 30])
+    lines = make_lines([(0, [1, 2, 3])])
+    plain = protect_counts(values, lines, threshold=THRESHOLD)
+    assert set(np.flatnonzero(plain)) == {1, 2}
+    labelled = np.ones(4, dtype=bool)
+    pinned = audit(values, lines, plain, THRESHOLD, known=printed_bounds(values, plain, labelled),
+                   enough=LABELLED_WIDTH)  # fmt: skip
+    assert {b.cell for b in pinned} == {1, 2}
+    safe = protect_counts(values, lines, threshold=THRESHOLD, labelled=labelled)
+    assert set(np.flatnonzero(safe)) == {1, 2, 3}
+    assert audit(values, lines, safe, THRESHOLD, known=printed_bounds(values, safe, labelled),
+                 enough=LABELLED_WIDTH) == []  # fmt: skip
+
+
+def test_a_one_beside_a_ten_is_widened_when_labelled() -> None:
+    # 1 + 10 + 30 = 41: "<10" and "suppressed" say 1..9 and >= 10 with a sum of 11: exact
+    values = np.array([41, 1, 10, 30])
+    lines = make_lines([(0, [1, 2, 3])])
+    labelled = np.ones(4, dtype=bool)
+    safe = protect_counts(values, lines, threshold=THRESHOLD, labelled=labelled)
+    assert safe[3]
+    assert audit(values, lines, safe, THRESHOLD, known=printed_bounds(values, safe, labelled),
+                 enough=LABELLED_WIDTH) == []  # fmt: skip
 
 
 # ------------------------------------------------------ 2. random hierarchies through represent()
@@ -492,7 +552,12 @@ def audit_world(world: World) -> tuple[Representation, list[Bound]]:
     small = (values >= 1) & (values < THRESHOLD)
     assert suppressed[small].all()
     lines = hierarchy_lines(counts, world.group_of, world.parent_of)
-    return rep, audit(values, lines, suppressed, THRESHOLD)
+    narrow = audit(values, lines, suppressed, THRESHOLD)
+    # and knowing what the report prints: "<10" in the NPU and force origin tables
+    labelled = ((counts["level"] != "area") & (counts["origin_level"] == "origin")).to_numpy()
+    known = printed_bounds(values, suppressed, labelled)
+    return rep, narrow + audit(values, lines, suppressed, THRESHOLD, known=known,
+                               enough=LABELLED_WIDTH)  # fmt: skip
 
 
 def test_minimal_hierarchy_leak() -> None:
@@ -559,3 +624,117 @@ def demo_group_of(counts: pd.DataFrame) -> dict[str, str]:
     out = {o: mapping[o] for o in origins}
     assert set(out.values()) == groups
     return out
+
+
+# ------------------------------------------------ 4. the report's tables, read as a reader would
+
+
+def test_demo_npu_tables_withstand_the_audit_knowing_their_labels(
+    demo_output: Path, demo_store: tuple[pd.DataFrame, pd.DataFrame]
+) -> None:
+    """Every origin of every NPU is listed; "<10" marks exactly the withheld counts of 1 to 9
+    and "suppressed" the others withheld; knowing that, no withheld count of the whole
+    hierarchy can be placed in fewer than three values."""
+    counts, areas = demo_store
+    counts = counts.reset_index(drop=True)
+    with duckdb.connect(str(demo_output / "targeting.duckdb"), read_only=True) as con:
+        names = dict(con.execute("SELECT DISTINCT parent_name, parent_code FROM areas").fetchall())
+    text = (demo_output / "report.md").read_text(encoding="utf-8")
+    pos = {k: i for i, k in enumerate(zip(counts["level"], counts["geo"], counts["origin_level"],
+                                          counts["node"], strict=True))}  # fmt: skip
+    values = counts["registered"].to_numpy()
+    suppressed = counts["suppressed"].to_numpy(dtype=bool)
+    low, high = np.zeros(len(values)), np.full(len(values), np.inf)
+    origins = set(counts.loc[counts["origin_level"] == "origin", "node"])
+    listed = captions(text, "Origins by NPU")
+    assert set(listed) == set(names)
+    labels = {"<10": 0, "suppressed": 0}
+    for caption in listed:
+        rows = markdown_table(text, "Origins by NPU", caption)
+        assert {r["Origin"] for r in rows} == origins and len(rows) == len(origins)
+        for row in rows:
+            i = pos["parent", names[caption], "origin", row["Origin"]]
+            shown = row["Sign-ups"]
+            if shown == "<10":
+                assert suppressed[i] and 1 <= values[i] <= 9, row
+                low[i], high[i] = 1, 9
+            elif shown == "suppressed":
+                assert suppressed[i] and values[i] >= THRESHOLD, row
+                low[i] = THRESHOLD
+            else:
+                assert not suppressed[i] and int(shown.replace(",", "")) == values[i], row
+            labels[shown] = labels.get(shown, 0) + 1
+    assert labels["<10"] > 20 and labels["suppressed"] > 0  # the demo has both kinds
+    parent_of = dict(zip(areas["area_code"], areas["parent_code"], strict=True))
+    lines = hierarchy_lines(counts, demo_group_of(counts), parent_of)
+    narrow = audit(values, lines, suppressed, THRESHOLD, known=(low, high), enough=LABELLED_WIDTH)
+    assert narrow == [], [(counts.loc[b.cell, "node"], b) for b in narrow]
+
+
+def _month_cell(text: str) -> tuple[str, int | None, str]:
+    """A monthly table cell: ("<10" | "suppressed" | "count", the count, its arrow)."""
+    if text in ("<10", "suppressed"):
+        return text, None, ""
+    number, _, arrow = text.partition(" ")
+    return "count", int(number.replace(",", "")), arrow
+
+
+def test_demo_monthly_origin_table_is_true_and_withstands_the_audit(demo_output: Path) -> None:
+    """The published per-origin monthly table against a count of the demo's sign-ups made here
+    (labels counted as the report's label table says), its arrows, and the LP audit of the
+    table with its totals, knowing "<10"."""
+    text = (demo_output / "report.md").read_text(encoding="utf-8")
+    section = "Sign-ups per month by origin"
+    rows = markdown_table(text, section)
+    months = [c for c in rows[0] if c not in ("Origin", "Last 12 months")]
+    assert len(months) == 12
+    read = markdown_table(text, "How sign-up origins were read", "Sign-up origin labels")
+    counted_as = {r["Label"]: r["Counted as"] for r in read}
+    origins = [r["Origin"] for r in rows[:-1]]
+
+    def per_month(path: Path) -> pd.DataFrame:
+        signups = pd.read_csv(path, dtype=str, keep_default_na=False)
+        live = signups[signups["status"] != "deleted"]
+        month = pd.to_datetime(live["joined"].str.slice(0, 10), errors="coerce")
+        table = pd.crosstab(live["origin"].str.strip().map(counted_as), month.dt.strftime("%b %Y"))
+        return table.reindex(index=origins, columns=months, fill_value=0)
+
+    # every row of the export less the rows the run rejected (as read, duplicates included)
+    truth = per_month(demo_output.parent / "signups.csv") - per_month(
+        demo_output / "rejects" / "signups.csv"
+    )
+    grid = truth.to_numpy()
+    n_r, n_c = grid.shape
+    full = np.zeros((n_r + 1, n_c + 1), dtype=np.int64)
+    full[:n_r, :n_c], full[:n_r, n_c], full[n_r, :n_c], full[n_r, n_c] = (
+        grid, grid.sum(axis=1), grid.sum(axis=0), grid.sum(),
+    )  # fmt: skip
+    assert rows[-1]["Origin"] == "All origins"
+    kinds = np.empty(full.shape, dtype=object)
+    for i, row in enumerate(rows):
+        for j, column in enumerate([*months, "Last 12 months"]):
+            kind, number, arrow = _month_cell(row[column])
+            kinds[i, j] = kind
+            if kind == "count":
+                assert number == full[i, j], (row["Origin"], column)
+                if 0 < j < n_c and kinds[i, j - 1] == "count":
+                    before = full[i, j - 1]
+                    assert arrow == ("▲" if number > before else "▼" if number < before else "–")
+                else:
+                    assert arrow == ""
+            elif kind == "<10":
+                assert 1 <= full[i, j] <= 9
+            else:
+                assert full[i, j] >= THRESHOLD
+    assert (kinds == "<10").sum() > 10  # the demo's small origins
+    # the audit: every row and column adds up to its published total
+    index = np.arange(full.size).reshape(full.shape)
+    spec = [(index[i, n_c], list(index[i, :n_c])) for i in range(n_r + 1)]
+    spec += [(index[n_r, j], list(index[:n_r, j])) for j in range(n_c + 1)]
+    values = full.ravel()
+    hidden = (kinds != "count").ravel()
+    low = np.where((kinds == "<10").ravel(), 1.0, np.where(hidden, float(THRESHOLD), 0.0))
+    high = np.where((kinds == "<10").ravel(), 9.0, np.inf)
+    narrow = audit(values, make_lines(spec), hidden, THRESHOLD, known=(low, high),
+                   enough=LABELLED_WIDTH)  # fmt: skip
+    assert narrow == [], narrow

@@ -401,7 +401,8 @@ def test_real_centroid_fit_reproduces_the_direct_oa_to_ward_sum(real_run_centroi
     rounding; and nothing is lost on the way (grid plus unallocated equal the census)."""
     error = _target_rate_errors(real_run_centroid.out_dir)
     assert error.max() < 0.03
-    assert error.quantile(0.95) < 1e-6
+    # representation.csv writes rates to 6 significant figures: a relative error of 5e-6 at most
+    assert error.quantile(0.95) <= 5e-6
     cells = pd.read_parquet(real_run_centroid.out_dir / "cells.parquet")
     total = cells["residents"].sum() + real_run_centroid.manifest["unallocated_residents"]
     assert total == pytest.approx(2_734_842, rel=1e-9)
@@ -465,9 +466,9 @@ def test_real_representation_outputs(real_run) -> None:
     ]  # fmt: skip
     assert set(table["level"]) == {"force", "parent", "area"}  # LAD_CD gives the parents
     force = table[(table["level"] == "force") & (table["origin_level"] == "origin")]
-    assert force["active_in_area"].sum() == pytest.approx(
-        2_734_842 - real_run.manifest["unallocated_residents"], rel=1e-9
-    )
+    # residents are published as whole numbers: each row within half a resident
+    allocated = 2_734_842 - real_run.manifest["unallocated_residents"]
+    assert abs(force["active_in_area"].sum() - allocated) <= 0.5 * len(force)
     published = table["registered"].dropna()
     assert not ((published >= 1) & (published < 10)).any()
     assert (out / "report.html").is_file() and (out / "report.md").is_file()

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from browser import CHROMIUM, chromium, needs_chromium
+from pages import markdown_table
 from PIL import Image
 
 from targeting.report import (
@@ -33,11 +34,13 @@ MARKING_RED = (0xB0, 0x00, 0x20)
 HEATMAP_BLUES = ((0xC6, 0xDB, 0xEF), (0x6B, 0xAE, 0xD6))  # the 1-9 and 10-19 bands
 EVIL = "<script>alert(1)</script>"
 DEMO_TITLES = (
+    "At a glance: week to 31 October 2018",
     "Under-represented origins",
     "Areas: sign-ups and gaps",
     "Predominant origins",
     "Registrations from under-represented origins, last six months",
-    "Sign-ups per month by origin group",
+    "Sign-ups per month by origin",
+    "Origins by NPU",
     "User management",
     "Neighbourhood Watch",
     "Sign-ups with no known origin",
@@ -46,27 +49,28 @@ DEMO_TITLES = (
 )
 ORIGIN_COLUMNS = [
     "Origin",
-    "Active in area",
-    "Registered",
-    "Target rate",
-    "Actual rate",
-    "Delta",
+    "Residents",
+    "Sign-ups",
+    "Share of residents",
+    "Share of sign-ups",
+    "Difference",
     "Index",
-    "95% interval",
+    "95% interval of sign-up share",
     "Parity gap",
     "Under-represented",
     "Beyond chance",
 ]
 WITHHELD_COLUMNS = [
-    "Registered",
-    "Actual rate",
-    "Delta",
+    "Sign-ups",
+    "Share of sign-ups",
+    "Difference",
     "Index",
-    "95% interval",
+    "95% interval of sign-up share",
     "Parity gap",
     "Under-represented",
     "Beyond chance",
 ]
+UNDER_COLUMNS = [c for c in ORIGIN_COLUMNS if c != "Under-represented"]
 
 
 class Page(HTMLParser):
@@ -179,21 +183,21 @@ def test_format_origin_rows_known_answers_and_withheld_read_suppressed(nullable:
     shown, withheld = (row.to_dict() for _, row in table.iterrows())
     assert shown == {
         "Origin": "Pakistani",
-        "Active in area": "106,701",
-        "Registered": "1,644",
-        "Target rate": "4.85%",
-        "Actual rate": "3.23%",
-        "Delta": "1.62%",
+        "Residents": "106,701",
+        "Sign-ups": "1,644",
+        "Share of residents": "4.85%",
+        "Share of sign-ups": "3.23%",
+        "Difference": "−1.62 pts",  # a shortfall reads negative (rate_delta is +0.0162)
         "Index": "67",
-        "95% interval": "3.08-3.39%",
+        "95% interval of sign-up share": "3.08-3.39%",
         "Parity gap": "868",
         "Under-represented": "yes",
         "Beyond chance": "yes",
     }
     # residents and the target are census figures: shown; everything from sign-ups is withheld
     assert withheld["Origin"] == "Somali"
-    assert withheld["Active in area"] == "22,001"
-    assert withheld["Target rate"] == "1.00%"
+    assert withheld["Residents"] == "22,001"
+    assert withheld["Share of residents"] == "1.00%"
     assert {c: withheld[c] for c in WITHHELD_COLUMNS} == dict.fromkeys(WITHHELD_COLUMNS, WITHHELD)
     for value in withheld.values():
         assert not re.fullmatch(r"0(\.0+)?%?|nan|<NA>|None|no", value), value
@@ -209,9 +213,13 @@ def test_format_origin_rows_real_zero_is_zero_and_area_column() -> None:
     assert list(table.columns) == ["Area", *ORIGIN_COLUMNS]
     assert list(table["Area"]) == ["All areas", "All areas"]
     first = table.iloc[0]
-    assert (first["Registered"], first["Actual rate"], first["Parity gap"]) == ("0", "0.00%", "0")
+    assert (first["Sign-ups"], first["Share of sign-ups"], first["Parity gap"]) == (
+        "0",
+        "0.00%",
+        "0",
+    )
     assert (first["Under-represented"], first["Beyond chance"]) == ("no", "no")
-    assert table.iloc[1]["Registered"] == WITHHELD
+    assert table.iloc[1]["Sign-ups"] == WITHHELD
 
 
 def _rep_row(
@@ -264,20 +272,15 @@ def representation_table() -> pd.DataFrame:
     )
 
 
-def test_under_represented_keeps_origin_rows_short_or_withheld_largest_gap_first() -> None:
+def test_under_represented_keeps_only_under_represented_origin_rows_largest_gap_first() -> None:
     table = representation_table()
     force = under_represented(table, level="force", area_code="ALL")
-    # groups, other levels, over-represented and at-parity rows are left out; ties on the gap
-    # go to the larger origin; withheld rows (gap unknown) come last, reading "suppressed"
-    assert list(force["Origin"]) == [
-        "Big gap",
-        "Small gap, more residents",
-        "Small gap",
-        "Withheld",
-    ]
-    assert list(force["Parity gap"]) == ["50", "5", "5", WITHHELD]
-    assert force.iloc[-1]["Registered"] == WITHHELD
-    assert list(force.columns) == ORIGIN_COLUMNS
+    # groups, other levels, over-represented, at-parity and withheld rows (whose flag is
+    # withheld) are left out; ties on the gap go to the larger origin
+    assert list(force["Origin"]) == ["Big gap", "Small gap, more residents", "Small gap"]
+    assert list(force["Parity gap"]) == ["50", "5", "5"]
+    assert list(force["Difference"]) == ["−2.00 pts", "−1.00 pts", "−1.00 pts"]
+    assert list(force.columns) == UNDER_COLUMNS
     parent = under_represented(table, level="parent", area_code="P1")
     assert list(parent["Origin"]) == ["In a parent"]
     assert list(under_represented(table, level="force", area_code="ALL", limit=2)["Origin"]) == [
@@ -434,20 +437,6 @@ def demo_out(demo_output: Path) -> Path:
     return demo_output
 
 
-def markdown_table(text: str, section: str, caption: str = "") -> list[dict[str, str]]:
-    """The rows of the first table (or the one under `### caption`) of a `## section`."""
-    lines = text.splitlines()
-    lines = lines[lines.index(f"## {section}") + 1 :]
-    if caption:
-        lines = lines[lines.index(f"### {caption}") + 1 :]
-    start = next(i for i, line in enumerate(lines) if line.startswith("| "))
-    end = next(i for i, line in enumerate(lines) if i > start and not line.startswith("|"))
-    block = lines[start:end]
-    cells = [[c.strip() for c in row.strip("|").split("|")] for row in block]
-    header, rows = cells[0], cells[2:]
-    return [dict(zip(header, row, strict=True)) for row in rows]
-
-
 def test_demo_markdown_has_the_html_sections(demo_out: Path) -> None:
     text = (demo_out / "report.md").read_text(encoding="utf-8")
     titles = [line[3:] for line in text.splitlines() if line.startswith("## ")]
@@ -459,13 +448,15 @@ def test_demo_markdown_has_the_html_sections(demo_out: Path) -> None:
 
 def test_demo_force_level_pakistani_row(demo_out: Path) -> None:
     text = (demo_out / "report.md").read_text(encoding="utf-8")
-    rows = markdown_table(text, "Under-represented origins", "All areas")
+    rows = markdown_table(text, "Under-represented origins", "Under-represented: all areas")
     (pakistani,) = [r for r in rows if r["Origin"] == "Pakistani"]
-    assert pakistani["Target rate"] == "4.85%"
-    assert re.fullmatch(r"3\.2\d%", pakistani["Actual rate"]), pakistani
-    assert pakistani["Under-represented"] == "yes"
+    assert pakistani["Share of residents"] == "4.85%"
+    assert re.fullmatch(r"3\.2\d%", pakistani["Share of sign-ups"]), pakistani
+    assert pakistani["Difference"] == "−1.61 pts"
     predominant = markdown_table(text, "Predominant origins", "All areas")
-    assert [r for r in predominant if r["Origin"] == "Pakistani"] == [pakistani]
+    (same,) = [r for r in predominant if r["Origin"] == "Pakistani"]
+    assert same["Under-represented"] == "yes"
+    assert {k: same[k] for k in pakistani} == pakistani
     # the HTML shows the same row
     page = Page((demo_out / "report.html").read_text(encoding="utf-8"))
     first_table = page.tables["under-represented"][0]
@@ -579,8 +570,9 @@ def test_undefined_values_read_n_a_not_suppressed() -> None:
     frame.loc[0, ["parity_gap", "under_represented", "q_value"]] = pd.NA
     frame.loc[0, "registered"] = 0
     row = format_origin_rows(frame).iloc[0]
-    assert row["Registered"] == "0"
-    for column in ("Actual rate", "Index", "95% interval", "Parity gap", "Under-represented"):
+    assert row["Sign-ups"] == "0"
+    for column in ("Share of sign-ups", "Index", "95% interval of sign-up share", "Parity gap",
+                   "Under-represented"):  # fmt: skip
         assert row[column] == "n/a", column
     assert format_origin_rows(frame).iloc[1]["Parity gap"] == WITHHELD
 

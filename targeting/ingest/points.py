@@ -47,6 +47,8 @@ POSTCODES = FileColumns(
         "postcode": Column(("pcds", "pcd", "pcd2", "postcode")),
         "latitude": LATITUDE,
         "longitude": Column(("long", "lon", "lng")),
+        # optional: the street a postcode is on, where the force's postcode data has it
+        "street": Column(("street_name", "thoroughfare", "road")),
     },
 )
 SIGNUPS = FileColumns(
@@ -101,7 +103,8 @@ def normalise_postcode(values: pd.Series) -> pd.Series:
 
 
 def read_postcodes(config: Config) -> tuple[pd.DataFrame | None, InputSummary | None]:
-    """Postcode centroids: `key, latitude, longitude` (key = upper case, no spaces)."""
+    """Postcode centroids: `key, latitude, longitude, street` (key = upper case, no spaces;
+    street blank where the file has none)."""
     path = config.inputs.postcodes
     if path is None:
         return None, None
@@ -115,7 +118,19 @@ def read_postcodes(config: Config) -> tuple[pd.DataFrame | None, InputSummary | 
     first_reason(reasons, ~valid, "invalid coordinates")
     first_reason(reasons, duplicated_among_valid(key, reasons), "duplicate postcode")
     ok, rejects = split_rejects(frame, reasons)
-    out = pd.DataFrame({"key": key[ok].to_numpy(), "latitude": lat[ok], "longitude": lon[ok]})
+    street = (
+        frame[cols["street"]].astype("string").str.strip().fillna("")
+        if cols["street"]
+        else pd.Series("", index=frame.index, dtype="string")
+    )
+    out = pd.DataFrame(
+        {
+            "key": key[ok].to_numpy(),
+            "latitude": lat[ok],
+            "longitude": lon[ok],
+            "street": street[ok].to_numpy(),
+        }
+    )
     return out, InputSummary("postcodes", (path,), len(frame), int(ok.sum()), rejects)
 
 

@@ -5,6 +5,13 @@ Every sign-up-derived number here comes from disclosure-controlled tables or is 
 the threshold on the spot; withheld values read "suppressed", never 0.
 """
 
+from targeting.report.headline import (
+    Headline,
+    build_headline,
+    headline_to_html,
+    headline_to_markdown,
+)
+from targeting.report.origins import format_origin_rows, predominant, under_represented
 from targeting.report.render import (
     WITHHELD,
     Section,
@@ -12,21 +19,18 @@ from targeting.report.render import (
     sections_to_markdown,
     write_report,
 )
-from targeting.report.sections import (
-    build_sections,
-    daily_heatmap_png,
-    format_origin_rows,
-    predominant,
-    segment_section,
-    under_represented,
-)
+from targeting.report.sections import build_sections, daily_heatmap_png, segment_section
 
 __all__ = [
     "WITHHELD",
+    "Headline",
     "Section",
+    "build_headline",
     "build_sections",
     "daily_heatmap_png",
     "format_origin_rows",
+    "headline_to_html",
+    "headline_to_markdown",
     "predominant",
     "sections_to_html",
     "sections_to_markdown",

@@ -12,8 +12,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from targeting.disclosure import protect_breakdown, protect_counts
-from targeting.origins import origin_groups
+from targeting.disclosure import protect_breakdown
+from targeting.report.origins import (
+    DIFFERENCE_NOTE,
+    every_origin,
+    monthly_counts,
+    monthly_origin_table,
+    predominant,
+    protect_two_way,
+    under_represented,
+)
 from targeting.report.render import (
     NOT_DEFINED,
     WATCH_ROLES,
@@ -24,67 +32,6 @@ from targeting.report.render import (
     _pct,
 )
 from targeting.representation import FORCE_CODE, Representation
-
-
-def format_origin_rows(rows: pd.DataFrame, *, with_area: bool = False) -> pd.DataFrame:
-    """Representation rows as a readable table.
-
-    Values withheld by disclosure control read "suppressed"; values that are undefined (no
-    sign-ups, or no residents of that origin) read "n/a", so a reader never mistakes one for the
-    other or for 0.
-    """
-    hidden = rows["suppressed"].fillna(False).astype(bool).to_numpy()
-
-    def show(values: pd.Series, render: Callable[[Any], str]) -> list[str]:
-        return [
-            WITHHELD if h and _blank(v) else NOT_DEFINED if _blank(v) else render(v)
-            for v, h in zip(values, hidden, strict=True)
-        ]
-
-    table = pd.DataFrame(
-        {
-            "Origin": rows["origin"].astype(str).to_numpy(),
-            "Active in area": [f"{v:,.0f}" for v in rows["active_in_area"]],
-            "Registered": show(rows["registered"], lambda v: f"{v:,.0f}"),
-            "Target rate": show(rows["target_rate"], _pct),
-            "Actual rate": show(rows["actual_rate"], _pct),
-            "Delta": show(rows["rate_delta"], _pct),
-            "Index": show(rows["representation_index"], lambda v: f"{v:.0f}"),
-            "95% interval": [
-                WITHHELD if h and _blank(lo) else NOT_DEFINED if _blank(lo)
-                else f"{100 * lo:.2f}-{100 * hi:.2f}%"
-                for lo, hi, h in zip(rows["ci_low"], rows["ci_high"], hidden, strict=True)
-            ],
-            "Parity gap": show(rows["parity_gap"], lambda v: f"{v:,.0f}"),
-            "Under-represented": show(rows["under_represented"], lambda f: "yes" if f else "no"),
-            "Beyond chance": show(rows["q_value"], lambda q: "yes" if q < 0.05 else "no"),
-        }
-    )  # fmt: skip
-    if with_area:
-        table.insert(0, "Area", rows["area_name"].astype(str).to_numpy())
-    return table
-
-
-def under_represented(
-    table: pd.DataFrame, *, level: str, area_code: str, limit: int = 15
-) -> pd.DataFrame:
-    """Origins with fewer sign-ups than their share, largest parity gap first."""
-    rows = table[
-        (table["level"] == level)
-        & (table["area_code"] == area_code)
-        & (table["origin_level"] == "origin")
-        & ((table["rate_delta"] > 0) | table["suppressed"])
-    ]
-    rows = rows.assign(_gap=rows["parity_gap"].astype("Float64").fillna(-1)).sort_values(
-        ["_gap", "active_in_area"], ascending=False
-    )
-    return format_origin_rows(rows.head(limit))
-
-
-def predominant(table: pd.DataFrame, *, limit: int = 10) -> pd.DataFrame:
-    """The largest origins force-wide."""
-    rows = table[(table["level"] == "force") & (table["origin_level"] == "origin")]
-    return format_origin_rows(rows.sort_values("active_in_area", ascending=False).head(limit))
 
 
 def daily_heatmap_png(days: pd.Series, *, as_of: dt.date, threshold: int) -> bytes:
@@ -183,12 +130,13 @@ def build_sections(
         _areas_section(representation, threshold=threshold),
         Section(
             "Predominant origins",
-            "The largest origins among residents, force-wide.",
+            "The largest origins among residents, force-wide. " + DIFFERENCE_NOTE,
             [("All areas", predominant(table))],
             anchor="predominant",
         ),
         _daily_section(table, live, areas, as_of=as_of, threshold=threshold),
         _monthly_section(table, live, as_of=as_of, threshold=threshold),
+        _origins_by_parent_section(representation, threshold=threshold),
         _users_section(signups, representation, threshold=threshold),
         _watch_section(live, areas, cells, schemes, threshold=threshold),
         _unknown_section(representation, areas),
@@ -206,18 +154,46 @@ def _under_represented_section(table: pd.DataFrame, *, base: str, threshold: int
     parents = _parents(table)
     return Section(
         "Under-represented origins",
-        f"Origins with a smaller share of sign-ups than of residents ({base}), largest parity "
-        "gap first. The parity gap is the number of extra sign-ups of that origin that would "
-        "bring its share up to its share of residents. 'Beyond chance' means the gap holds "
-        "after allowing for the many comparisons made (Benjamini-Hochberg q below 0.05). "
-        f"Counts from 1 to {threshold - 1}, and every figure that would reveal them, are "
+        f"Origins whose share of sign-ups is below their share of residents ({base}) beyond "
+        "doubt: the whole 95% interval of the sign-up share lies below the resident share. "
+        "Largest parity gap first; only under-represented origins are listed (every origin is "
+        f"in 'Origins by NPU'). {DIFFERENCE_NOTE} 'Beyond chance' means the gap holds after "
+        "allowing for the many comparisons made (Benjamini-Hochberg q below 0.05). Counts "
+        f"from 1 to {threshold - 1} read <{threshold}; figures that would reveal them read "
         "suppressed.",
-        [("All areas", under_represented(table, level="force", area_code=FORCE_CODE))]
+        [
+            (
+                "Under-represented: all areas",
+                under_represented(table, level="force", area_code=FORCE_CODE),
+            )
+        ]
         + [
-            (name, under_represented(table, level="parent", area_code=code, limit=8))
+            (
+                f"Under-represented: {name}",
+                under_represented(table, level="parent", area_code=code),
+            )
             for code, name in zip(parents["area_code"], parents["area_name"], strict=True)
         ],
         anchor="under-represented",
+    )
+
+
+def _origins_by_parent_section(representation: Representation, *, threshold: int) -> Section:
+    """Every origin in each parent area (NPU), as the ORIGINS report lists them."""
+    parents = _parents(representation.table)
+    return Section(
+        "Origins by NPU",
+        "Every origin in each parent area (NPU), largest by residents first. "
+        f"{DIFFERENCE_NOTE} A count from 1 to {threshold - 1} reads <{threshold}; a figure "
+        "withheld so that such a count cannot be worked out from the totals reads suppressed.",
+        [
+            (
+                name,
+                every_origin(representation, level="parent", area_code=code, threshold=threshold),
+            )
+            for code, name in zip(parents["area_code"], parents["area_name"], strict=True)
+        ],
+        anchor="origins-by-npu",
     )
 
 
@@ -288,31 +264,20 @@ def _daily_section(
 def _monthly_section(
     table: pd.DataFrame, live: pd.DataFrame, *, as_of: dt.date, threshold: int
 ) -> Section:
-    """Sign-ups per month of the last twelve, by origin group."""
-    # groups are read from every population origin, as the representation table reads them
-    groups = origin_groups(list(table.loc[table["origin_level"] == "origin", "origin"].unique()))
-    months = pd.period_range(pd.Period(as_of, "M") - 11, pd.Period(as_of, "M"), freq="M")
-    monthly = (
-        live.dropna(subset=["origin"])
-        .assign(month=live["joined"].dt.to_period("M"), group=lambda d: d["origin"].map(groups))
-        .pipe(lambda d: d[d["month"].isin(months)])
-        .pivot_table(
-            index="month", columns="group", values="user_id", aggfunc="count", fill_value=0
-        )
-        .reindex(months, fill_value=0)
-    )
-    # each month's groups are protected as parts of the month's total, treated as public
-    monthly_shown = pd.DataFrame(
-        [_protected_counts(row, threshold=threshold) for row in monthly.to_numpy()],
-        columns=monthly.columns,
-    )
-    monthly_shown.insert(0, "Month", [m.strftime("%b %Y") for m in monthly.index])
+    """Sign-ups per origin per month of the last twelve, with arrows, as ORIGINS shows them."""
+    origins = sorted(table.loc[table["origin_level"] == "origin", "origin"].unique())
+    counts = monthly_counts(live, origins, as_of=as_of)
     return Section(
-        "Sign-ups per month by origin group",
-        "The last twelve months, by the month each user joined (deleted users excluded).",
-        [("", monthly_shown.reset_index(drop=True))],
+        "Sign-ups per month by origin",
+        "The last twelve months, by the month each user joined (deleted users excluded). "
+        f"{UP_DOWN_NOTE} Counts from 1 to {threshold - 1} read <{threshold}; a count withheld "
+        "so that such a count cannot be worked out from the totals reads suppressed.",
+        [("", monthly_origin_table(counts, threshold=threshold))],
         anchor="monthly",
     )
+
+
+UP_DOWN_NOTE = "▲ more than the month before, ▼ fewer, – the same (shown where both are published)."
 
 
 def _users_section(
@@ -418,9 +383,12 @@ def _emerging_section(emerging: pd.DataFrame) -> Section:
     )
 
 
-def segment_section(table: pd.DataFrame, *, base: str) -> Section:
+def segment_section(
+    table: pd.DataFrame, *, base: str, portraits: pd.Series | None = None
+) -> Section:
     """Who is missing by segment: each segment's share of sign-ups against its share of the
-    base, as a profile index (100 = the base share)."""
+    base, as a profile index (100 = the base share), with each segment's portrait in words
+    (`segments.segment_portraits`) beside its code."""
     suppressed = table["suppressed"].to_numpy(bool)
 
     def shown(col: str, render: Callable[[object], str]) -> list[str]:
@@ -433,6 +401,11 @@ def segment_section(table: pd.DataFrame, *, base: str) -> Section:
         {
             "Segment": table["segment"],
             **({"Label": table["label"].fillna("")} if "label" in table else {}),
+            **(
+                {"Who lives there": table["segment"].map(portraits).fillna("").to_numpy()}
+                if portraits is not None
+                else {}
+            ),
             base.capitalize(): [_count(v) for v in table[base]],
             "Base share": shown("base_share", _pct),
             "Sign-ups": shown("signups", lambda v: f"{float(v):,.0f}"),  # type: ignore[arg-type]
@@ -467,34 +440,22 @@ def segment_section(table: pd.DataFrame, *, base: str) -> Section:
 
 
 def _protect_role_table(roles: pd.DataFrame, *, threshold: int) -> pd.DataFrame:
-    """Watch roles per area as display strings, disclosure-controlled.
+    """Watch roles per area as display strings, disclosure-controlled, with the force's totals
+    as a last row ("All areas").
 
     Each area's roles (with "none") add up to its users, and each role's areas to the force
     figure, so the table gets the same protection as the representation counts.
     """
-    areas, columns = list(roles.index), list(roles.columns)
     grid = roles.to_numpy(dtype=np.int64)
-    values = np.concatenate(
-        [grid.ravel(), grid.sum(axis=1), grid.sum(axis=0), [grid.sum()]]
-    ).astype(np.int64)
     n_a, n_c = grid.shape
-    cell = np.arange(n_a * n_c).reshape(n_a, n_c)
-    row_total = n_a * n_c + np.arange(n_a)
-    col_total = n_a * n_c + n_a + np.arange(n_c)
-    grand = n_a * n_c + n_a + n_c
-    rows = [(f"r{i}", int(c), False) for i in range(n_a) for c in cell[i]]
-    rows += [(f"r{i}", int(row_total[i]), True) for i in range(n_a)]
-    rows += [(f"c{j}", int(c), False) for j in range(n_c) for c in cell[:, j]]
-    rows += [(f"c{j}", int(col_total[j]), True) for j in range(n_c)]
-    rows += [("g", int(t), False) for t in row_total] + [("g", grand, True)]
-    withheld = protect_counts(
-        values, pd.DataFrame(rows, columns=["line", "cell", "is_total"]), threshold=threshold
-    )
+    withheld = protect_two_way(grid, threshold=threshold, labelled=False)
+    cells = withheld[: n_a * n_c].reshape(n_a, n_c)
+    totals = withheld[n_a * n_c + n_a : n_a * n_c + n_a + n_c]
     text = [
-        [WITHHELD if withheld[cell[i, j]] else f"{grid[i, j]:,}" for j in range(n_c)]
-        for i in range(n_a)
+        [WITHHELD if cells[i, j] else f"{grid[i, j]:,}" for j in range(n_c)] for i in range(n_a)
     ]
-    return pd.DataFrame(text, index=areas, columns=columns)
+    text.append([WITHHELD if totals[j] else f"{grid[:, j].sum():,}" for j in range(n_c)])
+    return pd.DataFrame(text, index=[*roles.index, FORCE_CODE], columns=list(roles.columns))
 
 
 def _watch_section(
@@ -505,7 +466,8 @@ def _watch_section(
     *,
     threshold: int,
 ) -> Section:
-    """Neighbourhood Watch per parent area (or per area when areas have no parents)."""
+    """Neighbourhood Watch per parent area (or per area when areas have no parents), and the
+    force's totals: schemes, members, households covered and coverage."""
     parent_of = dict(
         zip(areas["area_code"], areas["parent_code"].fillna(areas["area_code"]), strict=True)
     )
@@ -516,21 +478,34 @@ def _watch_section(
             strict=True,
         )
     )
+    parent_name[FORCE_CODE] = "All areas"
     key = live["area_code"].map(parent_of)
     roles = pd.crosstab(key, live["watch_role"]).reindex(
         columns=[*WATCH_ROLES, "none"], fill_value=0
     )
     users = key.value_counts()
-    shown = _protect_role_table(roles, threshold=threshold)
-    households = cells.groupby(cells["area_code"].map(parent_of))["watch_households"].sum(
-        min_count=1
-    )
+    users[FORCE_CODE] = users.sum()
+    roles.loc[FORCE_CODE] = roles.sum()
+    shown = _protect_role_table(roles.drop(index=FORCE_CODE), threshold=threshold)
+    by_parent = cells.groupby(cells["area_code"].map(parent_of))
+    households = by_parent["watch_households"].sum(min_count=1)
+    households[FORCE_CODE] = cells["watch_households"].sum(min_count=1)
+    all_households = by_parent["households"].sum(min_count=1)
+    all_households[FORCE_CODE] = cells["households"].sum(min_count=1)
     scheme_counts = (
         schemes["area_code"].map(parent_of).value_counts()
         if schemes is not None
         else pd.Series(dtype=int)
     )
-    index = sorted(users.index)
+    scheme_counts[FORCE_CODE] = int(scheme_counts.sum())
+    index = [*sorted(k for k in users.index if k != FORCE_CODE), FORCE_CODE]
+
+    def coverage(k: str) -> str:
+        covered, every = households.get(k, np.nan), all_households.get(k, np.nan)
+        if pd.isna(covered) or pd.isna(every) or every <= 0:
+            return "no data"
+        return _pct(min(1.0, covered / every), 1)
+
     rows = pd.DataFrame(
         {
             "Area": [parent_name.get(k, k) for k in index],
@@ -545,6 +520,7 @@ def _watch_section(
                 "no data" if pd.isna(households.get(k, np.nan)) else f"{households.get(k):,.0f}"
                 for k in index
             ],
+            "Coverage of households": [coverage(k) for k in index],
             # the share reveals users minus "none", so it shows only where "none" is published
             "Users in Watch": [
                 WITHHELD if shown.at[k, "none"] == WITHHELD
@@ -556,7 +532,8 @@ def _watch_section(
     return Section(
         "Neighbourhood Watch",
         "Watch coordinators, deputies and members among users (not deleted), schemes and the "
-        "households they cover, and the share of users in a Watch scheme.",
+        "households they cover, the share of all households they cover, and the share of users "
+        "in a Watch scheme; the last row is the force's total.",
         [("", rows)],
         anchor="watch",
     )
