@@ -10,6 +10,7 @@ import geopandas as gpd
 import pandas as pd
 import pyogrio
 import pytest
+from pages import unpublished_numbers
 from tiny import write_world
 from typer.testing import CliRunner
 
@@ -173,6 +174,17 @@ def test_demo_runs_end_to_end_and_tells_the_story(tmp_path: Path) -> None:
     areas_rows = tasking[tasking["item"] == "area"]
     assert len(areas_rows) == 40 and (areas_rows["rank_change"] == 0).all()
     assert set(tasking["item"]) == {"area", "hotspot", "station"}
+    assert unpublished_numbers(out) == []  # the change columns too
+    # the report's first screen says what changed: nothing, against the same run
+    report = (out / "report.md").read_text(encoding="utf-8")
+    since = report[report.index("### Since the last run") : report.index("## Under-represented")]
+    assert (
+        "Sign-ups with a known origin: " in since
+        and ", – 0 more since the run to 31 October 2018." in since
+    )
+    gaps = pd.read_csv(out / "ranked_areas.csv")["parity_gap"].sum()
+    assert f"parity gaps add up to {gaps:,.0f}, – unchanged since the run to 31 October" in since
+    assert "– same place as last run." in report
 
 
 @pytest.mark.parametrize("name", ["nhw_week", "weekly_tasking"])

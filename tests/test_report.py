@@ -7,7 +7,6 @@ import base64
 import datetime as dt
 import io
 import re
-from html.parser import HTMLParser
 from pathlib import Path
 
 import matplotlib.image
@@ -15,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from browser import CHROMIUM, chromium, needs_chromium
-from pages import markdown_table
+from pages import Page, markdown_table
 from PIL import Image
 
 from targeting.report import (
@@ -71,69 +70,6 @@ WITHHELD_COLUMNS = [
     "Beyond chance",
 ]
 UNDER_COLUMNS = [c for c in ORIGIN_COLUMNS if c != "Under-represented"]
-
-
-class Page(HTMLParser):
-    """What a test needs from an HTML page: tags, attributes, h2 texts, images, markings and
-    the body rows of every table, grouped by the id of the section holding them."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__(convert_charrefs=True)
-        self.tags: list[str] = []
-        self.attributes: list[tuple[str, str, str]] = []  # (tag, name, value)
-        self.h2: list[str] = []
-        self.markings: list[str] = []
-        self.images: list[dict[str, str]] = []
-        self.tables: dict[str, list[list[list[str]]]] = {}
-        self._section = ""
-        self._text: list[str] | None = None
-        self._row: list[str] | None = None
-        self._in_tbody = False
-        self._in_marking = False
-        self.feed(text)
-        self.close()
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        attr = {k: v or "" for k, v in attrs}
-        self.tags.append(tag)
-        self.attributes += [(tag, k, v) for k, v in attr.items()]
-        if tag == "section":
-            self._section = attr.get("id", "")
-        elif tag == "table":
-            self.tables.setdefault(self._section, []).append([])
-        elif tag == "tbody":
-            self._in_tbody = True
-        elif tag == "tr" and self._in_tbody:
-            self._row = []
-        elif tag == "img":
-            self.images.append(attr)
-        elif tag == "div" and attr.get("class") == "marking":
-            self._in_marking, self._text = True, []
-        if tag in ("h2", "td"):
-            self._text = []
-
-    def handle_endtag(self, tag: str) -> None:
-        text = "".join(self._text or [])
-        if tag == "h2":
-            self.h2.append(text)
-        elif tag == "td" and self._row is not None:
-            self._row.append(text)
-        elif tag == "tr" and self._row is not None:
-            self.tables[self._section][-1].append(self._row)
-            self._row = None
-        elif tag == "tbody":
-            self._in_tbody = False
-        elif tag == "div" and self._in_marking:
-            self.markings.append(text)
-            self._in_marking = False
-        elif tag == "section":
-            self._section = ""
-        if tag in ("h2", "td", "div"):
-            self._text = None
-
-    def handle_data(self, data: str) -> None:
-        if self._text is not None:
-            self._text.append(data)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -620,3 +556,38 @@ def test_demo_segments_show_who_is_missing(demo_out: Path) -> None:
     assert rows[pakistani]["Profile index"] == f"{table.loc[pakistani, 'profile_index']:.0f}"
     shares = table["base_share"].sum()
     assert shares == pytest.approx(1.0)
+
+
+# the headline box and, within it, the line naming the first-ranked area, as laid out
+HEADLINE_PLACE = (
+    "(function(){const box=document.getElementById('headline');"
+    "const item=[...box.querySelectorAll('li')].find(e=>e.textContent.startsWith('1. '));"
+    "return {top: box.getBoundingClientRect().top, text: item.textContent,"
+    " bottom: item.getBoundingClientRect().bottom}})()"
+)
+
+
+@needs_chromium
+def test_browser_report_opens_on_the_headline_with_the_top_area(
+    demo_out: Path, tmp_path: Path
+) -> None:
+    from browser import probe
+
+    top = pd.read_csv(demo_out / "ranked_areas.csv").sort_values("rank").iloc[0]
+    place = probe(demo_out / "report.html", HEADLINE_PLACE, width=1400, height=1000,
+                  home=tmp_path)  # fmt: skip
+    # within the first 1,000 px at 1400 wide: the headline and the first area's line, with the
+    # area's name, its tactic and the reason as ranked_areas.csv gives it
+    assert place["top"] < 300 and place["bottom"] <= 1000, place
+    assert place["text"].startswith(f"1. {top['area_name']} (")
+    assert f"Why: {top['reason']}." in place["text"]
+
+
+@needs_chromium
+def test_browser_report_fits_a_phone_without_sideways_scrolling(
+    demo_out: Path, tmp_path: Path
+) -> None:
+    from browser import WIDTHS, probe
+
+    widths = probe(demo_out / "report.html", WIDTHS, width=390, height=844, home=tmp_path)
+    assert widths["window"] == 390 and widths["doc"] <= widths["window"], widths

@@ -6,11 +6,19 @@ import json
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pytest
+from pages import unpublished_numbers
 
 from targeting.errors import OutputError
-from targeting.store import atomic_output_dir, write_manifest, write_store
+from targeting.store import (
+    atomic_output_dir,
+    round_as_published,
+    write_csv,
+    write_manifest,
+    write_store,
+)
 
 
 def test_success_replaces_previous_output(tmp_path: Path) -> None:
@@ -99,3 +107,44 @@ def test_csv_text_that_a_spreadsheet_would_run_is_neutralised(tmp_path) -> None:
     assert back["count"].tolist() == ["1", "-2", "3", "4", "5"]  # numbers stay numbers
     assert back["code"].tolist()[0] == "-5"  # a plain number in text is read as that number
     assert frame["area_name"].iloc[0].startswith("=")  # the input is not changed
+
+
+def test_round_as_published_known_answers() -> None:
+    frame = pd.DataFrame(
+        {
+            "registered": [3.0, np.nan, 1644.0],
+            "households": [300.19446470404836, 12.5, 13.5],  # halves to even, as numpy rounds
+            "target_rate": [0.937062937062937, 4.7612700000000005e-67, 1234567.891],
+            "score": [0.12345, 0.9995, 1.0],
+            "watch_gap": [0.8974358974358975, 0.0, 1.0],  # a score component, like the score
+            "expected_signups": [32.400000000000006, 0.94, 2.0],
+            "latitude": [52.4848821234, 52.0, 52.1],
+            "area_name": ["Tyburn", "Aston", "Nechells"],
+        }
+    )
+    out = round_as_published(frame)
+    assert out["registered"].dtype == "Int64" and out["registered"].tolist() == [3, pd.NA, 1644]
+    assert out["households"].tolist() == [300, 12, 14]
+    assert out["target_rate"].tolist() == [0.937063, 4.76127e-67, 1234570.0]
+    assert out["score"].tolist() == [0.123, 1.0, 1.0]
+    assert out["watch_gap"].tolist() == [0.897, 0.0, 1.0]
+    assert out["expected_signups"].tolist() == [32.4, 0.9, 2.0]
+    assert out["latitude"].tolist() == [52.484882, 52.0, 52.1]
+    assert out["area_name"].tolist() == frame["area_name"].tolist()
+    assert frame["registered"].dtype == float  # the input is left alone
+
+
+def test_write_csv_publishes_no_float_noise(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"parity_gap": [16.200000000000003], "score": [0.937062937062937]})
+    write_csv(frame, tmp_path / "out.csv")
+    assert (tmp_path / "out.csv").read_text() == "parity_gap,score\n16,0.937\n"
+    # the reader's check finds what the writer would have left without rounding
+    frame.to_csv(tmp_path / "raw.csv", index=False)
+    assert len(unpublished_numbers(tmp_path)) == 2
+
+
+def test_every_csv_of_the_demo_run_is_as_published(demo_output: Path) -> None:
+    assert unpublished_numbers(demo_output) == []
+    hotspots = pd.read_csv(demo_output / "hotspots.csv", dtype=str, keep_default_na=False)
+    # every hotspot has its nearest postcode, written as published ("B35 6AB")
+    assert hotspots["nearest_postcode"].str.fullmatch(r"[A-Z]{1,2}\d[A-Z\d]? \d[A-Z]{2}").all()

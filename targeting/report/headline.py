@@ -97,6 +97,15 @@ def _area_sentences(ranked: pd.DataFrame, previous: PreviousRun | None) -> list[
     return out
 
 
+def _known_signups(force: pd.DataFrame) -> int | None:
+    """The force's sign-ups with a known origin: the sum of its published group rows (None
+    when one is withheld)."""
+    groups = force.loc[force["origin_level"] == "group", "registered"]
+    if groups.empty or groups.isna().any():
+        return None
+    return int(groups.sum())
+
+
 def _change_sentences(
     force: pd.DataFrame, ranked: pd.DataFrame, previous: PreviousRun | None
 ) -> list[str]:
@@ -110,24 +119,21 @@ def _change_sentences(
         if previous.as_of
         else " since the previous run"
     )
-    now_total = force.loc[force["origin_level"] == "total", "registered"]
-    was_total = previous.force.loc[previous.force["origin_level"] == "total", "registered"]
+    now, was = _known_signups(force), _known_signups(previous.force)
     out = []
-    if (
-        len(now_total)
-        and len(was_total)
-        and pd.notna(now_total.iloc[0])
-        and pd.notna(was_total.iloc[0])
-    ):
-        now, was = int(now_total.iloc[0]), int(was_total.iloc[0])
+    if now is not None and was is not None:
         out.append(
-            f"Sign-ups with a known origin: {now:,} {_arrow(now, was)} {abs(now - was):,} "
+            f"Sign-ups with a known origin: {now:,}, {_arrow(now, was)} {abs(now - was):,} "
             f"{'more' if now >= was else 'fewer'}{since}."
         )
     gap_now, gap_was = ranked["parity_gap"].sum(), previous.ranking["parity_gap"].sum()
     out.append(
-        f"The areas' parity gaps add up to {gap_now:,.0f} {_arrow(gap_now, gap_was)} from "
-        f"{gap_was:,.0f}{since} ({'closing' if gap_now < gap_was else 'not closing'})."
+        f"The areas' parity gaps add up to {gap_now:,.0f}, {_arrow(gap_now, gap_was)} "
+        + (
+            f"unchanged{since}."
+            if round(gap_now) == round(gap_was)
+            else f"from {gap_was:,.0f}{since} ({'closing' if gap_now < gap_was else 'widening'})."
+        )
     )
     top_was = previous.ranking.sort_values("rank").head(TOP_AREAS)
     left = top_was[
