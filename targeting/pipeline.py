@@ -308,10 +308,9 @@ def compute(
         else None
     )  # fmt: skip
     if segments is not None:
-        sections = [
-            *sections,
-            segment_section(segments, base=config.segments.base, portraits=portraits),
-        ]
+        if portraits is not None:
+            segments = segments.assign(portrait=segments["segment"].map(portraits))
+        sections = [*sections, segment_section(segments, base=config.segments.base)]
     headline = build_headline(representation=rep.table, ranked_areas=plan.ranked_areas,
                               previous=previous, base=data.population.base)  # fmt: skip
     manifest = _manifest_base(config, data, labels=labels) | _manifest_results(

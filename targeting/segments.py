@@ -290,7 +290,7 @@ def dominant_segments(
     return text.groupby(sums[by].to_numpy()).agg("; ".join)
 
 
-_TIMES = {2: "twice", 3: "three times", 4: "four times", 5: "five times"}
+_TIMES = {2: "twice", 3: "three times", 4: "four times"}
 
 
 def _origin_words(names: list[str]) -> str:
@@ -348,13 +348,13 @@ def segment_portraits(
             + _origin_words([f"{o} ({100 * v:.0f}%)" for o, v in largest.items()])
             + " residents"
         ]
-        many = over[(over >= 2) & (row >= 0.02)].sort_values(ascending=False, kind="stable").head(2)
+        many = (
+            over[(over >= 1.5) & (row >= 0.02)].sort_values(ascending=False, kind="stable").head(2)
+        )
         if len(many):
-            times = int(min(5, np.floor(many.iloc[0])))
-            words.append(
-                f"{_TIMES[times] if times < 5 else 'five times or more'} the force's share of "
-                f"{_origin_words(list(many.index))} residents"
-            )
+            times = min(5, int(np.floor(many.iloc[0])))
+            how = "one and a half times" if times < 2 else _TIMES.get(times, "five times or more")
+            words.append(f"{how} the force's share of {_origin_words(list(many.index))} residents")
         if deprived is not None and pd.notna(deprived.get(segment)):
             value = float(deprived[segment])
             words.append(

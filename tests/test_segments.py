@@ -192,3 +192,39 @@ def test_main_segment_adds_up_a_keys_rows_first() -> None:
         }
     )
     assert main_segments(rows).to_dict() == {"c1": "S01", "c2": "S02"}
+
+
+def test_segment_portraits_in_plain_words_known_answers() -> None:
+    from targeting.segments import segment_portraits
+
+    # c1 (area A) is all S1; c2 (area B) is a quarter S1 and three quarters S2 by households
+    cell_segments = pd.DataFrame(
+        {
+            "cell": ["c1", "c2", "c2"],
+            "area_code": ["A", "B", "B"],
+            "segment": ["S1", "S1", "S2"],
+            "households": [30.0, 5.0, 15.0],
+        }
+    )
+    cell_origins = pd.DataFrame(
+        {
+            "cell": ["c1", "c1", "c2", "c2"],
+            "area_code": ["A", "A", "B", "B"],
+            "origin": ["Pakistani", "England", "England", "Polish"],
+            "residents": [60.0, 40.0, 100.0, 120.0],
+        }
+    )
+    # S1: Pakistani 60, England 40 + 25, Polish 30 (155): 39%, 42%, 19%; the force: Pakistani
+    # 60 of 320 (18.75%), so S1 holds 2.06 times its share. S2: England 75, Polish 90 (165).
+    # Deprivation over households: S1 (0.9 x 30 + 0.1 x 5) / 35 = 0.79, S2 0.1.
+    words = segment_portraits(
+        cell_segments, cell_origins, area_deprivation=pd.Series({"A": 0.9, "B": 0.1})
+    )
+    assert words["S1"] == (
+        "Mainly England (42%) and Pakistani (39%) residents; twice the force's share of "
+        "Pakistani residents; high deprivation."
+    )
+    # Polish: 55% against the force's 37.5% is 1.45 times, under the 1.5 that earns a mention
+    assert words["S2"] == "Mainly Polish (55%) and England (45%) residents; low deprivation."
+    no_deprivation = segment_portraits(cell_segments, cell_origins)
+    assert no_deprivation["S2"] == "Mainly Polish (55%) and England (45%) residents."

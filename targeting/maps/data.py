@@ -53,7 +53,7 @@ class MapData:
     marking: str
     station_radius_m: float
     threshold: int
-    segment_labels: pd.Series  # segment -> label (empty without descriptions)
+    segment_labels: pd.Series  # segment -> portrait or label (empty without either)
     # what the cells' deprivation values are, and which way they run: ranks and deciles count 1
     # as most deprived, so their colours are reversed and darker is always more deprived
     deprivation_measure: str | None = None
@@ -194,11 +194,7 @@ def map_data(tables: MapTables, *, config: Config) -> MapData:
         geofences=tables.geofences,
         marking=config.output.protective_marking,
         station_radius_m=config.stations.radius_m,
-        segment_labels=(
-            segments.set_index("segment")["label"].dropna().astype(str)
-            if "label" in segments
-            else pd.Series(dtype=str)
-        ),
+        segment_labels=_segment_words(segments),
         threshold=config.privacy.suppression_threshold,
         deprivation_measure=tables.deprivation_measure,
         deprivation_higher_is_more_deprived=tables.deprivation_higher_is_more_deprived,
@@ -404,6 +400,17 @@ def _keys(rows: pd.DataFrame) -> np.ndarray:
 def origin_keys(data: MapData) -> list[str]:
     """The origins and groups (as "group: NAME") the map's selector offers: origins first."""
     return sorted(set(_keys(data.area_rows)), key=lambda k: (k.startswith("group: "), k))
+
+
+def _segment_words(segments: pd.DataFrame) -> pd.Series:
+    """Each segment in words for the map: its portrait (who lives there), or its label where a
+    run has no portraits."""
+    words = pd.Series(np.nan, index=segments["segment"], dtype=object)
+    for column in ("label", "portrait"):  # the portrait, where there is one, wins
+        if column in segments:
+            given = segments.set_index("segment")[column]
+            words = given.where(given.notna(), words)
+    return words.dropna().astype(str)
 
 
 def _segment_layer(cells: pd.DataFrame, labels: pd.Series) -> dict[str, Any] | None:

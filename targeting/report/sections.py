@@ -383,12 +383,10 @@ def _emerging_section(emerging: pd.DataFrame) -> Section:
     )
 
 
-def segment_section(
-    table: pd.DataFrame, *, base: str, portraits: pd.Series | None = None
-) -> Section:
+def segment_section(table: pd.DataFrame, *, base: str) -> Section:
     """Who is missing by segment: each segment's share of sign-ups against its share of the
     base, as a profile index (100 = the base share), with each segment's portrait in words
-    (`segments.segment_portraits`) beside its code."""
+    (the table's `portrait`, from `segments.segment_portraits`) beside its code."""
     suppressed = table["suppressed"].to_numpy(bool)
 
     def shown(col: str, render: Callable[[object], str]) -> list[str]:
@@ -402,8 +400,8 @@ def segment_section(
             "Segment": table["segment"],
             **({"Label": table["label"].fillna("")} if "label" in table else {}),
             **(
-                {"Who lives there": table["segment"].map(portraits).fillna("").to_numpy()}
-                if portraits is not None
+                {"Who lives there": table["portrait"].fillna("").to_numpy()}
+                if "portrait" in table
                 else {}
             ),
             base.capitalize(): [_count(v) for v in table[base]],
