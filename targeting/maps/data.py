@@ -405,6 +405,8 @@ def origin_keys(data: MapData) -> list[str]:
 def _segment_words(segments: pd.DataFrame) -> pd.Series:
     """Each segment in words for the map: its portrait (who lives there), or its label where a
     run has no portraits."""
+    if "segment" not in segments:  # a run without segments
+        return pd.Series(dtype=str)
     words = pd.Series(np.nan, index=segments["segment"], dtype=object)
     for column in ("label", "portrait"):  # the portrait, where there is one, wins
         if column in segments:
