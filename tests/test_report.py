@@ -561,7 +561,7 @@ def test_demo_segments_show_who_is_missing(demo_out: Path) -> None:
 # the headline box and, within it, the line naming the first-ranked area, as laid out
 HEADLINE_PLACE = (
     "(function(){const box=document.getElementById('headline');"
-    "const item=[...box.querySelectorAll('li')].find(e=>e.textContent.startsWith('1. '));"
+    r"const item=[...box.querySelectorAll('li')].find(e=>/^\d+\. /.test(e.textContent));"
     "return {top: box.getBoundingClientRect().top, text: item.textContent,"
     " bottom: item.getBoundingClientRect().bottom}})()"
 )
@@ -573,13 +573,15 @@ def test_browser_report_opens_on_the_headline_with_the_top_area(
 ) -> None:
     from browser import probe
 
-    top = pd.read_csv(demo_out / "ranked_areas.csv").sort_values("rank").iloc[0]
+    ranked = pd.read_csv(demo_out / "ranked_areas.csv").sort_values("rank")
+    top = ranked[ranked["tactic"] != "none"].iloc[0]
+    assert top["rank"] == 1  # the demo's first-ranked area is sent a team
     place = probe(demo_out / "report.html", HEADLINE_PLACE, width=1400, height=1000,
                   home=tmp_path)  # fmt: skip
     # within the first 1,000 px at 1400 wide: the headline and the first area's line, with the
     # area's name, its tactic and the reason as ranked_areas.csv gives it
     assert place["top"] < 300 and place["bottom"] <= 1000, place
-    assert place["text"].startswith(f"1. {top['area_name']} (")
+    assert place["text"].startswith(f"{top['rank']}. {top['area_name']} (")
     assert f"Why: {top['reason']}." in place["text"]
 
 
@@ -591,3 +593,67 @@ def test_browser_report_fits_a_phone_without_sideways_scrolling(
 
     widths = probe(demo_out / "report.html", WIDTHS, width=390, height=844, home=tmp_path)
     assert widths["window"] == 390 and widths["doc"] <= widths["window"], widths
+
+
+def test_headline_known_answers_with_a_previous_run() -> None:
+    from targeting.report import build_headline
+    from targeting.store import PreviousRun
+
+    force = pd.DataFrame(
+        {
+            "level": "force",
+            "origin_level": ["origin", "origin", "group"],
+            "origin": ["Pakistani", "England", "Asian"],
+            "active_in_area": [100.0, 900.0, 100.0],
+            "registered": [30, 970, 1000],
+            "target_rate": [0.0485, 0.9, 0.1],
+            "actual_rate": [0.0324, 0.97, 1.0],
+            "representation_index": [66.8, 107.8, 100.0],
+            "parity_gap": [864, 0, 0],
+            "under_represented": [True, False, False],
+        }
+    )
+    ranked = pd.DataFrame(
+        {
+            "rank": [1, 2],
+            "area_code": ["A", "B"],
+            "area_name": ["Penn", "Tyburn"],
+            "parent_name": ["Wolverhampton", "Erdington"],
+            "tactic": ["none", "door"],
+            "hotspots": [0, 12],
+            "street_sites": [0, 0],
+            "station_days": [0, 0],
+            "social_posts": [0, 0],
+            "expected_signups": [0.0, 32.4],
+            "parity_gap": [20.0, 140.0],
+            "reason": ["little", "Pakistani 16 sign-ups short of parity"],
+        }
+    )
+    previous = PreviousRun(
+        ranking=pd.DataFrame(
+            {
+                "area_code": ["A", "B"],
+                "rank": [2, 5],
+                "parity_gap": [20, 150],
+                "area_name": ["Penn", "Tyburn"],
+            }
+        ),  # fmt: skip
+        force=force.assign(actual_rate=[0.0300, 0.97, 1.0], registered=[28, 952, 980]),
+        as_of=dt.date(2018, 9, 30),
+    )
+    headline = build_headline(representation=force, ranked_areas=ranked, previous=previous,
+                              base="adults")  # fmt: skip
+    assert headline.origins == (
+        "Pakistani: 4.85% of adults but 3.24% of sign-ups (index 67); 864 more sign-ups would "
+        "reach parity. ▲ share of sign-ups was 3.00%.",
+    )
+    # Penn is first-ranked but sent nobody this week: the first area a team goes to is Tyburn
+    assert headline.areas == (
+        "2. Tyburn (Erdington): door-knocking, 12 door hotspots; about 32.4 sign-ups expected. "
+        "Why: Pakistani 16 sign-ups short of parity. ▲ up 3 from 5.",
+    )
+    assert headline.changes == (
+        "Sign-ups with a known origin: 1,000, ▲ 20 more since the run to 30 September 2018.",
+        "The areas' parity gaps add up to 160, ▼ from 170 since the run to 30 September 2018 "
+        "(closing).",
+    )

@@ -73,8 +73,10 @@ def _area_sentences(ranked: pd.DataFrame, previous: PreviousRun | None) -> list[
     before = (
         previous.ranking.set_index("area_code")["rank"] if previous is not None else pd.Series()
     )
+    # where teams go: the first-ranked areas that the week sends someone to
+    planned = ranked[ranked["tactic"].ne("none")].sort_values("rank").head(TOP_AREAS)
     out = []
-    for row in ranked.sort_values("rank").head(TOP_AREAS).to_dict("records"):
+    for row in planned.to_dict("records"):
         units = units_text(row)
         parent = f" ({row['parent_name']})" if pd.notna(row.get("parent_name")) else ""
         what = TACTIC_NAMES.get(str(row["tactic"]), str(row["tactic"]))
@@ -94,6 +96,8 @@ def _area_sentences(ranked: pd.DataFrame, previous: PreviousRun | None) -> list[
         elif previous is not None:
             text += " New to the ranking."
         out.append(text)
+    if not out:
+        out.append("Nothing is planned this week.")
     return out
 
 
