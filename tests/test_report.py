@@ -637,7 +637,7 @@ def test_headline_known_answers_with_a_previous_run() -> None:
                 "parity_gap": [20, 150],
                 "area_name": ["Penn", "Tyburn"],
             }
-        ),  # fmt: skip
+        ),
         force=force.assign(actual_rate=[0.0300, 0.97, 1.0], registered=[28, 952, 980]),
         as_of=dt.date(2018, 9, 30),
     )
