@@ -283,13 +283,13 @@ def tasking_html(
     esc = html.escape
     title = f"Tasking pack: week to {as_of:%d %B %Y}"
     week = plan.plan.astype({"parent_code": str}).set_index("parent_code").to_dict("index")
-    top = plan.ranked_areas.sort_values("rank").head(TOP_AREAS)
-    if previous:
-        top = top.merge(
-            rows.loc[rows["item"] == "area", ["area_code", "previous_rank", "rank_change"]],
-            on="area_code",
-            how="left",
-        )
+    # the areas as ranked (with the week's units), and their moves from the tasking rows
+    ranked = plan.ranked_areas.merge(
+        rows.loc[rows["item"] == "area", ["area_code", "previous_rank", "rank_change"]],
+        on="area_code",
+        how="left",
+    ).sort_values("rank")
+    top = ranked.head(TOP_AREAS)
     order = _parent_order(rows)
     names = (
         rows.dropna(subset=["parent_name"])
@@ -342,7 +342,13 @@ def tasking_html(
             if len(visits)
             else '<p class="note">None this week.</p>',
             "<h3>Areas</h3>",
-            table_html(_areas_table(areas, with_parent=False, previous=previous)),
+            table_html(
+                _areas_table(
+                    ranked[ranked["area_code"].isin(set(areas["area_code"]))],
+                    with_parent=False,
+                    previous=previous,
+                )
+            ),
             "</section>",
         ]
     parts += [f'<div class="marking">{esc(marking)}</div>', "</body></html>"]

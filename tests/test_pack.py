@@ -17,6 +17,7 @@ from browser import CHROMIUM, chromium, needs_chromium
 from pages import Page
 
 from targeting.pack import TO_FILL, tasking_html, tasking_rows
+from targeting.plan import units_text
 from targeting.scoring import COMPONENT_NAMES, MEASURE_NAMES
 from targeting.tasking import HOTSPOTS_COLUMNS, RANKED_AREAS_COLUMNS, STATIONS_COLUMNS, Plan
 
@@ -181,6 +182,12 @@ def test_demo_pack_agrees_with_its_csvs(demo_output: Path) -> None:
         assert row[0] == str(area.rank) and row[1] == area.area_name
         assert row[5] == f"{area.parity_gap:,.0f}" and row[6] == f"{area.expected_signups:,.1f}"
         assert row[-1] == area.reason
+    # each NPU's areas with the week's units ranked_areas.csv gives them
+    units = {a.area_name: units_text(a._asdict()) or "–" for a in ranked.itertuples()}
+    for section, tables in page.tables.items():
+        if section.startswith("parent-"):
+            for row in tables[-1]:
+                assert row[3] == units[row[1]], row
     # every hotspot in its NPU's list, by its number, with its postcode
     listed = {}
     for section, tables in page.tables.items():

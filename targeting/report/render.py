@@ -104,7 +104,11 @@ nav a{margin-right:.8rem;display:inline-block}img{max-width:100%;height:auto}
 .note{color:#444;font-size:.9rem}
 .headline{border:2px solid #08306b;border-radius:6px;padding:.6rem 1rem;background:#f5f8fc}
 .headline li{margin:.25rem 0}.up{color:#1a7f37}.down{color:#b00020}
-@media (max-width:600px){body{margin:.5rem auto;padding:0 .5rem}h1{font-size:1.25rem}table{font-size:.75rem}}
+@media screen and (max-width:600px){body{margin:.5rem auto;padding:0 .5rem}h1{font-size:1.25rem}
+.scroll table,.scroll tbody,.scroll tr,.scroll td{display:block;width:auto}.scroll thead{display:none}
+.scroll tr{border:1px solid #ccc;border-radius:4px;margin:0 0 .5rem;padding:.25rem .5rem}
+.scroll td{border:0;padding:.05rem 0;text-align:left;white-space:normal;min-width:0;height:auto}
+.scroll td::before{content:attr(data-label) ": ";font-weight:600;color:#333}}
 @media print{nav{display:none}h2,h3{break-after:avoid}tr{break-inside:avoid}thead{display:table-header-group}
 .marking{-webkit-print-color-adjust:exact;print-color-adjust:exact}.scroll{overflow:visible}
 body{max-width:none;margin:0;padding:0}}
@@ -146,8 +150,9 @@ def numeric_columns(frame: pd.DataFrame) -> list[bool]:
 def table_html(
     frame: pd.DataFrame, *, classes: str = "", column_classes: Mapping[str, str] | None = None
 ) -> str:
-    """One table in a box that scrolls sideways on its own on a narrow screen; numbers right,
-    text left. `column_classes` adds a class to a column's cells, by header (for widths)."""
+    """One table: numbers right, text left; on a phone each row reads as a card ("Area:
+    Tyburn" ...), and a table that is still too wide scrolls in its own box, never the page.
+    `column_classes` adds a class to a column's cells, by header (for widths)."""
     esc = html.escape
     extra_cls = column_classes or {}
     cls = []
@@ -155,9 +160,13 @@ def table_html(
         names = " ".join(n for n in ("num" if numeric else "", extra_cls.get(header, "")) if n)
         cls.append(f' class="{esc(names)}"' if names else "")
     head = "".join(f"<th{c}>{esc(str(h))}</th>" for h, c in zip(frame.columns, cls, strict=True))
+    # each cell carries its header, so that on a phone a row reads as a card of "header: value"
+    labels = [f' data-label="{esc(str(h))}"' for h in frame.columns]
     body = "".join(
         "<tr>"
-        + "".join(f"<td{c}>{esc(str(v))}</td>" for v, c in zip(row, cls, strict=True))
+        + "".join(
+            f"<td{c}{lab}>{esc(str(v))}</td>" for v, c, lab in zip(row, cls, labels, strict=True)
+        )
         + "</tr>"
         for row in frame.itertuples(index=False)
     )
