@@ -66,6 +66,7 @@ from targeting.ingest.segments import (
     read_segment_descriptions,
     read_segments,
 )
+from targeting.ingest.streets import STREETS, read_streets
 from targeting.origins import map_origins
 from targeting.reference import read_crime_types
 
@@ -207,6 +208,8 @@ LAYERS: tuple[Layer, ...] = (
         counts=(Count("watch_households"), Count("watch_scheme_members")),
     ),
     Layer("visited", lambda c, got: _one(read_visited(c, as_of=got.as_of)), VISITED),
+    # streets only draw the officers' map: they reach no grid count
+    Layer("streets", lambda c, got: _one(read_streets(c)), STREETS, step="streets"),
     Layer(
         "segment_descriptions", lambda c, got: _one(read_segment_descriptions(c)),
         SEGMENT_DESCRIPTIONS, step="segments",

@@ -84,6 +84,7 @@ from targeting.store import (
     write_rejects,
     write_store,
 )
+from targeting.streets import streets_near
 from targeting.tasking import PERSONS_PER_HOUSEHOLD, Plan, plan_week
 
 if TYPE_CHECKING:
@@ -243,6 +244,7 @@ class Results:
     sections: list[Section]
     headline: Headline
     portraits: pd.Series | None  # each segment in words, by segment code
+    streets: gpd.GeoDataFrame | None  # the map's streets around the week's visits
     manifest: dict[str, Any]
 
 
@@ -316,8 +318,12 @@ def compute(
     manifest = _manifest_base(config, data, labels=labels) | _manifest_results(
         config, data, grid, rep, plan
     )
+    streets = data.get("streets")
+    if streets is not None:
+        visits = pd.concat([plan.hotspots, plan.stations])[["latitude", "longitude"]]
+        streets = streets_near(streets, visits, buffer_m=config.map.streets_buffer_m)
     return Results(areas, _area_table(data.areas, grid), rep, map_rep, emerging, segments,
-                   plan, sections, headline, portraits, manifest)  # fmt: skip
+                   plan, sections, headline, portraits, streets, manifest)  # fmt: skip
 
 
 def _manifest_results(
@@ -399,6 +405,15 @@ def _store_tables(grid: Grid, out: Results, data: Ingested) -> dict[str, Any]:
         "stations": plan.stations,
         "plan": plan.plan,
         **({"emerging": out.emerging} if out.emerging is not None else {}),
+        **(
+            {
+                "map_streets": pd.DataFrame(
+                    {"name": out.streets["name"], "geometry_wkt": out.streets.geometry.to_wkt()}
+                )
+            }
+            if out.streets is not None
+            else {}
+        ),
         **measure,
     }
 
@@ -429,6 +444,8 @@ def _map_tables(grid: Grid, out: Results, data: Ingested) -> MapTables:
             "segment_representation": _or_empty(out.segments),
         },
         geofences=plan.geofences,
+        streets=out.streets,
+        as_of=data.as_of,
         deprivation_measure=deprivation.label if deprivation is not None else None,
         deprivation_higher_is_more_deprived=(
             deprivation.higher_is_more_deprived if deprivation is not None else True

@@ -30,8 +30,10 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 from targeting.errors import PlanError
 
 PLAN_TACTICS = ("door", "street", "station", "social")
-# each tactic's colour on every map (the pack's and the officers'); issue 18 revisits them
-TACTIC_COLOURS = {"door": "#b2182b", "street": "#2166ac", "station": "#1b7837", "social": "#762a83"}
+# each tactic's colour on every map (the pack's and the officers'): outside the map's fill
+# palettes (browns and teals for the index, yellow to red for densities, greens for Watch), so a
+# marker never takes the colour of the fill under it; tactics also differ by shape
+TACTIC_COLOURS = {"door": "#000000", "street": "#e7298a", "station": "#7570b3", "social": "#1f78b4"}
 # how the pages name each tactic, and each unit of the week a plan counts (its column, its word)
 TACTIC_NAMES = {
     "door": "door-knocking", "street": "street engagement", "station": "mobile police station",

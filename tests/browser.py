@@ -53,35 +53,62 @@ def chromium(url: str, *args: str, home: Path) -> subprocess.CompletedProcess[st
     return done
 
 
-def probe(page: Path, expression: str, *, width: int, height: int, home: Path) -> Any:
-    """The value of a JavaScript `expression` (JSON-able) evaluated in `page` as Chromium lays
-    it out in a viewport of `width` x `height`, offline.
+def evaluate(
+    page: Path,
+    body: str,
+    *,
+    width: int,
+    height: int,
+    home: Path,
+    screenshot: Path | None = None,
+) -> Any:
+    """The value an async JavaScript function `body` returns (JSON-able) in `page` as Chromium
+    lays it out in a viewport of `width` x `height`, offline; with `screenshot`, a picture of
+    that viewport after the function has run, from a second load.
 
     Headless Chromium will not make its window narrower than 500 px, so the page is shown in an
-    iframe of that size: a copy of the page evaluates the expression after layout and posts it
-    to the host page, which writes it into the DOM that Chromium dumps.
+    iframe of that size: a copy of the page runs the function after it has loaded and posts the
+    result to the host page, which writes it into the DOM that Chromium dumps.
     """
     home.mkdir(parents=True, exist_ok=True)
     copy = home / page.name
     script = (
-        "<script>window.addEventListener('load',()=>parent.postMessage("
-        f"JSON.stringify((function(){{return {expression};}})()),'*'))</script></body>"
+        "<script>window.addEventListener('load',()=>{Promise.resolve((async function(){"
+        f"{body}"
+        "})()).then(v=>parent.postMessage(JSON.stringify(v),'*'),"
+        "e=>parent.postMessage(JSON.stringify({error:String(e)}),'*'))})</script></body>"
     )
-    copy.write_text(page.read_text(encoding="utf-8").replace("</body>", script), encoding="utf-8")
+    # errors thrown while the page loads, for the function to report (`window.__errors`)
+    catch = (
+        "<head><script>window.__errors=[];window.addEventListener('error',"
+        "e=>window.__errors.push(String(e.message)))</script>"
+    )
+    text = page.read_text(encoding="utf-8").replace("<head>", catch, 1)
+    copy.write_text(text.replace("</body>", script), encoding="utf-8")
     host = home / "host.html"
     host.write_text(
         "<!DOCTYPE html><html><body style='margin:0'>"
-        "<script>window.addEventListener('message',e=>document.body.setAttribute('data-probe',"
-        "e.data))</script>"
+        "<script>window.__errors=[];window.addEventListener('message',e=>"
+        "document.body.setAttribute('data-probe',e.data))</script>"
         f"<iframe src='{copy.name}' style='width:{width}px;height:{height}px;border:0'></iframe>"
         "</body></html>",
         encoding="utf-8",
     )
-    dom = chromium(host.as_uri(), "--window-size=1400,1000", "--virtual-time-budget=5000",
-                   "--dump-dom", home=home / "profile-home").stdout  # fmt: skip
+    window = f"--window-size={max(width, 500)},{height}"
+    dom = chromium(host.as_uri(), window, "--virtual-time-budget=8000", "--dump-dom",
+                   home=home / "profile-home").stdout  # fmt: skip
+    if screenshot is not None:
+        chromium(host.as_uri(), window, "--virtual-time-budget=8000", "--hide-scrollbars",
+                 f"--screenshot={screenshot}", home=home / "profile-shot")  # fmt: skip
     found = re.search(r'data-probe="([^"]*)"', dom)
     assert found, dom[-2000:]
     return json.loads(html.unescape(found.group(1)))
+
+
+def probe(page: Path, expression: str, *, width: int, height: int, home: Path) -> Any:
+    """The value of a JavaScript `expression` (JSON-able) in `page` laid out at `width` x
+    `height` (`evaluate`)."""
+    return evaluate(page, f"return ({expression});", width=width, height=height, home=home)
 
 
 # the page's width against the window's: a page wider than its window scrolls sideways

@@ -190,3 +190,189 @@ def test_a_large_grid_is_mapped_on_coarser_cells(monkeypatch: pytest.MonkeyPatch
     parents = cells.map(lambda c: h3.cell_to_parent(c, resolution)).nunique()
     finer = cells.map(lambda c: h3.cell_to_parent(c, resolution + 1)).nunique()
     assert parents <= 100 < finer  # the finest resolution that fits
+
+
+# ------------------------------------------------------------ an officer's phone and laptop
+
+# what is on the screen over the map: every control and marking bar that is showing
+CONTROLS_JS = r"""
+function shown(el) {
+  const s = getComputedStyle(el), r = el.getBoundingClientRect();
+  return s.display !== 'none' && s.visibility !== 'hidden' && r.width > 0 && r.height > 0;
+}
+function controls() {
+  return [...document.querySelectorAll('.leaflet-control, .marking')].filter(shown)
+    .map(el => { const r = el.getBoundingClientRect();
+      return {cls: el.className, left: r.left, top: r.top, right: r.right, bottom: r.bottom}; });
+}
+function size(el) { const r = el.getBoundingClientRect(); return [r.width, r.height]; }
+const wait = ms => new Promise(done => setTimeout(done, ms));
+const T = window.targetingMap, map = T.map, D = T.data;
+"""
+
+PHONE_JS = (
+    CONTROLS_JS
+    + r"""
+const atOpen = {
+  errors: window.__errors.slice(),
+  legendShown: shown(document.querySelector('.legend')),
+  layersExpanded: !!document.querySelector('.leaflet-control-layers-expanded'),
+  controls: controls(),
+  window: [innerWidth, innerHeight],
+  targets: {
+    zoom: size(document.querySelector('.leaflet-control-zoom-in')),
+    layers: size(document.querySelector('.leaflet-control-layers-toggle')),
+    legend: size(document.querySelector('.legend-button')),
+    picker: size(document.querySelector('#origin-picker')),
+    badge: size(document.querySelector('.rank-label')),
+    hotspot: size(document.querySelector('.spot')),
+  },
+  pickerLabel: document.querySelector('label[for=origin-picker]').textContent,
+};
+// tap the first door hotspot, zoomed in to street level
+const i = D.hotspots.tactic.indexOf('door');
+map.setView([D.hotspots.lat[i], D.hotspots.lng[i]], 16, {reset: true});
+await wait(300);
+const marker = T.hotspots.getLayers()[i], r = marker.getElement().getBoundingClientRect();
+const x = r.left + r.width / 2, y = r.top + r.height / 2;
+const hit = document.elementFromPoint(x, y);
+hit.dispatchEvent(new MouseEvent('click', {bubbles: true, cancelable: true, clientX: x, clientY: y, view: window}));
+await wait(1500);
+const popup = document.querySelector('.leaflet-popup');
+const p = popup ? popup.getBoundingClientRect() : null;
+const view = map.getBounds();
+const lines = T.streets.getLayers().filter(l => view.intersects(l.getBounds())).length;
+const names = [...document.querySelectorAll('.street-label span')].filter(el => shown(el)).filter(el => {
+  const b = el.getBoundingClientRect(); return b.left >= 0 && b.top >= 0 && b.right <= innerWidth && b.bottom <= innerHeight; });
+return {atOpen, tapped: {postcode: D.hotspots.postcode[i], hitIsMarker: marker.getElement().contains(hit),
+  popupText: popup ? popup.textContent : null,
+  popup: p ? {left: p.left, top: p.top, right: p.right, bottom: p.bottom} : null,
+  controls: controls()}, streets: {lines, names: names.map(el => el.textContent)},
+  errors: window.__errors};
+"""
+)
+
+
+def _overlap(a: dict[str, float], b: dict[str, float]) -> bool:
+    return (
+        a["left"] < b["right"]
+        and a["right"] > b["left"]
+        and a["top"] < b["bottom"]
+        and a["bottom"] > b["top"]
+    )
+
+
+def _covered_share(rects: list[dict[str, float]], width: int, height: int) -> float:
+    """The share of the screen under any of `rects`, counted on a 2 px grid (overlaps once)."""
+    ys, xs = np.mgrid[0:height:2, 0:width:2]
+    under = np.zeros(xs.shape, dtype=bool)
+    for r in rects:
+        under |= (xs >= r["left"]) & (xs < r["right"]) & (ys >= r["top"]) & (ys < r["bottom"])
+    return float(under.mean())
+
+
+@needs_chromium
+def test_browser_phone_opens_folded_and_a_tapped_hotspot_shows_its_postcode(
+    demo_map: dict[str, object], tmp_path: Path
+) -> None:
+    from browser import evaluate
+
+    page = Path(str(demo_map["out"])) / MAP_NAME
+    got = evaluate(page, PHONE_JS, width=390, height=844, home=tmp_path)
+    assert "error" not in got, got
+    opened = got["atOpen"]
+    assert opened["errors"] == [] and got["errors"] == []
+    assert opened["window"] == [390, 844]
+    # legend and layer list folded behind buttons; the map itself is at least 80% of the screen
+    assert not opened["legendShown"] and not opened["layersExpanded"]
+    assert _covered_share(opened["controls"], 390, 844) <= 0.2, opened["controls"]
+    # every control a 44 px target; the origin picker has a label
+    for name, (w, h) in opened["targets"].items():
+        assert w >= 44 and h >= 44, (name, w, h)
+    assert opened["pickerLabel"] == "Representation index of"
+    tapped = got["tapped"]
+    assert tapped["hitIsMarker"], "something lay over the hotspot"
+    assert tapped["popupText"] and f"Nearest postcode: {tapped['postcode']}" in tapped["popupText"]
+    assert "What to say" in tapped["popupText"] and "Chosen for" in tapped["popupText"]
+    popup = tapped["popup"]
+    assert (
+        popup["left"] >= 0
+        and popup["right"] <= 390
+        and popup["top"] >= 0
+        and popup["bottom"] <= 844
+    )
+    under = [c for c in tapped["controls"] if _overlap(popup, c)]
+    assert under == [], under  # no control over any part of the popup
+    # the demo's synthetic streets are drawn there, with at least one name
+    assert got["streets"]["lines"] > 5 and got["streets"]["names"], got["streets"]
+
+
+DESKTOP_JS = (
+    CONTROLS_JS
+    + r"""
+return {errors: window.__errors, legendShown: shown(document.querySelector('.legend')),
+  layersExpanded: !!document.querySelector('.leaflet-control-layers-expanded'),
+  title: document.querySelector('.title-bar').textContent,
+  labels: [...document.querySelectorAll('.area-label span')].filter(el => shown(el) && !el.parentElement.classList.contains('thinned'))
+    .map(el => { const r = el.getBoundingClientRect(); return {left: r.left, top: r.top, right: r.right, bottom: r.bottom}; })};
+"""
+)
+
+
+@needs_chromium
+def test_browser_laptop_opens_with_title_legend_and_unclashing_labels(
+    demo_map: dict[str, object], tmp_path: Path
+) -> None:
+    from browser import evaluate
+
+    page = Path(str(demo_map["out"])) / MAP_NAME
+    got = evaluate(page, DESKTOP_JS, width=1400, height=1000, home=tmp_path)
+    assert got["errors"] == []
+    assert got["legendShown"] and got["layersExpanded"]
+    assert got["title"].startswith("Demo city week to 31 October 2018")
+    labels = got["labels"]
+    assert len(labels) >= 10  # names are thinned, not all hidden
+    assert not any(_overlap(a, b) for n, a in enumerate(labels) for b in labels[n + 1 :])
+
+
+CONTRAST_JS = (
+    CONTROLS_JS
+    + r"""
+// the first-ranked area filling the screen, and where its door hotspots are
+const i = D.areas.rank.indexOf(1);
+map.fitBounds(T.outlines.getLayers()[i].getBounds(), {animate: false});
+map.setView(map.getCenter(), map.getZoom(), {reset: true});
+await wait(500);
+const spots = T.hotspots.getLayers().map((m, j) => [m, j]).filter(([m, j]) => D.hotspots.tactic[j] === 'door'
+  && map.getBounds().contains(m.getLatLng())).map(([m, j]) => {
+    const p = map.latLngToContainerPoint(m.getLatLng()); return [p.x, p.y]; });
+return {spots, name: D.areas.name[i]};
+"""
+)
+
+
+@needs_chromium
+def test_browser_door_hotspots_stand_out_from_the_fill_of_the_first_ranked_area(
+    demo_map: dict[str, object], tmp_path: Path
+) -> None:
+    """Measured as the RGB distance (0 to 441) between a door hotspot's centre and the median
+    colour of a ring 15 to 22 px around it: at least 100 for every door hotspot in view. With
+    the old colours (door #b2182b on an index fill of #b2182b) it was 0."""
+    from browser import evaluate
+
+    page = Path(str(demo_map["out"])) / MAP_NAME
+    shot = tmp_path / "zoomed.png"
+    got = evaluate(page, CONTRAST_JS, width=1400, height=1000, home=tmp_path, screenshot=shot)
+    assert got["name"] == "Tyburn" and len(got["spots"]) >= 5
+    pixels = (matplotlib.image.imread(shot)[..., :3] * 255).astype(float)
+    ys, xs = np.mgrid[-22:23, -22:23]
+    ring = (np.hypot(xs, ys) >= 15) & (np.hypot(xs, ys) <= 22)
+    distances = []
+    for x, y in got["spots"]:
+        x, y = round(x), round(y)
+        if not (25 <= x < 1375 and 25 <= y < 975):
+            continue
+        centre = pixels[y - 1 : y + 2, x - 1 : x + 2].reshape(-1, 3).mean(axis=0)
+        around = np.median(pixels[y - 22 : y + 23, x - 22 : x + 23][ring], axis=0)
+        distances.append(float(np.linalg.norm(centre - around)))
+    assert len(distances) >= 5 and min(distances) >= 100, distances

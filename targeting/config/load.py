@@ -181,6 +181,21 @@ def _numbers(r: _Reader, section: Mapping[str, Any], key: str, default: Any, pre
     return MappingProxyType(out)
 
 
+def _texts(r: _Reader, section: Mapping[str, Any], key: str, default: Any, prefix: str) -> Any:
+    """A table of text with known keys (`scripts = { door = "Hello..." }`), filled in from the
+    default."""
+    out = dict(default)
+    raw, name = section.get(key, {}), f"{prefix}.{key}"
+    if not isinstance(raw, Mapping):
+        example = next(iter(default))
+        r.add(name, "must be a table of text", f'e.g. {key} = {{ {example} = "..." }}')
+        return MappingProxyType(out)
+    r.unknown(raw, set(default), name)
+    for item, value_default in default.items():
+        out[item] = str(r.typed(raw, item, str, value_default, name))
+    return MappingProxyType(out)
+
+
 def _pairs(r: _Reader, section: Mapping[str, Any], key: str, default: Any, prefix: str) -> Any:
     """Points as [latitude, longitude] pairs (`[stations] fixed`)."""
     raw = section.get(key, [])
@@ -245,6 +260,7 @@ def _tactic_tables(
 # settings that are not one plain value, read by the type of their field
 _READERS: Mapping[str, Callable[[_Reader, Mapping[str, Any], str, Any, str], Any]] = {
     "Mapping[str, float]": _numbers,
+    "Mapping[str, str]": _texts,
     "tuple[tuple[float, float], ...]": _pairs,
     "tuple[CensusTable, ...]": _census,
     "Mapping[str, Mapping[str, float]]": _tactic_tables,

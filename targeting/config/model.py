@@ -311,6 +311,42 @@ class SegmentsConfig:
     yields: Mapping[str, Mapping[str, float]] = setting(MappingProxyType({}))
 
 
+# what an officer says at each kind of visit, shown in the map's popups; a force words its own
+DEFAULT_SCRIPTS: Mapping[str, str] = MappingProxyType({
+    "door": "Hello, I'm from your neighbourhood policing team. We send local alerts about "
+            "crime and safety where you live; can I show you how to sign up?",
+    "street": "We're out talking to people about local alerts: news from your neighbourhood "
+              "team, straight to your phone. Would you like to sign up?",
+    "station": "Come and meet your neighbourhood team at the mobile police station, and sign "
+               "up for local alerts while you are here.",
+})  # fmt: skip
+
+
+def _tile_url(value: object) -> bool:
+    text = str(value)
+    return all(part in text for part in ("{z}", "{x}", "{y}")) and text.startswith(
+        ("http", "/", ".")
+    )
+
+
+@dataclass(frozen=True)
+class MapConfig:
+    # the map's title bar: the force's name (default: the config file's name)
+    title: str | None = None
+    # a tile server's URL template ({z}/{x}/{y}) for forces with their own; default: no tiles,
+    # the map draws from its own data and works with no network
+    tiles: str | None = setting(
+        None, check=_tile_url, problem="must be a tile URL template with {z}, {x} and {y}, got {value}",
+        fix='e.g. "https://tiles.example.police.uk/{z}/{x}/{y}.png"',
+    )  # fmt: skip
+    # attribution shown for those tiles
+    tiles_attribution: str = ""
+    # a line of what to say per tactic, in each hotspot's and station's popup
+    scripts: Mapping[str, str] = setting(DEFAULT_SCRIPTS)
+    # streets are kept this far around the week's hotspots and station sites (metres)
+    streets_buffer_m: float = setting(800.0, above=0, problem=POSITIVE, fix="default 800")
+
+
 @dataclass(frozen=True)
 class Config:
     """Everything a run needs to know, read once from TOML and passed explicitly."""
@@ -336,6 +372,7 @@ class Config:
     geofences: GeofencesConfig = GeofencesConfig()
     segments: SegmentsConfig = SegmentsConfig()
     deprivation: DeprivationConfig = DeprivationConfig()
+    map: MapConfig = MapConfig()
     columns: Mapping[str, Mapping[str, str | tuple[str, ...]]] = field(
         default_factory=lambda: MappingProxyType({})
     )

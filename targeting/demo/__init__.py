@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import shapely
 
 from targeting.demo.crime import (
     _ratings,
@@ -59,6 +60,7 @@ from targeting.demo.people import (
     _schemes,
     _signups,
 )
+from targeting.demo.streets import city_streets
 from targeting.segments import build_segments, shares
 
 __all__ = ["write_demo_inputs"]
@@ -82,9 +84,17 @@ def write_demo_inputs(out_dir: Path, *, seed: int = 2018) -> Path:
     )
     pcs, pc_x, pc_y = _postcodes(rng_pc, city)
     lon, lat = _wgs84(pc_x, pc_y)
+    streets = city_streets(city)
+    _write_geo(streets, out / "streets.gpkg", "GPKG")
+    # each postcode is on the street nearest its centroid, as a postcode file names it
+    nearest = shapely.STRtree(streets.geometry.to_numpy()).query_nearest(
+        shapely.points(pc_x, pc_y), return_distance=False, all_matches=False
+    )[1]
     _write_csv(
-        out / "postcodes.csv", _table({"pcds": pcs, "lat": lat.round(6), "long": lon.round(6)})
-    )
+        out / "postcodes.csv",
+        _table({"pcds": pcs, "lat": lat.round(6), "long": lon.round(6),
+                "street": streets["name"].to_numpy()[nearest]}),
+    )  # fmt: skip
     signups = _signups(rng_su, city, pcs, pc_x, pc_y)
     _write_geo(_schemes(rng_nhw, city, signups).to_crs(4326), out / "schemes.geojson", "GeoJSON")
     _write_csv(out / "signups.csv", _table(signups.columns))

@@ -108,6 +108,7 @@ ratings = "ratings.csv"
 schemes = "schemes.geojson"
 segments = "segments.csv"                        # the open segmentation of the demo's census
 segment_descriptions = "segment_descriptions.csv"
+streets = "streets.gpkg"                           # synthetic named streets for the map
 
 [grid]
 resolution = 9
@@ -117,4 +118,7 @@ as_of = 2018-10-31
 
 [output]
 dir = "output"
+
+[map]
+title = "Demo city"
 """

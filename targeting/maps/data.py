@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import datetime as dt
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,16 +20,19 @@ import shapely
 
 from targeting.config import Config
 from targeting.h3cells import cell_centres, cell_outlines, cell_parents
-from targeting.plan import TACTIC_COLOURS
+from targeting.plan import TACTIC_COLOURS, TACTIC_NAMES
 from targeting.scoring import low_rating_share
 from targeting.segments import main_segments
 from targeting.store import STORE_NAME
+from targeting.streets import encode_streets
 
 SCALE = 100_000  # coordinates as integers of 1e-5 degree: about a metre, enough for a street map
 MAP_MAX_CELLS = 60_000  # about 5 MB of cell outlines: a page that opens on a phone
-# index classes: below parity in reds, above in blues (100 = parity)
+# index classes: below parity in browns, above in teals (100 = parity); ColorBrewer BrBG, which
+# colour-blind readers tell apart, and which no marker colour (plan.TACTIC_COLOURS) is close to
 INDEX_BREAKS = (50, 80, 95, 105, 125, 200)
-INDEX_COLOURS = ("#b2182b", "#ef8a62", "#fddbc7", "#f7f7f7", "#d1e5f0", "#67a9cf", "#2166ac")
+INDEX_COLOURS = ("#8c510a", "#d8b365", "#f6e8c3", "#f5f5f5", "#c7eae5", "#5ab4ac", "#01665e")
+SUPPRESSED_COLOUR = "#969696"  # withheld: a mid grey, unlike "no data" (no fill at all)
 SEQUENTIAL = ("#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026")
 GREENS = ("#edf8e9", "#bae4b3", "#74c476", "#31a354", "#006d2c")
 # ColorBrewer Set3: twelve categories that stay apart
@@ -54,6 +60,12 @@ class MapData:
     station_radius_m: float
     threshold: int
     segment_labels: pd.Series  # segment -> portrait or label (empty without either)
+    title: str = ""  # the title bar: the force
+    week: str = ""  # "week to 31 October 2018"
+    streets: dict[str, Any] | None = None  # `streets.encode_streets`, None without streets
+    tiles: str | None = None  # a force's own tile server ({z}/{x}/{y}); None: no tiles
+    tiles_attribution: str = ""
+    scripts: Mapping[str, str] = dataclasses.field(default_factory=dict)  # what to say, by tactic
     # what the cells' deprivation values are, and which way they run: ranks and deciles count 1
     # as most deprived, so their colours are reversed and darker is always more deprived
     deprivation_measure: str | None = None
@@ -76,6 +88,8 @@ class MapTables:
     map_representation: pd.DataFrame
     plan: Mapping[str, pd.DataFrame]  # PLAN_TABLES, each empty where the run has none
     geofences: gpd.GeoDataFrame
+    streets: gpd.GeoDataFrame | None = None  # streets around the week's visits (`name`, lines)
+    as_of: dt.date | None = None  # the run's date: the week the map is for
     deprivation_measure: str | None = None  # what the deprivation values are ("IMD score")
     # ranks and deciles count 1 as most deprived: their colours are reversed
     deprivation_higher_is_more_deprived: bool = True
@@ -108,13 +122,27 @@ def read_map_tables(out_dir: Path) -> MapTables:
             map_representation=con.execute("SELECT * FROM map_representation").df(),
             plan=plan,
             geofences=gpd.GeoDataFrame(geometry=[], crs="EPSG:4326"),
+            streets=_stored_streets(con) if "map_streets" in tables else None,
             deprivation_measure=str(measure[0]) if measure else None,
             deprivation_higher_is_more_deprived=bool(measure[1]) if measure else True,
         )
     fences_path = out_dir / "geofences.geojson"
     if fences_path.is_file():
         read = dataclasses.replace(read, geofences=gpd.read_file(fences_path))
+    manifest = out_dir / "manifest.json"
+    if manifest.is_file():
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            as_of = json.loads(manifest.read_text("utf-8"))["as_of"]
+            read = dataclasses.replace(read, as_of=dt.date.fromisoformat(str(as_of)[:10]))
     return read
+
+
+def _stored_streets(con: duckdb.DuckDBPyConnection) -> gpd.GeoDataFrame:
+    """The map's streets as the run stored them (`map_streets`: name, WKT lines)."""
+    frame = con.execute("SELECT name, geometry_wkt FROM map_streets").df()
+    return gpd.GeoDataFrame(
+        {"name": frame["name"]}, geometry=shapely.from_wkt(frame["geometry_wkt"]), crs="EPSG:4326"
+    )
 
 
 def map_data(tables: MapTables, *, config: Config) -> MapData:
@@ -198,6 +226,12 @@ def map_data(tables: MapTables, *, config: Config) -> MapData:
         threshold=config.privacy.suppression_threshold,
         deprivation_measure=tables.deprivation_measure,
         deprivation_higher_is_more_deprived=tables.deprivation_higher_is_more_deprived,
+        title=config.map.title or config.path.stem,
+        week=f"week to {tables.as_of:%d %B %Y}" if tables.as_of else "",
+        streets=encode_streets(tables.streets) if tables.streets is not None else None,
+        tiles=config.map.tiles,
+        tiles_attribution=config.map.tiles_attribution,
+        scripts=dict(config.map.scripts),
     )
 
 
@@ -330,7 +364,16 @@ def map_payload(data: MapData, *, origin: str | None) -> dict[str, Any]:
             "segments": _segment_layer(cells, data.segment_labels),
         },
         "origin_cells": {**encode_cells(pd.Series(origin_cell_ids, dtype=str)), "index": by_origin},
+        "title": data.title,
+        "week": data.week,
+        "tactic_names": TACTIC_NAMES,
+        "tiles": data.tiles,
+        "tiles_attribution": data.tiles_attribution,
+        "scripts": dict(data.scripts),
+        "streets": data.streets,
         "hotspots": {
+            "postcode": _texts(hotspots, "nearest_postcode"),
+            "street": _texts(hotspots, "street"),
             "lat": hotspots.get("latitude", pd.Series(dtype=float)).round(5).tolist(),
             "lng": hotspots.get("longitude", pd.Series(dtype=float)).round(5).tolist(),
             "rank": hotspots.get("rank", pd.Series(dtype=int)).astype(int).tolist(),
@@ -340,6 +383,8 @@ def map_payload(data: MapData, *, origin: str | None) -> dict[str, Any]:
             "gap": _values(hotspots.get("parity_gap", pd.Series(dtype=float)), 0),
         },
         "stations": {
+            "postcode": _texts(stations, "nearest_postcode"),
+            "street": _texts(stations, "street"),
             "lat": stations.get("latitude", pd.Series(dtype=float)).round(5).tolist(),
             "lng": stations.get("longitude", pd.Series(dtype=float)).round(5).tolist(),
             "rank": stations.get("rank", pd.Series(dtype=int)).astype(int).tolist(),
@@ -360,8 +405,16 @@ def map_payload(data: MapData, *, origin: str | None) -> dict[str, Any]:
             "sequential": list(SEQUENTIAL),
             "greens": list(GREENS),
             "tactic": TACTIC_COLOURS,
+            "suppressed": SUPPRESSED_COLOUR,
         },
     }
+
+
+def _texts(frame: pd.DataFrame, column: str) -> list[str]:
+    """A text column for the page, blank where missing (or where the run has no such column)."""
+    if column not in frame:
+        return [""] * len(frame)
+    return frame[column].astype(object).where(frame[column].notna(), "").astype(str).tolist()
 
 
 def _cell_layers(cells: pd.DataFrame, data: MapData) -> dict[str, dict[str, Any]]:
