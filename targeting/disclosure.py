@@ -33,6 +33,7 @@ def suppress_lines(
     *,
     threshold: int,
     initial: np.ndarray | None = None,
+    frozen: np.ndarray | None = None,
 ) -> np.ndarray:
     """Which cells to withhold, primary and secondary, in one pass over all additive lines.
 
@@ -42,8 +43,10 @@ def suppress_lines(
     published and its withheld cells add up to less than `threshold`; the smallest published
     non-zero cell of the line is then withheld (its total if it has none). This repeats over every
     line until nothing changes. Line by line is not enough on its own where lines cross (see
-    `protect_counts`). `initial` adds cells already withheld.
+    `protect_counts`). `initial` adds cells already withheld; `frozen` cells are never withheld
+    here (already published elsewhere: their status is settled).
     """
+    fixed = np.zeros(len(values), dtype=bool) if frozen is None else frozen
     suppressed = is_small(values, threshold=threshold)
     if initial is not None:
         suppressed = suppressed | initial
@@ -77,12 +80,12 @@ def suppress_lines(
             return suppressed
         in_needy = np.isin(line, needy.to_numpy())
         candidates = pd.DataFrame({"line": line, "cell": cell, "value": value})[
-            in_needy & ~supp & ~is_total & (value > 0)
+            in_needy & ~supp & ~is_total & (value > 0) & ~fixed[cell]
         ]
         pick = candidates.sort_values(["line", "value", "cell"]).drop_duplicates("line")
         chosen = set(pick["cell"].tolist())
         no_child = np.setdiff1d(needy.to_numpy(), pick["line"].to_numpy())
-        totals = cell[np.isin(line, no_child) & is_total & ~supp]
+        totals = cell[np.isin(line, no_child) & is_total & ~supp & ~fixed[cell]]
         chosen.update(totals.tolist())
         if not chosen:
             return suppressed
@@ -221,6 +224,8 @@ def protect_counts(
     threshold: int,
     max_rounds: int = 30,
     labelled: np.ndarray | None = None,
+    initial: np.ndarray | None = None,
+    frozen: np.ndarray | None = None,
 ) -> np.ndarray:
     """Which cells to withhold so that no withheld count can be placed in a range narrower than
     `threshold` from everything published.
@@ -229,18 +234,19 @@ def protect_counts(
     (`narrow_cells`) finds pinned cells, the smallest published non-zero cell on a line that pins
     each (or, failing that, on any line through it) is withheld too and the line rule reapplied.
     Where some cells are printed as "<threshold" when withheld (`labelled`), the audit runs again
-    knowing that (`labelled_bounds`) and widens every withheld cell to `LABELLED_WIDTH`. The test
-    suite audits the result independently.
+    knowing that (`labelled_bounds`) and widens every withheld cell to `LABELLED_WIDTH`.
+    `initial` cells start withheld and `frozen` ones keep their status (a table published
+    elsewhere that a new one links to). The test suite audits the result independently.
     """
-    suppressed = suppress_lines(values, lines, threshold=threshold)
+    suppressed = suppress_lines(values, lines, threshold=threshold, initial=initial, frozen=frozen)
     suppressed = _widen(
-        values, lines, suppressed, threshold=threshold, max_rounds=max_rounds,
+        values, lines, suppressed, threshold=threshold, max_rounds=max_rounds, frozen=frozen,
         audit=lambda s, check: narrow_cells(values, lines, s, threshold=threshold, check=check),
     )  # fmt: skip
     if labelled is None or not (labelled & suppressed).any():
         return suppressed
     return _widen(
-        values, lines, suppressed, threshold=threshold, max_rounds=max_rounds,
+        values, lines, suppressed, threshold=threshold, max_rounds=max_rounds, frozen=frozen,
         audit=lambda s, check: narrow_cells(
             values, lines, s, threshold=threshold, check=check, enough=LABELLED_WIDTH,
             bounds=labelled_bounds(values, s, labelled, threshold=threshold),
@@ -256,6 +262,7 @@ def _widen(
     threshold: int,
     max_rounds: int,
     audit: Callable[[np.ndarray, np.ndarray | None], pd.DataFrame],
+    frozen: np.ndarray | None = None,
 ) -> np.ndarray:
     """Withhold more until `audit` finds no pinned cell: for each pinned cell, the smallest
     published non-zero cell on a line that pins it (or on any line through it)."""
@@ -267,8 +274,9 @@ def _widen(
         narrow = audit(suppressed, check)
         if narrow.empty:
             return suppressed
+        fixed = np.zeros(len(values), dtype=bool) if frozen is None else frozen
         open_cells = pd.DataFrame({"line": line, "cell": cell, "value": value})[
-            ~suppressed[cell] & (value > 0)
+            ~suppressed[cell] & (value > 0) & ~fixed[cell]
         ]
         through = pd.DataFrame({"narrow": cell, "line": line})[np.isin(cell, narrow["cell"])]
         options = pd.concat(
@@ -286,7 +294,9 @@ def _widen(
         extra = suppressed.copy()
         extra[picks.to_numpy(dtype=np.int64)] = True
         before = suppressed
-        suppressed = suppress_lines(values, lines, threshold=threshold, initial=extra)
+        suppressed = suppress_lines(
+            values, lines, threshold=threshold, initial=extra, frozen=frozen
+        )
         # only the cells still pinned and the newly withheld ones can be narrow next time
         check = np.union1d(narrow["cell"].to_numpy(), np.flatnonzero(suppressed & ~before))
     return suppressed

@@ -158,6 +158,15 @@ def parent_map_png(outlines: gpd.GeoDataFrame, rows: pd.DataFrame, *, title: str
     return buffer.getvalue()
 
 
+def _text(value: Any) -> str:
+    return "" if value is None or pd.isna(value) else str(value)
+
+
+def _anchor(parent: Any) -> str:
+    """A parent's section id: letters, digits and hyphens only, so every link works."""
+    return "parent-" + re.sub(r"[^A-Za-z0-9-]+", "-", str(parent)).strip("-")
+
+
 def _number(value: Any, digits: int = 0) -> str:
     return "" if value is None or pd.isna(value) else f"{value:,.{digits}f}"
 
@@ -181,7 +190,7 @@ def _areas_table(areas: pd.DataFrame, *, with_parent: bool, previous: bool) -> p
         {
             "Rank": [_number(r["rank"]) for r in records],
             "Area": [str(r["area_name"]) for r in records],
-            **({"NPU": [str(r["parent_name"] or "") for r in records]} if with_parent else {}),
+            **({"NPU": [_text(r["parent_name"]) for r in records]} if with_parent else {}),
             "Tactic": [_tactic(r) for r in records],
             "This week": [units_text(r) or "–" for r in records],
             "Parity gap": [_number(r["parity_gap"]) for r in records],
@@ -292,7 +301,11 @@ def tasking_html(
     """The printable pack as one self-contained page."""
     esc = html.escape
     title = f"Tasking pack: week to {as_of:%d %B %Y}"
-    week = plan.plan.astype({"parent_code": str}).set_index("parent_code").to_dict("index")
+    week = (
+        plan.plan.assign(parent_code=plan.plan["parent_code"].fillna(NO_PARENT).astype(str))
+        .set_index("parent_code")
+        .to_dict("index")
+    )
     # the areas as ranked (with the week's units), and their moves from the tasking rows
     ranked = plan.ranked_areas.merge(
         rows.loc[rows["item"] == "area", ["area_code", "previous_rank", "rank_change"]],
@@ -327,9 +340,7 @@ def tasking_html(
         f'<p class="note">{esc(_force_line(plan.plan))}</p>',
         table_html(_areas_table(top, with_parent=True, previous=previous)),
         '<h3>NPUs in this pack</h3><p class="note">'
-        + " · ".join(
-            f'<a href="#parent-{esc(str(p))}">{esc(str(names.get(p, p)))}</a>' for p in order
-        )
+        + " · ".join(f'<a href="#{_anchor(p)}">{esc(str(names.get(p, p)))}</a>' for p in order)
         + "</p></section>",
     ]
     for parent in order:
@@ -342,13 +353,13 @@ def tasking_html(
         )
         data = base64.b64encode(png).decode("ascii")
         parts += [
-            f'<section class="npu" id="parent-{esc(str(parent))}"><h2>{esc(label)}</h2>',
+            f'<section class="npu" id="{_anchor(parent)}"><h2>{esc(label)}</h2>',
             f'<p class="note">{esc(_week_line(week.get(str(parent)), areas=len(areas)))}</p>',
             f'<img src="data:image/png;base64,{data}" alt="Map of {esc(label)}: area outlines, '
             'hotspots numbered as in the list below, station sites">',
             "<h3>Hotspots and station sites</h3>",
             _types_key(part, portraits),
-            table_html(visits, classes="fill")
+            table_html(visits, classes="fill", column_classes=VISIT_CLASSES)
             if len(visits)
             else '<p class="note">None this week.</p>',
             "<h3>Areas</h3>",

@@ -314,7 +314,8 @@ def compute(
             segments = segments.assign(portrait=segments["segment"].map(portraits))
         sections = [*sections, segment_section(segments, base=config.segments.base)]
     headline = build_headline(representation=rep.table, ranked_areas=plan.ranked_areas,
-                              previous=previous, base=data.population.base)  # fmt: skip
+                              previous=previous, base=data.population.base,
+                              threshold=threshold)  # fmt: skip
     manifest = _manifest_base(config, data, labels=labels) | _manifest_results(
         config, data, grid, rep, plan
     )

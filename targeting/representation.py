@@ -12,7 +12,7 @@ whole hierarchy before anything is published (`targeting.disclosure`).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -100,6 +100,9 @@ class Representation:
     counts: pd.DataFrame
     unknown: pd.DataFrame
     areas: pd.DataFrame
+    # the hierarchy's additive lines over `counts`' rows (`disclosure.suppress_lines`' format),
+    # so that a table published beside it (the report's monthly one) is protected with it
+    lines: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def _flags(values: np.ndarray, *, blank: np.ndarray) -> pd.Series:
@@ -169,16 +172,16 @@ def represent(
             )
     counts = pd.concat(parts, ignore_index=True)
     counts["registered"] = counts["registered"].astype(np.int64)
+    lines = _lines(counts, leaf, parent_of, groups)
     counts["suppressed"] = protect_counts(
-        counts["registered"].to_numpy(),
-        _lines(counts, leaf, parent_of, groups),
-        threshold=threshold,
-        labelled=labelled_rows(counts),
+        counts["registered"].to_numpy(), lines, threshold=threshold, labelled=labelled_rows(counts)
     )
 
     table = _table(counts, areas)
     unknown = _unknown(counts, unknown_by_area, parent_of, threshold=threshold)
-    return Representation(table, counts, unknown, _area_gaps(counts, areas, threshold=threshold))
+    return Representation(
+        table, counts, unknown, _area_gaps(counts, areas, threshold=threshold), lines
+    )
 
 
 def _lines(

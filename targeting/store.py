@@ -230,10 +230,11 @@ def read_previous_run(folder: Path | None) -> PreviousRun | None:
     return PreviousRun(ranking, force, as_of)
 
 
-def write_csv(frame: pd.DataFrame, path: Path) -> None:
+def write_csv(frame: pd.DataFrame, path: Path, *, as_read: bool = False) -> None:
     """A CSV that opens safely in spreadsheet programs, with stable line ends and numbers
-    rounded as published (`round_as_published`)."""
-    tidy = round_as_published(frame)
+    rounded as published (`round_as_published`); `as_read` keeps rows exactly as they were
+    read (rejects)."""
+    tidy = frame if as_read else round_as_published(frame)
     neutralise_formulas(tidy).to_csv(path, index=False, lineterminator="\n")
 
 
@@ -244,7 +245,7 @@ def write_rejects(folder: Path, rejects: Mapping[str, pd.DataFrame]) -> None:
     out.mkdir(exist_ok=True)
     for name, frame in rejects.items():
         if not frame.empty:
-            write_csv(frame, out / f"{name}.csv")
+            write_csv(frame, out / f"{name}.csv", as_read=True)
 
 
 def write_store(path: Path, tables: Mapping[str, pd.DataFrame]) -> None:

@@ -388,10 +388,14 @@ def plan_week(
     )
 
 
+NEAREST_POSTCODE_M = 500.0
+
+
 def nearest_postcodes(points: pd.DataFrame, postcodes: pd.DataFrame | None) -> pd.DataFrame:
     """The postcode nearest each of `points` (`latitude, longitude`), written with its space
     ("B35 6AB"), and its street where the postcode data has one: `nearest_postcode, street`
-    on `points`' index, blank without postcodes. A postcode centroid is a public place name
+    on `points`' index, blank without postcodes or where none is within
+    `NEAREST_POSTCODE_M`. A postcode centroid is a public place name
     that officers find their way by, not a person's address."""
     from scipy.spatial import cKDTree
 
@@ -403,12 +407,15 @@ def nearest_postcodes(points: pd.DataFrame, postcodes: pd.DataFrame | None) -> p
     tree = cKDTree(
         np.column_stack([postcodes["latitude"], postcodes["longitude"].to_numpy() * scale])
     )
-    _, idx = tree.query(np.column_stack([lat, lon * scale]))
+    distance, idx = tree.query(np.column_stack([lat, lon * scale]))
+    # a postcode further than this from the cell's centre would send an officer astray
+    near = distance * 111_320.0 <= NEAREST_POSTCODE_M
     key = postcodes["key"].astype(str)
     spaced = (key.str.slice(0, -3) + " " + key.str.slice(-3)).str.strip()
-    out["nearest_postcode"] = spaced.to_numpy()[idx]
+    out["nearest_postcode"] = np.where(near, spaced.to_numpy()[idx], "")
     if "street" in postcodes:
-        out["street"] = postcodes["street"].fillna("").astype(object).to_numpy()[idx]
+        streets = postcodes["street"].fillna("").astype(object).to_numpy()[idx]
+        out["street"] = np.where(near, streets, "")
     return out
 
 

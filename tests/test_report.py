@@ -636,6 +636,7 @@ def test_headline_known_answers_with_a_previous_run() -> None:
                 "rank": [2, 5],
                 "parity_gap": [20, 150],
                 "area_name": ["Penn", "Tyburn"],
+                "tactic": ["none", "door"],
             }
         ),
         force=force.assign(actual_rate=[0.0300, 0.97, 1.0], registered=[28, 952, 980]),

@@ -15,7 +15,8 @@ import pandas as pd
 
 from targeting.plan import TACTIC_NAMES, units_text
 from targeting.report.origins import DOWN, SAME, UP
-from targeting.store import PreviousRun
+from targeting.report.render import _md
+from targeting.store import PreviousRun, round_as_published
 
 TOP_ORIGINS = 6
 TOP_AREAS = 5
@@ -69,14 +70,19 @@ def _origin_sentences(force: pd.DataFrame, previous: PreviousRun | None, *, base
     return out
 
 
+def _planned(ranked: pd.DataFrame) -> pd.DataFrame:
+    """Where teams go: the first-ranked areas that the week sends someone to."""
+    if "tactic" not in ranked:
+        return ranked.sort_values("rank").head(TOP_AREAS)
+    return ranked[ranked["tactic"].ne("none")].sort_values("rank").head(TOP_AREAS)
+
+
 def _area_sentences(ranked: pd.DataFrame, previous: PreviousRun | None) -> list[str]:
     before = (
         previous.ranking.set_index("area_code")["rank"] if previous is not None else pd.Series()
     )
-    # where teams go: the first-ranked areas that the week sends someone to
-    planned = ranked[ranked["tactic"].ne("none")].sort_values("rank").head(TOP_AREAS)
     out = []
-    for row in planned.to_dict("records"):
+    for row in _planned(ranked).to_dict("records"):
         units = units_text(row)
         parent = f" ({row['parent_name']})" if pd.notna(row.get("parent_name")) else ""
         what = TACTIC_NAMES.get(str(row["tactic"]), str(row["tactic"]))
@@ -111,7 +117,7 @@ def _known_signups(force: pd.DataFrame) -> int | None:
 
 
 def _change_sentences(
-    force: pd.DataFrame, ranked: pd.DataFrame, previous: PreviousRun | None
+    force: pd.DataFrame, ranked: pd.DataFrame, previous: PreviousRun | None, *, threshold: int
 ) -> list[str]:
     if previous is None:
         return [
@@ -126,8 +132,11 @@ def _change_sentences(
     now, was = _known_signups(force), _known_signups(previous.force)
     out = []
     if now is not None and was is not None:
+        # a change of 1 to threshold-1 is a small count of sign-ups: not printed as such
+        change = abs(now - was)
+        size = f"fewer than {threshold}" if 0 < change < threshold else f"{change:,}"
         out.append(
-            f"Sign-ups with a known origin: {now:,}, {_arrow(now, was)} {abs(now - was):,} "
+            f"Sign-ups with a known origin: {now:,}, {_arrow(now, was)} {size} "
             f"{'more' if now >= was else 'fewer'}{since}."
         )
     gap_now, gap_was = ranked["parity_gap"].sum(), previous.ranking["parity_gap"].sum()
@@ -139,10 +148,9 @@ def _change_sentences(
             else f"from {gap_was:,.0f}{since} ({'closing' if gap_now < gap_was else 'widening'})."
         )
     )
-    top_was = previous.ranking.sort_values("rank").head(TOP_AREAS)
-    left = top_was[
-        ~top_was["area_code"].isin(ranked.sort_values("rank").head(TOP_AREAS)["area_code"])
-    ]
+    # the same list as "where to go": the first-ranked areas that are sent someone
+    top_was = _planned(previous.ranking)
+    left = top_was[~top_was["area_code"].isin(_planned(ranked)["area_code"])]
     if len(left):
         out.append(
             f"Out of the top {TOP_AREAS} since then: "
@@ -158,13 +166,18 @@ def build_headline(
     ranked_areas: pd.DataFrame,
     previous: PreviousRun | None,
     base: str,
+    threshold: int = 10,
 ) -> Headline:
-    """The first screen of the report, from the published force rows and the ranked areas."""
-    force = representation[representation["level"] == "force"]
+    """The first screen of the report, from the force rows and the ranked areas as the CSVs
+    publish them (rounded as published, so that a sentence reads as its table and an earlier
+    run's CSVs compare like with like)."""
+    published = round_as_published(representation)
+    force = published[published["level"] == "force"]
+    ranked = round_as_published(ranked_areas)
     return Headline(
         origins=tuple(_origin_sentences(force, previous, base=base)),
-        areas=tuple(_area_sentences(ranked_areas, previous)),
-        changes=tuple(_change_sentences(force, ranked_areas, previous)),
+        areas=tuple(_area_sentences(ranked, previous)),
+        changes=tuple(_change_sentences(force, ranked, previous, threshold=threshold)),
     )
 
 
@@ -193,5 +206,5 @@ def headline_to_markdown(headline: Headline, *, as_of: dt.date) -> str:
         ("Where to go this week, and why", headline.areas),
         ("Since the last run", headline.changes),
     ):
-        out += [f"### {title}", "", *(f"- {html.escape(line, quote=False)}" for line in lines), ""]
+        out += [f"### {title}", "", *(f"- {_md(line)}" for line in lines), ""]
     return "\n".join(out)

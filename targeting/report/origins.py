@@ -20,7 +20,7 @@ import pandas as pd
 
 from targeting.disclosure import is_small, protect_counts
 from targeting.report.render import NOT_DEFINED, WITHHELD, _blank, _pct
-from targeting.representation import FORCE_CODE, Representation
+from targeting.representation import FORCE_CODE, Representation, labelled_rows
 
 UP, DOWN, SAME = "▲", "▼", "–"
 DIFFERENCE_NOTE = (
@@ -178,6 +178,7 @@ def monthly_counts(live: pd.DataFrame, origins: list[str], *, as_of: dt.date) ->
     the twelve to `as_of`), by the month each user joined."""
     months = pd.period_range(pd.Period(as_of, "M") - 11, pd.Period(as_of, "M"), freq="M")
     joined = live.dropna(subset=["origin"])
+    joined = joined[joined["joined"].dt.date <= as_of]  # as the representation counts them
     month = joined["joined"].dt.to_period("M")
     return (
         pd.crosstab(joined["origin"], month)
@@ -186,13 +187,73 @@ def monthly_counts(live: pd.DataFrame, origins: list[str], *, as_of: dt.date) ->
     )
 
 
-def monthly_origin_table(counts: pd.DataFrame, *, threshold: int) -> pd.DataFrame:
+def _protect_monthly(
+    grid: np.ndarray, origins: list[str], representation: Representation, *, threshold: int
+) -> np.ndarray:
+    """Which of the monthly table's cells to withhold (months, row totals, column totals, the
+    grand total, flattened in that order), protected as one system with the representation
+    hierarchy: for each origin, its force count = its twelve months + its sign-ups before
+    them (a cell never printed, but derivable)."""
+    hier = representation.counts.reset_index(drop=True)
+    n_h = len(hier)
+    force_row = pd.Series(np.arange(n_h), index=hier["node"])[
+        ((hier["level"] == "force") & (hier["origin_level"] == "origin")).to_numpy()
+    ]
+    f_pos = force_row.reindex(origins).to_numpy()
+    n_r, n_c = grid.shape
+    row_total, col_total = grid.sum(axis=1), grid.sum(axis=0)
+    before = hier["registered"].to_numpy(np.int64)[f_pos] - row_total
+    if (before < 0).any():  # the months count sign-ups the hierarchy does not: a bug upstream
+        raise ValueError("monthly sign-ups exceed the force-wide counts they are part of")
+    # positions: the hierarchy, then months, row totals, column totals, grand total, befores
+    m0 = n_h
+    t0, c0 = m0 + n_r * n_c, m0 + n_r * n_c + n_r
+    g, b0 = c0 + n_c, c0 + n_c + 1
+    cell = m0 + np.arange(n_r * n_c).reshape(n_r, n_c)
+    rows = [(f"m{i}", int(t0 + i), True) for i in range(n_r)]
+    rows += [(f"m{i}", int(c), False) for i in range(n_r) for c in cell[i]]
+    rows += [(f"c{j}", int(c0 + j), True) for j in range(n_c)]
+    rows += [(f"c{j}", int(c), False) for j in range(n_c) for c in cell[:, j]]
+    rows += [("g", g, True)] + [("g", int(t0 + i), False) for i in range(n_r)]
+    rows += [("f" + str(i), int(f_pos[i]), True) for i in range(n_r)]
+    rows += [("f" + str(i), int(t0 + i), False) for i in range(n_r)]
+    rows += [("f" + str(i), int(b0 + i), False) for i in range(n_r)]
+    lines = pd.concat(
+        [representation.lines, pd.DataFrame(rows, columns=["line", "cell", "is_total"])],
+        ignore_index=True,
+    )
+    values = np.concatenate(
+        [hier["registered"].to_numpy(np.int64), grid.ravel(), row_total, col_total,
+         [grid.sum()], before]
+    ).astype(np.int64)  # fmt: skip
+    ours = len(values) - n_h
+    published = hier["suppressed"].to_numpy(bool)
+    # printed: the hierarchy's force and parent origin rows and every cell of this table, not
+    # the befores
+    labelled = np.concatenate([labelled_rows(hier), np.ones(ours - n_r, bool), np.zeros(n_r, bool)])
+    withheld = protect_counts(
+        values, lines, threshold=threshold, labelled=labelled,
+        initial=np.concatenate([published, np.zeros(ours, bool)]),
+        frozen=np.concatenate([np.ones(n_h, bool), np.zeros(ours, bool)]),
+    )  # fmt: skip
+    return withheld[m0:b0]
+
+
+def monthly_origin_table(
+    counts: pd.DataFrame, representation: Representation, *, threshold: int
+) -> pd.DataFrame:
     """The ORIGINS-style monthly table: each origin's sign-ups per month with an arrow against
     the month before (when both are published), its twelve-month total, and an "All origins"
-    row; protected as one table with its totals, withheld small counts "<threshold"."""
+    row; withheld small counts "<threshold".
+
+    It is protected together with the representation hierarchy it sits beside: an origin's
+    force-wide count (published in `representation.csv`) is its twelve months plus the sign-ups
+    before them, so the two tables are one system of lines. The hierarchy's cells keep the
+    status they were published with; only this table's cells are withheld to protect both.
+    """
     grid = counts.to_numpy(dtype=np.int64)
+    withheld = _protect_monthly(grid, list(counts.index), representation, threshold=threshold)
     n_r, n_c = grid.shape
-    withheld = protect_two_way(grid, threshold=threshold, labelled=True)
     full = np.zeros((n_r + 1, n_c + 1), dtype=np.int64)
     full[:n_r, :n_c], full[:n_r, n_c], full[n_r, :n_c], full[n_r, n_c] = (
         grid, grid.sum(axis=1), grid.sum(axis=0), grid.sum(),
@@ -201,7 +262,7 @@ def monthly_origin_table(counts: pd.DataFrame, *, threshold: int) -> pd.DataFram
     hidden[:n_r, :n_c] = withheld[: n_r * n_c].reshape(n_r, n_c)
     hidden[:n_r, n_c] = withheld[n_r * n_c : n_r * n_c + n_r]
     hidden[n_r, :n_c] = withheld[n_r * n_c + n_r : n_r * n_c + n_r + n_c]
-    hidden[n_r, n_c] = withheld[-1]
+    hidden[n_r, n_c] = withheld[n_r * n_c + n_r + n_c]
     small = hidden & (full >= 1) & (full < threshold)
     # a display table of a few hundred cells: each published count with its arrow against the
     # month before, when that month is published too

@@ -135,7 +135,7 @@ def build_sections(
             anchor="predominant",
         ),
         _daily_section(table, live, areas, as_of=as_of, threshold=threshold),
-        _monthly_section(table, live, as_of=as_of, threshold=threshold),
+        _monthly_section(representation, live, as_of=as_of, threshold=threshold),
         _origins_by_parent_section(representation, threshold=threshold),
         _users_section(signups, representation, threshold=threshold),
         _watch_section(live, areas, cells, schemes, threshold=threshold),
@@ -179,8 +179,12 @@ def _under_represented_section(table: pd.DataFrame, *, base: str, threshold: int
 
 
 def _origins_by_parent_section(representation: Representation, *, threshold: int) -> Section:
-    """Every origin in each parent area (NPU), as the ORIGINS report lists them."""
+    """Every origin in each parent area (NPU), as the ORIGINS report lists them; force-wide
+    where the areas have no parents."""
     parents = _parents(representation.table)
+    if parents.empty:
+        parents = pd.DataFrame({"area_code": [FORCE_CODE], "area_name": ["All areas"]})
+    level = "parent" if (representation.table["level"] == "parent").any() else "force"
     return Section(
         "Origins by NPU",
         "Every origin in each parent area (NPU), largest by residents first. "
@@ -189,7 +193,7 @@ def _origins_by_parent_section(representation: Representation, *, threshold: int
         [
             (
                 name,
-                every_origin(representation, level="parent", area_code=code, threshold=threshold),
+                every_origin(representation, level=level, area_code=code, threshold=threshold),
             )
             for code, name in zip(parents["area_code"], parents["area_name"], strict=True)
         ],
@@ -262,17 +266,20 @@ def _daily_section(
 
 
 def _monthly_section(
-    table: pd.DataFrame, live: pd.DataFrame, *, as_of: dt.date, threshold: int
+    representation: Representation, live: pd.DataFrame, *, as_of: dt.date, threshold: int
 ) -> Section:
-    """Sign-ups per origin per month of the last twelve, with arrows, as ORIGINS shows them."""
+    """Sign-ups per origin per month of the last twelve, with arrows, as ORIGINS shows them;
+    protected with the representation hierarchy."""
+    table = representation.table
     origins = sorted(table.loc[table["origin_level"] == "origin", "origin"].unique())
     counts = monthly_counts(live, origins, as_of=as_of)
     return Section(
         "Sign-ups per month by origin",
         "The last twelve months, by the month each user joined (deleted users excluded). "
         f"{UP_DOWN_NOTE} Counts from 1 to {threshold - 1} read <{threshold}; a count withheld "
-        "so that such a count cannot be worked out from the totals reads suppressed.",
-        [("", monthly_origin_table(counts, threshold=threshold))],
+        "so that such a count cannot be worked out from the totals, or from the force-wide "
+        "counts in the tables above, reads suppressed.",
+        [("", monthly_origin_table(counts, representation, threshold=threshold))],
         anchor="monthly",
     )
 
