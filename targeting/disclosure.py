@@ -4,7 +4,10 @@ Counts from 1 to the threshold minus one are withheld (primary suppression). Bec
 tables add up (origins to groups to all origins; areas to parents to the force), a withheld count
 could be recovered by subtraction, so more counts are withheld (secondary suppression) until, in
 every additive line, the withheld counts together add up to at least the threshold: then each is
-known only to lie in a range at least the threshold wide.
+known only to lie in a range at least the threshold wide. Where a page prints a withheld
+small count as "<10" (the threshold being public), a reader knows it lies in 1..9 and that any
+other withheld count is at least 10: tables printed that way are also protected knowing it, so
+that no withheld count can be placed in fewer than three values (`LABELLED_WIDTH`).
 """
 
 from __future__ import annotations
@@ -306,8 +309,9 @@ def protect_breakdown(
     parts: Mapping[str, int], *, total: int | None = None, threshold: int
 ) -> dict[str, int | str]:
     """A published breakdown (parts of a total that is public) with small parts withheld so
-    that none can be worked out from the total and the other parts; withheld parts read
-    "<threshold"."""
+    that none can be worked out from the total and the other parts, knowing how withheld parts
+    read: a part of 1 to threshold-1 reads "<threshold", a larger one withheld to protect it
+    reads "suppressed"."""
     names = list(parts)
     values = np.array([*parts.values(), total if total is not None else sum(parts.values())])
     lines = pd.DataFrame(
@@ -317,7 +321,13 @@ def protect_breakdown(
             "is_total": np.arange(len(values)) == len(names),
         }
     )
-    withheld = protect_counts(values.astype(np.int64), lines, threshold=threshold)
+    withheld = protect_counts(
+        values.astype(np.int64), lines, threshold=threshold, labelled=np.ones(len(values), bool)
+    )
     if withheld[-1]:  # the total is public: its parts must protect themselves
         withheld[:] = True
-    return {n: (f"<{threshold}" if withheld[i] else int(values[i])) for i, n in enumerate(names)}
+    small = is_small(values, threshold=threshold)
+    return {
+        n: (f"<{threshold}" if small[i] else "suppressed") if withheld[i] else int(values[i])
+        for i, n in enumerate(names)
+    }
