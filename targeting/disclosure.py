@@ -229,6 +229,7 @@ def protect_counts(
     labelled: np.ndarray | None = None,
     initial: np.ndarray | None = None,
     frozen: np.ndarray | None = None,
+    check: np.ndarray | None = None,
 ) -> np.ndarray:
     """Which cells to withhold so that no withheld count can be placed in a range narrower than
     `threshold` from everything published.
@@ -239,21 +240,25 @@ def protect_counts(
     Where some cells are printed as "<threshold" when withheld (`labelled`), the audit runs again
     knowing that (`labelled_bounds`) and widens every withheld cell to `LABELLED_WIDTH`.
     `initial` cells start withheld and `frozen` ones keep their status (a table published
-    elsewhere that a new one links to). The test suite audits the result independently.
+    elsewhere that a new one links to); `check` limits the first audit to the cells the new
+    table can narrow (the frozen table's own were audited when it was published). The test
+    suite audits the result independently.
     """
     suppressed = suppress_lines(values, lines, threshold=threshold, initial=initial, frozen=frozen)
     suppressed = _widen(
         values, lines, suppressed, threshold=threshold, max_rounds=max_rounds, frozen=frozen,
-        audit=lambda s, check: narrow_cells(values, lines, s, threshold=threshold, check=check),
+        audit=lambda s, cells: narrow_cells(values, lines, s, threshold=threshold, check=cells),
+        check=check,
     )  # fmt: skip
     if labelled is None or not (labelled & suppressed).any():
         return suppressed
     return _widen(
         values, lines, suppressed, threshold=threshold, max_rounds=max_rounds, frozen=frozen,
-        audit=lambda s, check: narrow_cells(
-            values, lines, s, threshold=threshold, check=check, enough=LABELLED_WIDTH,
+        audit=lambda s, cells: narrow_cells(
+            values, lines, s, threshold=threshold, check=cells, enough=LABELLED_WIDTH,
             bounds=labelled_bounds(values, s, labelled, threshold=threshold),
         ),
+        check=check,
     )  # fmt: skip
 
 
@@ -266,13 +271,13 @@ def _widen(
     max_rounds: int,
     audit: Callable[[np.ndarray, np.ndarray | None], pd.DataFrame],
     frozen: np.ndarray | None = None,
+    check: np.ndarray | None = None,
 ) -> np.ndarray:
     """Withhold more until `audit` finds no pinned cell: for each pinned cell, the smallest
     published non-zero cell on a line that pins it (or on any line through it)."""
     line = lines["line"].to_numpy()
     cell = lines["cell"].to_numpy()
     value = values[cell]
-    check: np.ndarray | None = None
     for _ in range(max_rounds):
         narrow = audit(suppressed, check)
         if narrow.empty:

@@ -170,10 +170,11 @@ def _tile(source: Path, i: int, move: _Move, *, n_signups: int | None) -> dict[s
     segments["segment"] = _text(segments["segment"], p + "-")
     descriptions = _read(source / "segment_descriptions.csv")
     descriptions["segment"] = _text(descriptions["segment"], p + "-")
+    streets = move.frame(gpd.read_file(source / "streets.gpkg"))
     return {
         "areas": areas, "small_areas": small, "schemes": schemes, "population": population,
         "postcodes": postcodes, "signups": signups, "ratings": ratings, "crimes": crimes,
-        "segments": segments, "segment_descriptions": descriptions,
+        "segments": segments, "segment_descriptions": descriptions, "streets": streets,
     }  # fmt: skip
 
 
@@ -222,6 +223,7 @@ def _write(out: Path, frames: dict[str, pd.DataFrame], label: str) -> Path:
         out / "small_areas.gpkg", driver="GPKG"
     )
     gpd.GeoDataFrame(frames["schemes"], crs=4326).to_file(out / "schemes.geojson", driver="GeoJSON")
+    gpd.GeoDataFrame(frames["streets"], crs=BNG).to_file(out / "streets.gpkg", driver="GPKG")
     for name in ("population", "postcodes", "signups", "ratings", "segments",
                  "segment_descriptions"):  # fmt: skip
         frames[name].to_csv(out / f"{name}.csv", index=False, lineterminator="\n")
@@ -243,6 +245,7 @@ ratings = "ratings.csv"
 schemes = "schemes.geojson"
 segments = "segments.csv"
 segment_descriptions = "segment_descriptions.csv"
+streets = "streets.gpkg"
 
 [run]
 as_of = 2018-10-31

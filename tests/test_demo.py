@@ -224,7 +224,8 @@ def test_crime_files_look_like_police_uk(root: Path) -> None:
 
 def test_postcodes_are_canonical_and_unique(root: Path) -> None:
     postcodes = pd.read_csv(root / "postcodes.csv")
-    assert list(postcodes.columns) == ["pcds", "lat", "long"]
+    assert list(postcodes.columns) == ["pcds", "lat", "long", "street"]
+    assert postcodes["street"].str.len().gt(0).all()  # each on its nearest synthetic street
     assert postcodes["pcds"].is_unique
     assert postcodes["pcds"].str.fullmatch(r"B\d{1,2} \d[A-Z]{2}").all()
     assert (
@@ -257,7 +258,7 @@ def _digests(root: Path) -> dict[str, str]:
 def test_same_seed_gives_identical_bytes(root: Path, tmp_path: Path) -> None:
     again = write_demo_inputs(tmp_path / "again").parent
     first, second = _digests(root), _digests(again)
-    assert len(first) == 10 + 12  # 9 inputs + demo.toml, 12 crime months
+    assert len(first) == 11 + 12  # 10 inputs (streets.gpkg too) + demo.toml, 12 crime months
     assert first == second
 
 

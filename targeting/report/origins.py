@@ -227,14 +227,19 @@ def _protect_monthly(
          [grid.sum()], before]
     ).astype(np.int64)  # fmt: skip
     ours = len(values) - n_h
-    published = hier["suppressed"].to_numpy(bool)
+    hidden_h = hier["suppressed"].to_numpy(bool)
     # printed: the hierarchy's force and parent origin rows and every cell of this table, not
     # the befores
     labelled = np.concatenate([labelled_rows(hier), np.ones(ours - n_r, bool), np.zeros(n_r, bool)])
+    # where every origin's force count is published, those constants cut this table off from
+    # the hierarchy, whose own cells were audited when it was published: only this table's need
+    # auditing. A withheld force count links the two, and then every cell is audited.
+    linked = hidden_h[f_pos].any()
+    check = None if linked else np.arange(n_h, len(values))
     withheld = protect_counts(
         values, lines, threshold=threshold, labelled=labelled,
-        initial=np.concatenate([published, np.zeros(ours, bool)]),
-        frozen=np.concatenate([np.ones(n_h, bool), np.zeros(ours, bool)]),
+        initial=np.concatenate([hidden_h, np.zeros(ours, bool)]),
+        frozen=np.concatenate([np.ones(n_h, bool), np.zeros(ours, bool)]), check=check,
     )  # fmt: skip
     return withheld[m0:b0]
 
