@@ -30,7 +30,7 @@ def streets_near(
     spots = gpd.GeoSeries(
         gpd.points_from_xy(points["longitude"], points["latitude"]), crs="EPSG:4326"
     ).to_crs(crs)
-    around = shapely.union_all(spots.buffer(buffer_m, resolution=8).to_numpy())
+    around = shapely.union_all(spots.buffer(buffer_m, quad_segs=8).to_numpy())
     lines = streets.to_crs(crs)
     near = lines.sindex.query(around, predicate="intersects")
     kept = lines.iloc[np.sort(near)]
