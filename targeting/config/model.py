@@ -336,7 +336,7 @@ class MapConfig:
     # a tile server's URL template ({z}/{x}/{y}) for forces with their own; default: no tiles,
     # the map draws from its own data and works with no network
     tiles: str | None = setting(
-        None, check=_tile_url, problem="must be a tile URL template with {z}, {x} and {y}, got {value}",
+        None, check=_tile_url, problem="must be a tile URL template with {{z}}, {{x}} and {{y}}, got {value}",
         fix='e.g. "https://tiles.example.police.uk/{z}/{x}/{y}.png"',
     )  # fmt: skip
     # attribution shown for those tiles
