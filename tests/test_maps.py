@@ -376,3 +376,23 @@ def test_browser_door_hotspots_stand_out_from_the_fill_of_the_first_ranked_area(
         around = np.median(pixels[y - 22 : y + 23, x - 22 : x + 23][ring], axis=0)
         distances.append(float(np.linalg.norm(centre - around)))
     assert len(distances) >= 5 and min(distances) >= 100, distances
+
+
+def test_a_forces_own_tiles_are_the_base_and_the_default_draws_none(
+    demo_map: dict[str, object],
+) -> None:
+    import dataclasses
+
+    config = load_config(Path(str(demo_map["config"])))
+    assert "tile.openstreetmap.org" in str(demo_map["html"])  # an overlay, off at open
+    assert config.map.tiles is None and '"tiles":null' in str(demo_map["html"])
+    own = dataclasses.replace(
+        config,
+        map=dataclasses.replace(config.map, tiles="https://tiles.force.example/{z}/{x}/{y}.png",
+                                tiles_attribution="Force GIS"),
+    )  # fmt: skip
+    page = map_to_html(read_map_data(Path(str(demo_map["out"])), config=own))
+    assert '"tiles":"https://tiles.force.example/{z}/{x}/{y}.png"' in page
+    assert '"tiles_attribution":"Force GIS"' in page
+    # the streets and the week come from the store and the manifest when drawn again
+    assert '"week":"week to 31 October 2018"' in page and '"streets":{"n":[' in page
