@@ -310,7 +310,9 @@ def test_browser_phone_opens_folded_and_a_tapped_hotspot_shows_its_postcode(
 DESKTOP_JS = (
     CONTROLS_JS
     + r"""
+const force = T.outlines.getLayers().reduce((b, l) => b.extend(l.getBounds()), L.latLngBounds([]));
 return {errors: window.__errors, legendShown: shown(document.querySelector('.legend')),
+  fits: map.getBounds().contains(force), stored: localStorage.length + sessionStorage.length,
   layersExpanded: !!document.querySelector('.leaflet-control-layers-expanded'),
   title: document.querySelector('.title-bar').textContent,
   labels: [...document.querySelectorAll('.area-label span')].filter(el => shown(el) && !el.parentElement.classList.contains('thinned'))
@@ -328,6 +330,7 @@ def test_browser_laptop_opens_with_title_legend_and_unclashing_labels(
     page = Path(str(demo_map["out"])) / MAP_NAME
     got = evaluate(page, DESKTOP_JS, width=1400, height=1000, home=tmp_path)
     assert got["errors"] == []
+    assert got["fits"] and got["stored"] == 0  # the whole force at open; nothing remembered
     assert got["legendShown"] and got["layersExpanded"]
     assert got["title"].startswith("Demo city week to 31 October 2018")
     labels = got["labels"]

@@ -283,11 +283,13 @@ PAGE_JS = r"""
 
   var H = D.hotspots, hot = L.layerGroup();
   for (var i = 0; i < H.lat.length; i++) {
-    L.marker([H.lat[i], H.lng[i]], {icon: markerIcon(H.tactic[i], " hotspot"), zIndexOffset: 2000, keyboard: false})
+    var spot = L.marker([H.lat[i], H.lng[i]], {icon: markerIcon(H.tactic[i], " hotspot"), zIndexOffset: 2000, keyboard: false})
       .bindPopup("<b>Hotspot " + num(H.rank[i]) + "</b> (number " + num(H.rank[i]) + " in the tasking pack)<br>" +
         esc(TACTIC_NAMES[H.tactic[i]] || H.tactic[i]) + " in " + esc(H.area[i]) + ", " + esc(D.week) +
-        place(H.postcode[i], H.street[i]) + "<br>Chosen for: " + esc(H.reason[i]) + say(H.tactic[i]), popupOptions)
-      .bindTooltip("Hotspot " + num(H.rank[i]) + ": " + esc(TACTIC_NAMES[H.tactic[i]] || H.tactic[i])).addTo(hot);
+        place(H.postcode[i], H.street[i]) + "<br>Chosen for: " + esc(H.reason[i]) + say(H.tactic[i]), popupOptions);
+    // a phone has no hover: a tooltip would only sit beside the popup a tap opens
+    if (!phone) spot.bindTooltip("Hotspot " + num(H.rank[i]) + ": " + esc(TACTIC_NAMES[H.tactic[i]] || H.tactic[i]));
+    spot.addTo(hot);
   }
 
   var S = D.stations, st = L.layerGroup();
