@@ -6,8 +6,6 @@ reported through an optional `on_step` callback so the library never prints.
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,12 +23,7 @@ from targeting.emerging import find_emerging
 from targeting.errors import OutputError
 from targeting.geofence import write_geofences_geojson, write_geofences_kml
 from targeting.grid import Grid, build_grid, points_to_areas
-from targeting.ingest import (
-    InputSummary,
-    read_areas,
-    read_population,
-    read_small_areas,
-)
+from targeting.ingest import InputSummary
 from targeting.ingest.checks import check_unmapped
 from targeting.ingest.deprivation import NAME as DEPRIVATION_INPUT
 from targeting.ingest.deprivation import Deprivation
@@ -40,9 +33,6 @@ from targeting.ingest.inputs import (
     StepCallback,
     ingest_inputs,
     no_progress,
-)
-from targeting.ingest.segments import (
-    read_census_variables,
 )
 from targeting.origins import label_table
 from targeting.pack import write_tasking_pack
@@ -64,8 +54,6 @@ from targeting.representation import (
 )
 from targeting.scoring import DEPRIVATION
 from targeting.segments import (
-    Segmentation,
-    build_segments,
     points_to_segments,
     segment_portraits,
     segment_representation,
@@ -85,7 +73,7 @@ from targeting.store import (
     write_store,
 )
 from targeting.streets import streets_near
-from targeting.tasking import PERSONS_PER_HOUSEHOLD, Plan, plan_week
+from targeting.tasking import Plan, plan_week
 
 if TYPE_CHECKING:
     from targeting.maps.data import MapTables  # the maps package loads folium
@@ -216,7 +204,7 @@ def segment_table(data: Ingested, grid: Grid, config: Config) -> pd.DataFrame | 
     return table
 
 
-def _check_output_dir(target: Path, config: Config) -> None:
+def check_output_dir(target: Path, config: Config) -> None:
     """Refuse an output folder that would swallow the config or an input when it is replaced."""
     target = target.resolve()
     inputs = [config.path, *(p for p in vars(config.inputs).values() if isinstance(p, Path))]
@@ -507,7 +495,7 @@ def run(
     cfg = config if isinstance(config, Config) else load_config(config)
     previous_run = read_previous_run(previous)
     data = ingest_inputs(cfg, on_step=on_step)
-    _check_output_dir(cfg.output.dir, cfg)
+    check_output_dir(cfg.output.dir, cfg)
     grid = grid_inputs(data, cfg, on_step=on_step)
     out = compute(data, grid, cfg, previous=previous_run, on_step=on_step)
     on_step("write outputs")
@@ -529,7 +517,7 @@ def validate(
     cfg = config if isinstance(config, Config) else load_config(config)
     data = ingest_inputs(cfg, on_step=on_step, check_origins=False)
     target = out_dir or cfg.output.dir / "validation"
-    _check_output_dir(target, cfg)
+    check_output_dir(target, cfg)
     labels = label_table(data.origins, threshold=cfg.privacy.suppression_threshold)
     report = _manifest_base(cfg, data, labels=labels)
     with atomic_output_dir(target, marker="validation.json") as tmp:
@@ -551,78 +539,3 @@ def run_demo(out_dir: Path, *, on_step: StepCallback = no_progress) -> RunResult
     """The whole run on the embedded demo city; inputs in `out_dir`, outputs in `out_dir/output`."""
     on_step("demo data")
     return run(demo_config_path(out_dir), on_step=on_step)
-
-
-def build_open_segments(
-    config: Config | Path | str, *, k: int | None = None, out_dir: Path | None = None
-) -> tuple[Path, Segmentation]:
-    """The open segmentation of the config's small areas (or areas, without small areas), written
-    as `segments.csv`, `segment_descriptions.csv`, `segment_profiles.csv` and `segments.json`
-    into `out_dir` (default: `segments/` beside the config), ready to use as `inputs.segments`.
-
-    `k` (or `[segments] k`; 0 or None: chosen by the silhouette score) and `[run] seed` make it
-    reproducible.
-    """
-    cfg = config if isinstance(config, Config) else load_config(config)
-    started = time.perf_counter()
-    areas, _ = read_areas(cfg)
-    small, _ = read_small_areas(cfg)
-    population, _ = read_population(
-        cfg,
-        area_codes=set(areas["area_code"]),
-        small_area_codes=set(small["area_code"]) if small is not None else None,
-    )
-    units = small if small is not None and population.keyed_by == "small_areas" else areas
-    variables = read_census_variables(cfg, small_areas=units, population=population.table)
-    residents = population.table.groupby("area_code")["residents"].sum()
-    chosen = k if k else (cfg.segments.k or None)
-    seg = build_segments(
-        variables,
-        k=chosen,
-        seed=cfg.run.seed,
-        k_min=cfg.segments.k_min,
-        k_max=cfg.segments.k_max,
-        weights=residents,
-    )
-    households = (
-        units.set_index("area_code")["households"].astype(float)
-        if "households" in units.columns and units["households"].notna().any()
-        else residents / PERSONS_PER_HOUSEHOLD
-    )
-    table = seg.assignments.assign(
-        households=seg.assignments["area_code"].map(households).fillna(0.0).round(1)
-    )
-    sizes = table.groupby("segment").agg(
-        small_areas=("area_code", "size"), households=("households", "sum")
-    )
-    sizes["residents"] = (
-        table.assign(r=table["area_code"].map(residents)).groupby("segment")["r"].sum()
-    )
-    descriptions = seg.descriptions.join(sizes, on="segment")
-    profiles = seg.profiles.merge(seg.descriptions[["segment", "group", "label"]], on="segment")
-    target = (out_dir or cfg.path.parent / "segments").resolve()
-    _check_output_dir(target, cfg)
-    with atomic_output_dir(target, marker="segments.json") as tmp:
-        write_csv(table, tmp / "segments.csv")
-        write_csv(descriptions, tmp / "segment_descriptions.csv")
-        write_csv(
-            profiles[["segment", "group", "label", "variable", "share", "overall", "index", "z"]],
-            tmp / "segment_profiles.csv",
-        )
-        (tmp / "segments.json").write_text(
-            json.dumps(
-                {
-                    "k": seg.k,
-                    "k_chosen_by": "given" if chosen else "silhouette score (highest)",
-                    "silhouettes": {str(key): round(v, 4) for key, v in seg.silhouettes.items()},
-                    "seed": cfg.run.seed,
-                    "units": "small_areas" if units is small else "areas",
-                    "variables": list(variables.columns),
-                    "seconds": round(time.perf_counter() - started, 2),
-                },
-                indent=2,
-            )
-            + "\n",
-            encoding="utf-8",
-        )
-    return target, seg

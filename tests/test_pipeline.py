@@ -478,7 +478,7 @@ def test_real_representation_outputs(real_run) -> None:
 def test_real_open_segmentation_runs_and_is_reproducible(tmp_path: Path) -> None:
     """OA ethnicity (2011) with LSOA age and household deprivation (2021) tables: the silhouette
     chooses k among 4-10 (k = 5 when measured) and the same inputs give the same bytes."""
-    from targeting.pipeline import build_open_segments
+    from targeting.segments_build import build_open_segments
 
     lsoa = REALDATA / "boundaries" / "wm_lsoa_2021.geojson"
     census = REALDATA / "census"

@@ -226,8 +226,10 @@ def segments_build(
 
     Example: targeting segments build pipelines/nhw_week.toml --k 8
     """
+    from targeting.segments_build import build_open_segments
+
     with handled_errors():
-        target, seg = pipeline.build_open_segments(config, k=k, out_dir=out_dir)
+        target, seg = build_open_segments(config, k=k, out_dir=out_dir)
     if not is_quiet(ctx, False):
         err.print(
             f"{seg.k} segments; to use them, add to the config's \\[inputs]:\n"
