@@ -84,7 +84,7 @@ def tasking_rows(plan: Plan, previous: pd.DataFrame | None) -> pd.DataFrame:
     rows = pd.concat([areas, hotspots, stations], ignore_index=True).reindex(
         columns=list(TASKING_COLUMNS)
     )
-    rows["parent_code"] = rows["parent_code"].fillna(NO_PARENT)
+    rows["parent_code"] = rows["parent_code"].astype(object).fillna(NO_PARENT)
     order = {"area": 0, "hotspot": 1, "station": 2}
     return rows.sort_values(
         ["parent_code", "item", "rank"], key=lambda c: c.map(order) if c.name == "item" else c
@@ -302,7 +302,9 @@ def tasking_html(
     esc = html.escape
     title = f"Tasking pack: week to {as_of:%d %B %Y}"
     week = (
-        plan.plan.assign(parent_code=plan.plan["parent_code"].fillna(NO_PARENT).astype(str))
+        plan.plan.assign(
+            parent_code=plan.plan["parent_code"].astype(object).fillna(NO_PARENT).astype(str)
+        )
         .set_index("parent_code")
         .to_dict("index")
     )
