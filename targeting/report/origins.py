@@ -218,10 +218,7 @@ def _protect_monthly(
     rows += [("f" + str(i), int(f_pos[i]), True) for i in range(n_r)]
     rows += [("f" + str(i), int(t0 + i), False) for i in range(n_r)]
     rows += [("f" + str(i), int(b0 + i), False) for i in range(n_r)]
-    lines = pd.concat(
-        [representation.lines, pd.DataFrame(rows, columns=["line", "cell", "is_total"])],
-        ignore_index=True,
-    )
+    table_lines = pd.DataFrame(rows, columns=["line", "cell", "is_total"])
     values = np.concatenate(
         [hier["registered"].to_numpy(np.int64), grid.ravel(), row_total, col_total,
          [grid.sum()], before]
@@ -232,14 +229,17 @@ def _protect_monthly(
     # the befores
     labelled = np.concatenate([labelled_rows(hier), np.ones(ours - n_r, bool), np.zeros(n_r, bool)])
     # where every origin's force count is published, those constants cut this table off from
-    # the hierarchy, whose own cells were audited when it was published: only this table's need
-    # auditing. A withheld force count links the two, and then every cell is audited.
-    linked = hidden_h[f_pos].any()
-    check = None if linked else np.arange(n_h, len(values))
+    # the rest of the hierarchy (audited when it was published): this table's lines and those
+    # constants are the whole system. A withheld force count links the two: then it is all one.
+    linked = bool(hidden_h[f_pos].any())
+    lines = (
+        pd.concat([representation.lines, table_lines], ignore_index=True) if linked else table_lines
+    )
     withheld = protect_counts(
         values, lines, threshold=threshold, labelled=labelled,
         initial=np.concatenate([hidden_h, np.zeros(ours, bool)]),
-        frozen=np.concatenate([np.ones(n_h, bool), np.zeros(ours, bool)]), check=check,
+        frozen=np.concatenate([np.ones(n_h, bool), np.zeros(ours, bool)]),
+        check=None if linked else np.arange(n_h, len(values)),
     )  # fmt: skip
     return withheld[m0:b0]
 
