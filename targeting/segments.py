@@ -352,7 +352,8 @@ def segment_portraits(
             over[(over >= 1.5) & (row >= 0.02)].sort_values(ascending=False, kind="stable").head(2)
         )
         if len(many):
-            times = min(5, int(np.floor(many.iloc[0])))
+            # true of every origin named: the smaller of their multiples
+            times = min(5, int(np.floor(many.min())))
             how = "one and a half times" if times < 2 else _TIMES.get(times, "five times or more")
             words.append(f"{how} the force's share of {_origin_words(list(many.index))} residents")
         if deprived is not None and pd.notna(deprived.get(segment)):

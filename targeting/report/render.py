@@ -103,7 +103,7 @@ th{background:#eef3fa}.num{text-align:right;white-space:nowrap}
 nav a{margin-right:.8rem;display:inline-block}img{max-width:100%;height:auto}
 .note{color:#444;font-size:.9rem}
 .headline{border:2px solid #08306b;border-radius:6px;padding:.6rem 1rem;background:#f5f8fc}
-.headline li{margin:.25rem 0}.up{color:#1a7f37}.down{color:#b00020}
+.headline li{margin:.25rem 0}
 @media screen and (max-width:600px){body{margin:.5rem auto;padding:0 .5rem}h1{font-size:1.25rem}
 .scroll table,.scroll tbody,.scroll tr,.scroll td{display:block;width:auto}.scroll thead{display:none}
 .scroll tr{border:1px solid #ccc;border-radius:4px;margin:0 0 .5rem;padding:.25rem .5rem}
