@@ -163,37 +163,49 @@ def _date(r: _Reader, value: Any, key: str) -> dt.date | None:
     return value
 
 
-def _numbers(r: _Reader, section: Mapping[str, Any], key: str, default: Any, prefix: str) -> Any:
-    """A table of non-negative numbers with known keys (`weights = { crime = 0.25 }`), filled
-    in from the default."""
+def _keyed(
+    r: _Reader,
+    section: Mapping[str, Any],
+    key: str,
+    default: Any,
+    prefix: str,
+    *,
+    noun: str,
+    example: str,
+    read: Callable[[Mapping[str, Any], str, Any, str], Any],
+) -> Any:
+    """A table with known keys, each read by `read` and filled in from the default."""
     out = dict(default)
     raw, name = section.get(key, {}), f"{prefix}.{key}"
     if not isinstance(raw, Mapping):
-        example = next(iter(default))
-        r.add(name, "must be a table of numbers", f"e.g. {key} = {{ {example} = 0.5 }}")
+        first = next(iter(default))
+        r.add(name, f"must be a table of {noun}", f"e.g. {key} = {{ {first} = {example} }}")
         return MappingProxyType(out)
     r.unknown(raw, set(default), name)
     for item, value_default in default.items():
+        out[item] = read(raw, item, value_default, name)
+    return MappingProxyType(out)
+
+
+def _numbers(r: _Reader, section: Mapping[str, Any], key: str, default: Any, prefix: str) -> Any:
+    """A table of non-negative numbers with known keys (`weights = { crime = 0.25 }`)."""
+
+    def number(raw: Mapping[str, Any], item: str, value_default: Any, name: str) -> float:
         value = r.typed(raw, item, float, value_default, name)
         if value < 0:
             r.add(f"{name}.{item}", "must not be negative", "use 0 to switch it off")
-        out[item] = max(float(value), 0.0)
-    return MappingProxyType(out)
+        return max(float(value), 0.0)
+
+    return _keyed(r, section, key, default, prefix, noun="numbers", example="0.5", read=number)
 
 
 def _texts(r: _Reader, section: Mapping[str, Any], key: str, default: Any, prefix: str) -> Any:
-    """A table of text with known keys (`scripts = { door = "Hello..." }`), filled in from the
-    default."""
-    out = dict(default)
-    raw, name = section.get(key, {}), f"{prefix}.{key}"
-    if not isinstance(raw, Mapping):
-        example = next(iter(default))
-        r.add(name, "must be a table of text", f'e.g. {key} = {{ {example} = "..." }}')
-        return MappingProxyType(out)
-    r.unknown(raw, set(default), name)
-    for item, value_default in default.items():
-        out[item] = str(r.typed(raw, item, str, value_default, name))
-    return MappingProxyType(out)
+    """A table of text with known keys (`scripts = { door = "Hello..." }`)."""
+
+    def text(raw: Mapping[str, Any], item: str, value_default: Any, name: str) -> str:
+        return str(r.typed(raw, item, str, value_default, name))
+
+    return _keyed(r, section, key, default, prefix, noun="text", example='"..."', read=text)
 
 
 def _pairs(r: _Reader, section: Mapping[str, Any], key: str, default: Any, prefix: str) -> Any:
