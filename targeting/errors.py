@@ -55,6 +55,11 @@ class OptionError(TargetingError):
     """A command-line option names something the run does not have (an origin, say)."""
 
 
+class HistoryError(TargetingError):
+    """A history store refuses a snapshot (another configuration, or other figures for a date it
+    holds), or cannot be read."""
+
+
 class NoRunError(TargetingError):
     """A command that reads a finished run's outputs found none where it looked."""
 

@@ -7,7 +7,7 @@ reported through an optional `on_step` callback so the library never prints.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +23,7 @@ from targeting.emerging import find_emerging
 from targeting.errors import OutputError
 from targeting.geofence import write_geofences_geojson, write_geofences_kml
 from targeting.grid import Grid, build_grid, points_to_areas
+from targeting.history import Added, add_run, ratings_to_days, signups_to_days
 from targeting.ingest import InputSummary
 from targeting.ingest.checks import check_unmapped
 from targeting.ingest.deprivation import NAME as DEPRIVATION_INPUT
@@ -95,6 +96,7 @@ class RunResult:
 
     out_dir: Path
     manifest: Mapping[str, Any]
+    history: tuple[Added, ...] = ()  # what adding the run to `[history] store` did
 
 
 def _input_manifest(summary: InputSummary, *, threshold: int) -> dict[str, Any]:
@@ -353,8 +355,9 @@ def _manifest_results(
     }
 
 
-def _store_tables(grid: Grid, out: Results, data: Ingested) -> dict[str, Any]:
-    """The analyst store's tables (`targeting.duckdb`)."""
+def _store_tables(grid: Grid, out: Results, data: Ingested, config: Config) -> dict[str, Any]:
+    """The analyst store's tables (`targeting.duckdb`); sign-ups and ratings by day are what
+    the history reconstructs earlier dates from."""
     rep, plan = out.representation, out.plan
     deprivation: Deprivation | None = data.get(DEPRIVATION_INPUT)
     # what the deprivation values are and which way they run, for `targeting map` to say so
@@ -393,6 +396,8 @@ def _store_tables(grid: Grid, out: Results, data: Ingested) -> dict[str, Any]:
         "hotspots": plan.hotspots,
         "stations": plan.stations,
         "plan": plan.plan,
+        "signup_days": signups_to_days(data.signups.table),
+        "rating_days": ratings_to_days(data.get("ratings"), low_rating=config.scoring.low_rating),
         **({"emerging": out.emerging} if out.emerging is not None else {}),
         **(
             {
@@ -449,7 +454,7 @@ def _write_outputs(
     """Every output file into the temporary folder `tmp`."""
     plan, rep = out.plan, out.representation
     grid.cells[list(CELLS_COLUMNS)].to_parquet(tmp / "cells.parquet", index=False)
-    write_store(tmp / STORE_NAME, _store_tables(grid, out, data))
+    write_store(tmp / STORE_NAME, _store_tables(grid, out, data, config))
     write_csv(rep.table, tmp / "representation.csv")
     if out.emerging is not None:
         write_csv(out.emerging, tmp / "emerging.csv")
@@ -502,7 +507,8 @@ def run(
     with atomic_output_dir(cfg.output.dir, marker="manifest.json") as tmp:
         _write_outputs(tmp, data, grid, out, config=cfg, previous=previous_run,
                        on_step=on_step)  # fmt: skip
-    return RunResult(cfg.output.dir.resolve(), out.manifest)
+    added = add_run(cfg.output.dir, store=cfg.history.store) if cfg.history.store else []
+    return RunResult(cfg.output.dir.resolve(), out.manifest, tuple(added))
 
 
 def validate(
@@ -536,6 +542,18 @@ def demo_config_path(out_dir: Path) -> Path:
 
 
 def run_demo(out_dir: Path, *, on_step: StepCallback = no_progress) -> RunResult:
-    """The whole run on the embedded demo city; inputs in `out_dir`, outputs in `out_dir/output`."""
+    """The whole run on the embedded demo city; inputs in `out_dir`, outputs in `out_dir/output`,
+    and a history of twelve month-ends in `out_dir/history.duckdb` (the run and eleven dates
+    reconstructed from it), which the demo starts afresh each time."""
+    from targeting.demo.data import HISTORY_MONTHS
+
     on_step("demo data")
-    return run(demo_config_path(out_dir), on_step=on_step)
+    config = demo_config_path(out_dir)
+    cfg = load_config(config)
+    if cfg.history.store is not None:
+        cfg.history.store.unlink(missing_ok=True)
+    result = run(cfg, on_step=on_step)
+    if cfg.history.store is None:
+        return result
+    added = add_run(result.out_dir, store=cfg.history.store, backfill=HISTORY_MONTHS - 1)
+    return replace(result, history=tuple(added))

@@ -124,18 +124,15 @@ def _geo_nodes(areas: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["level", "area_code", "area_name"])
 
 
-def represent(
-    area_counts: pd.DataFrame,
-    *,
-    areas: pd.DataFrame,
-    unknown_by_area: pd.Series,
-    threshold: int,
-) -> Representation:
-    """Representation at every level, per origin and per group, disclosure-controlled.
+def count_hierarchy(
+    area_counts: pd.DataFrame, *, areas: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str], dict[str, str]]:
+    """Residents and sign-ups at every node of the two hierarchies: geography (area, parent,
+    force) by origin (origin, group, all origins).
 
-    `area_counts` has `area_code, origin, residents, registered` (registered: known-origin sign-ups
-    that are not deleted); `areas` has `area_code, area_name, parent_code, parent_name`;
-    `unknown_by_area` counts sign-ups (not deleted) with no known origin per area.
+    Returns the counts (`level, geo, origin_level, node, residents, registered`), the complete
+    area x origin leaf table (with each origin's `group`), each area's parent and each origin's
+    group. `area_counts` and `areas` are as for `represent`.
     """
     origins = sorted(area_counts["origin"].unique())
     groups = origin_groups(origins)
@@ -172,6 +169,23 @@ def represent(
             )
     counts = pd.concat(parts, ignore_index=True)
     counts["registered"] = counts["registered"].astype(np.int64)
+    return counts, leaf, parent_of, groups
+
+
+def represent(
+    area_counts: pd.DataFrame,
+    *,
+    areas: pd.DataFrame,
+    unknown_by_area: pd.Series,
+    threshold: int,
+) -> Representation:
+    """Representation at every level, per origin and per group, disclosure-controlled.
+
+    `area_counts` has `area_code, origin, residents, registered` (registered: known-origin sign-ups
+    that are not deleted); `areas` has `area_code, area_name, parent_code, parent_name`;
+    `unknown_by_area` counts sign-ups (not deleted) with no known origin per area.
+    """
+    counts, leaf, parent_of, groups = count_hierarchy(area_counts, areas=areas)
     lines = _lines(counts, leaf, parent_of, groups)
     counts["suppressed"] = protect_counts(
         counts["registered"].to_numpy(), lines, threshold=threshold, labelled=labelled_rows(counts)

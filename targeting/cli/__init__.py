@@ -2,8 +2,8 @@
 
 Library errors become one clear message on stderr and a non-zero exit code (2 for a bad config or
 option, 3 for unusable input, 4 for an output folder that cannot be written, 5 for a command that
-reads a finished run where there is none); progress goes to stderr so stdout stays clean for
-scripts.
+reads a finished run where there is none, 6 for a history store that refuses a run); progress
+goes to stderr so stdout stays clean for scripts.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from targeting.cli.common import (
     progress_steps,
     say,
 )
+from targeting.cli.history import history_app, portal
 from targeting.cli.trial import trial_app
 from targeting.errors import BatchError, NoRunError
 
@@ -203,6 +204,8 @@ def batch(
 
 
 app.add_typer(trial_app, name="trial")
+app.add_typer(history_app, name="history")
+app.command()(portal)
 
 segments_app = typer.Typer(
     help="Geodemographic segments: build the open segmentation from the census.",

@@ -3,6 +3,7 @@ one message on stderr and an exit code."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from targeting import pipeline
 from targeting.errors import (
     ConfigError,
+    HistoryError,
     InputError,
     NoRunError,
     OptionError,
@@ -32,6 +34,7 @@ EXIT_CODES = {
     TrialError: 3,
     OutputError: 4,
     NoRunError: 5,
+    HistoryError: 6,
 }
 
 
@@ -111,6 +114,16 @@ def print_summary(result: pipeline.RunResult, *, quiet: bool) -> None:
     for warning in m.get("warnings", []):
         err.print("  [yellow]warning:[/]", end=" ")
         err.print(warning, markup=False, highlight=False, soft_wrap=True)
+    if result.history:
+        outcomes = Counter(a.outcome for a in result.history)
+        dates = sorted(a.as_of for a in result.history)
+        span = f"{dates[0]:%Y-%m-%d}" + (f" to {dates[-1]:%Y-%m-%d}" if len(dates) > 1 else "")
+        err.print(
+            f"  history: {result.history[0].force}, {span}: "
+            + ", ".join(f"{n} {outcome}" for outcome, n in sorted(outcomes.items())),
+            markup=False,
+            highlight=False,
+        )
 
 
 def choose(name: str, choices: Sequence[str]) -> str:

@@ -348,6 +348,19 @@ class MapConfig:
 
 
 @dataclass(frozen=True)
+class HistoryConfig:
+    # a history store (DuckDB) that each finished run adds its aggregates to, for the portal
+    # (relative to the config's folder); default: none
+    store: Path | None = None
+    # the force's name in the history and the portal (default: [map] title, else the config
+    # file's name)
+    force: str | None = None
+    # the portal's quality measures use the message ratings of this many days before each date
+    quality_days: int = setting(91, minimum=1, problem="must be at least 1, got {value}",
+                                fix="default 91 (three months)")  # fmt: skip
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything a run needs to know, read once from TOML and passed explicitly."""
 
@@ -373,6 +386,7 @@ class Config:
     segments: SegmentsConfig = SegmentsConfig()
     deprivation: DeprivationConfig = DeprivationConfig()
     map: MapConfig = MapConfig()
+    history: HistoryConfig = HistoryConfig()
     columns: Mapping[str, Mapping[str, str | tuple[str, ...]]] = field(
         default_factory=lambda: MappingProxyType({})
     )

@@ -43,7 +43,11 @@ from targeting.demo.crime import (
 from targeting.demo.data import (
     _CONFIG,
     _ORIGIN_NAMES,
+    _WARDS,
     CRIME_FOLDER,
+    PILOT_AREA,
+    PILOT_SHARE,
+    PILOT_START,
 )
 from targeting.demo.geography import (
     _build_city,
@@ -71,7 +75,8 @@ def write_demo_inputs(out_dir: Path, *, seed: int = 2018) -> Path:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     # one independent stream per component: changing one leaves the others' data alone
-    rng_city, rng_pc, rng_su, rng_nhw, rng_crime, rng_rate = np.random.default_rng(seed).spawn(6)
+    streams = np.random.default_rng(seed).spawn(7)
+    rng_city, rng_pc, rng_su, rng_nhw, rng_crime, rng_rate, rng_pilot = streams
     city = _build_city(rng_city)
     _write_areas(out, city)
     oa, origin = np.nonzero(city.residents)
@@ -96,6 +101,7 @@ def write_demo_inputs(out_dir: Path, *, seed: int = 2018) -> Path:
                 "street": streets["name"].to_numpy()[nearest]}),
     )  # fmt: skip
     signups = _signups(rng_su, city, pcs, pc_x, pc_y)
+    _pilot(rng_pilot, signups.columns["joined"], in_pilot=_in_pilot_area(city, signups.oa))
     _write_geo(_schemes(rng_nhw, city, signups).to_crs(4326), out / "schemes.geojson", "GeoJSON")
     _write_csv(out / "signups.csv", _table(signups.columns))
     _write_crimes(rng_crime, out / CRIME_FOLDER, city)
@@ -104,6 +110,24 @@ def write_demo_inputs(out_dir: Path, *, seed: int = 2018) -> Path:
     config = out / "demo.toml"
     config.write_text(_CONFIG, encoding="utf-8")
     return config
+
+
+def _in_pilot_area(city: _City, oa: np.ndarray) -> np.ndarray:
+    """Whether each sign-up lives in the pilot's ward."""
+    ward = next(i for i, w in enumerate(_WARDS) if w[1] == PILOT_AREA)
+    return city.oa_ward[oa] == ward
+
+
+def _pilot(rng: np.random.Generator, joined: np.ndarray, *, in_pilot: np.ndarray) -> None:
+    """Move `PILOT_SHARE` of the pilot ward's sign-ups who joined before the pilot to a day
+    during it (in place: `joined` is the demo's own column of ISO dates). The run's totals are
+    unchanged; only when they joined moves, so the history shows the pilot's effect."""
+    start, end = np.datetime64(PILOT_START), np.datetime64("2018-10-31")
+    dated = np.array([j if isinstance(j, str) and j[:1] == "2" else "" for j in joined])
+    before = np.flatnonzero(in_pilot & (dated != "") & (dated < PILOT_START))
+    moved = rng.choice(before, size=round(PILOT_SHARE * before.size), replace=False)
+    days = rng.integers(0, (end - start).astype(int) + 1, size=moved.size)
+    joined[moved] = (start + days).astype(str).astype(object)
 
 
 def _write_segments(out: Path, city: _City, *, seed: int) -> None:

@@ -121,4 +121,11 @@ dir = "output"
 
 [map]
 title = "Demo city"
+
+[history]
+store = "history.duckdb"                           # the portal's history: each run adds itself
 """
+# Tyburn's door-knocking pilot: from this day a share of the ward's sign-ups (those who would
+# otherwise have joined before it) join during the pilot, so the history shows it improving
+PILOT_AREA, PILOT_START, PILOT_SHARE = "Tyburn", "2018-05-01", 0.4
+HISTORY_MONTHS = 12  # the demo's history: its run and the month-ends before it

@@ -466,6 +466,7 @@ def read_ratings(
             "longitude": lon[ok],
             "area_code": areas["area_code"].to_numpy()[area_idx[ok]],
             "rating": rating[ok],
+            "rated_at": rated.to_numpy()[ok],
         }
     )
     warnings = (*layout_warnings(frame), *([dated.note] if dated.note else []))
