@@ -110,9 +110,13 @@ class Snapshot:
     def digest(self) -> str:
         """The snapshot's figures, so adding the same run twice can be told from another run
         of the same date."""
-        text = self.areas.sort_values("area_code").to_csv(index=False) + self.origins.sort_values(
-            ["area_code", "origin"]
-        ).to_csv(index=False)
+        # floats to 6 decimals: a sum of allocated residents differs in its last bits with the
+        # order it was added in
+        text = self.areas.sort_values("area_code").to_csv(
+            index=False, float_format="%.6f"
+        ) + self.origins.sort_values(["area_code", "origin"]).to_csv(
+            index=False, float_format="%.6f"
+        )
         return hashlib.sha256(text.encode()).hexdigest()
 
 
