@@ -33,15 +33,21 @@ from targeting.errors import HistoryError, NoRunError
 # what a run's store keeps for the history: sign-ups (not deleted) and ratings, by day
 SIGNUP_DAY_COLUMNS = ("area_code", "origin", "joined", "status", "signups")
 RATING_DAY_COLUMNS = ("area_code", "rated_on", "ratings", "low_ratings", "rating_total")
+# visited hotspot cells (the visited log): each cell's area and first visit, and the sign-ups in
+# it by the day they joined on or after that visit (a cell with none has one row, no day)
+VISIT_DAY_COLUMNS = ("area_code", "cell", "visited_on", "joined", "signups")
 # a snapshot's per-area columns after the area's names: public counts, then sign-up-derived
 # counts (the portal protects these), then the plan's
 PUBLIC_AREA_COUNTS = ("residents", "households", "watch_households")
 SIGNUP_AREA_COUNTS = (
     "signups", "signups_known", "comms_issue", "incommunicado", "ratings", "low_ratings",
 )  # fmt: skip
+# what a run that has a visited log adds (blank without one): cells visited by the date, and
+# the sign-ups in them since their visit (a sign-up-derived count, protected like the others)
+VISIT_AREA_COUNTS = ("hotspots_visited", "visit_signups")
 AREA_COLUMNS = (
     "area_code", "area_name", "parent_code", "parent_name", *PUBLIC_AREA_COUNTS,
-    *SIGNUP_AREA_COUNTS, "rating_total", "hotspots_planned",
+    *SIGNUP_AREA_COUNTS, "rating_total", "hotspots_planned", *VISIT_AREA_COUNTS,
 )  # fmt: skip
 ORIGIN_COLUMNS = ("area_code", "origin", "residents", "registered")
 SOURCES = ("run", "reconstructed")
@@ -84,6 +90,51 @@ def ratings_to_days(ratings: pd.DataFrame | None, *, low_rating: int) -> pd.Data
     return frame.groupby(["area_code", "rated_on"], as_index=False, sort=True)[
         ["ratings", "low_ratings", "rating_total"]
     ].sum()
+
+
+def visits_to_days(
+    visited: pd.DataFrame | None,
+    signups: pd.DataFrame,
+    *,
+    cells: pd.DataFrame,
+    resolution: int,
+) -> pd.DataFrame:
+    """The visited log's cells with their area (the area holding most of the cell), first
+    visit, and the sign-ups (not deleted) in them by day joined, on or after that visit."""
+    from targeting.h3cells import points_to_cells
+
+    if visited is None or visited.empty:
+        return pd.DataFrame(columns=list(VISIT_DAY_COLUMNS))
+    first = pd.DataFrame(
+        visited.assign(visited_on=pd.to_datetime(visited["visited_on"]).dt.normalize())
+        .groupby("cell", as_index=False)["visited_on"]
+        .min()
+    )
+    home = (
+        cells.sort_values("area_m2", ascending=False, kind="stable")
+        .drop_duplicates("cell")
+        .set_index("cell")["area_code"]
+    )
+    first["area_code"] = first["cell"].map(home)
+    first = first.dropna(subset=["area_code"])
+    live = signups[signups["status"] != "deleted"]
+    placed = pd.DataFrame(
+        {
+            "cell": points_to_cells(
+                live["latitude"].to_numpy(), live["longitude"].to_numpy(), resolution=resolution
+            ),
+            "joined": pd.to_datetime(live["joined"]).dt.tz_localize(None).dt.normalize(),
+        }
+    )
+    after = placed.merge(first, on="cell")
+    after = after[after["joined"] >= after["visited_on"]]
+    counted = (
+        after.groupby(["area_code", "cell", "visited_on", "joined"]).size().rename("signups")
+    ).reset_index()
+    none = first[~first["cell"].isin(counted["cell"])].assign(
+        joined=pd.Series(pd.NaT, index=first.index, dtype="datetime64[us]"), signups=0
+    )
+    return pd.concat([counted, none], ignore_index=True)[list(VISIT_DAY_COLUMNS)]
 
 
 @dataclass(frozen=True)
@@ -134,6 +185,7 @@ class FinishedRun:
     residents: pd.DataFrame  # area_code, origin, residents
     signup_days: pd.DataFrame  # SIGNUP_DAY_COLUMNS
     rating_days: pd.DataFrame  # RATING_DAY_COLUMNS
+    visit_days: pd.DataFrame | None  # VISIT_DAY_COLUMNS; None: the run had no visited log
     hotspots: pd.Series  # hotspots planned, by area code
 
 
@@ -180,6 +232,9 @@ def read_finished_run(output_dir: Path) -> FinishedRun:
         ).df()
         signup_days = con.execute("SELECT * FROM signup_days").df()
         rating_days = con.execute("SELECT * FROM rating_days").df()
+        visit_days = (
+            con.execute("SELECT * FROM visit_days").df() if "visit_days" in tables else None
+        )
         hotspots = con.execute(
             "SELECT area_code, count(*) AS n FROM hotspots GROUP BY area_code"
         ).df()
@@ -193,6 +248,7 @@ def read_finished_run(output_dir: Path) -> FinishedRun:
         residents=residents,
         signup_days=signup_days,
         rating_days=rating_days,
+        visit_days=visit_days,
         hotspots=hotspots.set_index("area_code")["n"],
     )
 
@@ -228,9 +284,12 @@ def snapshot_at(run: FinishedRun, as_of: dt.date) -> Snapshot:
         }
     )
     areas = run.areas.join(per_area, on="area_code")
-    counts = [c for c in SIGNUP_AREA_COUNTS]
+    counts = list(SIGNUP_AREA_COUNTS)
     areas[counts] = areas[counts].fillna(0).astype("int64")
     areas["rating_total"] = areas["rating_total"].fillna(0.0).astype(float)
+    areas = areas.join(_visits_at(run.visit_days, day), on="area_code")
+    if run.visit_days is not None:  # a run with a visited log: an area with none visited has 0
+        areas[list(VISIT_AREA_COUNTS)] = areas[list(VISIT_AREA_COUNTS)].fillna(0)
     own = as_of == run.as_of
     areas["hotspots_planned"] = (
         areas["area_code"].map(run.hotspots).fillna(0).astype("Int64")
@@ -247,6 +306,21 @@ def snapshot_at(run: FinishedRun, as_of: dt.date) -> Snapshot:
         areas=areas[list(AREA_COLUMNS)].reset_index(drop=True),
         origins=origins[list(ORIGIN_COLUMNS)].reset_index(drop=True),
     )
+
+
+def _visits_at(visit_days: pd.DataFrame | None, day: pd.Timestamp) -> pd.DataFrame:
+    """Per area: cells first visited by `day`, and their sign-ups since the visit up to `day`
+    (empty without a visited log, so both stay blank)."""
+    if visit_days is None:
+        return pd.DataFrame(columns=list(VISIT_AREA_COUNTS), dtype="Int64")
+    visited = visit_days[pd.to_datetime(visit_days["visited_on"]) <= day]
+    joined = pd.to_datetime(visited["joined"])
+    return pd.DataFrame(
+        {
+            "hotspots_visited": visited.groupby("area_code")["cell"].nunique(),
+            "visit_signups": visited[joined <= day].groupby("area_code")["signups"].sum(),
+        }
+    ).astype("Int64")
 
 
 def earlier_dates(as_of: dt.date, *, count: int, every: str) -> list[dt.date]:
@@ -278,7 +352,8 @@ _SCHEMA = {
         "force VARCHAR, as_of DATE, area_code VARCHAR, area_name VARCHAR, parent_code VARCHAR, "
         "parent_name VARCHAR, residents DOUBLE, households DOUBLE, watch_households DOUBLE, "
         "signups BIGINT, signups_known BIGINT, comms_issue BIGINT, incommunicado BIGINT, "
-        "ratings BIGINT, low_ratings BIGINT, rating_total DOUBLE, hotspots_planned BIGINT"
+        "ratings BIGINT, low_ratings BIGINT, rating_total DOUBLE, hotspots_planned BIGINT, "
+        "hotspots_visited BIGINT, visit_signups BIGINT"
     ),
     "origins": (
         "force VARCHAR, as_of DATE, area_code VARCHAR, origin VARCHAR, residents DOUBLE, "

@@ -23,7 +23,7 @@ from targeting.emerging import find_emerging
 from targeting.errors import OutputError
 from targeting.geofence import write_geofences_geojson, write_geofences_kml
 from targeting.grid import Grid, build_grid, points_to_areas
-from targeting.history import Added, add_run, ratings_to_days, signups_to_days
+from targeting.history import Added, add_run, ratings_to_days, signups_to_days, visits_to_days
 from targeting.ingest import InputSummary
 from targeting.ingest.checks import check_unmapped
 from targeting.ingest.deprivation import NAME as DEPRIVATION_INPUT
@@ -398,6 +398,15 @@ def _store_tables(grid: Grid, out: Results, data: Ingested, config: Config) -> d
         "plan": plan.plan,
         "signup_days": signups_to_days(data.signups.table),
         "rating_days": ratings_to_days(data.get("ratings"), low_rating=config.scoring.low_rating),
+        **(
+            {
+                "visit_days": visits_to_days(
+                    data.visited, data.signups.table, cells=grid.cells, resolution=grid.resolution
+                )
+            }
+            if data.visited is not None
+            else {}
+        ),
         **({"emerging": out.emerging} if out.emerging is not None else {}),
         **(
             {

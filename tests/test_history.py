@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -25,6 +26,7 @@ from targeting.history import (
     read_history,
     run_snapshots,
     signups_to_days,
+    visits_to_days,
 )
 
 runner = CliRunner()
@@ -58,6 +60,33 @@ def test_ratings_by_day_count_low_ones_and_sum() -> None:
         [1, 1, 2.0],
     ]
     assert ratings_to_days(None, low_rating=2).empty
+
+
+def test_visits_count_cells_by_first_visit_and_sign_ups_since() -> None:
+    from targeting.h3cells import cell_centres, points_to_cells
+
+    a, b = points_to_cells(np.array([52.48, 52.50]), np.array([-1.89, -1.80]), resolution=9)
+    lat, lon = cell_centres(np.array([a, a, a, a]))
+    visited = pd.DataFrame({"cell": [a, a, b],
+                            "visited_on": pd.to_datetime(["2018-01-20", "2018-01-05",
+                                                          "2018-02-01"])})  # fmt: skip
+    signups = pd.DataFrame({
+        "latitude": lat, "longitude": lon,
+        "joined": pd.to_datetime(["2018-01-03 00:00", "2018-01-05 10:00", "2018-01-10 00:00",
+                                  "2018-01-12 00:00"]),
+        "status": ["active", "active", "comms_issue", "deleted"],
+    })  # fmt: skip
+    cells = pd.DataFrame({"cell": [a, a, b], "area_code": ["X", "Y", "X"],
+                          "area_m2": [10.0, 20.0, 5.0]})  # fmt: skip
+    days = visits_to_days(visited, signups, cells=cells, resolution=9)
+    mine = days[days["cell"] == a]
+    # the cell's area is the one holding most of it; sign-ups before the first visit and
+    # deleted ones are not counted
+    assert mine[["area_code", "signups"]].values.tolist() == [["Y", 1], ["Y", 1]]
+    assert (mine["visited_on"] == pd.Timestamp("2018-01-05")).all()
+    other = days[days["cell"] == b]
+    assert other[["area_code", "signups"]].values.tolist() == [["X", 0]]
+    assert visits_to_days(None, signups, cells=cells, resolution=9).empty
 
 
 def test_earlier_dates_are_month_ends_or_weeks() -> None:
@@ -95,6 +124,10 @@ def test_the_run_snapshot_is_the_run(demo_output: Path) -> None:
     assert (mine["signups"] == areas["registered"].reindex(mine.index)).all()
     assert (mine["signups_known"] == areas["registered_known"].reindex(mine.index)).all()
     assert mine["hotspots_planned"].sum() == (hotspots or (0,))[0]
+    # the demo's pilot knocked on 24 of Tyburn's cells, and sign-ups followed
+    tyburn = mine[mine["area_name"] == "Tyburn"].iloc[0]
+    assert tyburn["hotspots_visited"] == 24 and tyburn["visit_signups"] > 0
+    assert mine["hotspots_visited"].sum() == 24
     merged = snap.origins.merge(by_origin, on=["area_code", "origin"], suffixes=("", "_run"))
     assert len(merged) == len(snap.origins)
     assert (merged["registered"] == merged["registered_run"]).all()

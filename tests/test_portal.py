@@ -209,7 +209,8 @@ def test_place_counts_hide_small_counts_over_time(demo_portal: Path) -> None:
     npus = [np.flatnonzero(areas["parent_code"].to_numpy() == p)
             for p in areas["parent_code"].unique()]  # fmt: skip
     moves = leaf_moves(len(codes), npus)
-    for column in ("signups", "comms_issue", "incommunicado", "ratings", "low_ratings"):
+    for column in ("signups", "comms_issue", "incommunicado", "ratings", "low_ratings",
+                   "visit_signups"):  # fmt: skip
         leaf = table.pivot(index="area_code", columns="as_of", values=column).reindex(
             index=codes, columns=dates
         )

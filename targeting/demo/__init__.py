@@ -46,6 +46,8 @@ from targeting.demo.data import (
     _WARDS,
     CRIME_FOLDER,
     PILOT_AREA,
+    PILOT_CELLS,
+    PILOT_END,
     PILOT_SHARE,
     PILOT_START,
 )
@@ -102,6 +104,7 @@ def write_demo_inputs(out_dir: Path, *, seed: int = 2018) -> Path:
     )  # fmt: skip
     signups = _signups(rng_su, city, pcs, pc_x, pc_y)
     _pilot(rng_pilot, signups.columns["joined"], in_pilot=_in_pilot_area(city, signups.oa))
+    _pilot_visits(city).to_csv(out / "visited.csv", index=False, lineterminator="\n")
     _write_geo(_schemes(rng_nhw, city, signups).to_crs(4326), out / "schemes.geojson", "GeoJSON")
     _write_csv(out / "signups.csv", _table(signups.columns))
     _write_crimes(rng_crime, out / CRIME_FOLDER, city)
@@ -128,6 +131,24 @@ def _pilot(rng: np.random.Generator, joined: np.ndarray, *, in_pilot: np.ndarray
     moved = rng.choice(before, size=round(PILOT_SHARE * before.size), replace=False)
     days = rng.integers(0, (end - start).astype(int) + 1, size=moved.size)
     joined[moved] = (start + days).astype(str).astype(object)
+
+
+def _pilot_visits(city: _City) -> pd.DataFrame:
+    """The pilot's visit log: the pilot ward's most populous cells (by their Output Areas'
+    residents), one visit each, spread evenly from the pilot's start to its end."""
+    from targeting.h3cells import points_to_cells
+
+    ward = next(i for i, w in enumerate(_WARDS) if w[1] == PILOT_AREA)
+    inside = np.flatnonzero(city.oa_ward == ward)
+    centres = shapely.centroid(city.oa_geoms[inside])
+    lon, lat = _wgs84(shapely.get_x(centres), shapely.get_y(centres))
+    cells = pd.Series(city.oa_total[inside]).groupby(points_to_cells(lat, lon, resolution=9)).sum()
+    chosen = cells.sort_values(ascending=False, kind="stable").index[:PILOT_CELLS]
+    days = np.linspace(0, (np.datetime64(PILOT_END) - np.datetime64(PILOT_START)).astype(int),
+                       len(chosen)).round().astype(int)  # fmt: skip
+    return pd.DataFrame(
+        {"cell": chosen, "visited_on": (np.datetime64(PILOT_START) + days).astype(str)}
+    )
 
 
 def _write_segments(out: Path, city: _City, *, seed: int) -> None:

@@ -109,6 +109,7 @@ schemes = "schemes.geojson"
 segments = "segments.csv"                        # the open segmentation of the demo's census
 segment_descriptions = "segment_descriptions.csv"
 streets = "streets.gpkg"                           # synthetic named streets for the map
+visited = "visited.csv"                            # the hotspots Tyburn's pilot knocked on
 
 [grid]
 resolution = 9
@@ -128,4 +129,7 @@ store = "history.duckdb"                           # the portal's history: each 
 # Tyburn's door-knocking pilot: from this day a share of the ward's sign-ups (those who would
 # otherwise have joined before it) join during the pilot, so the history shows it improving
 PILOT_AREA, PILOT_START, PILOT_SHARE = "Tyburn", "2018-05-01", 0.4
+# the pilot knocks on this many of the ward's most populous cells, a few a week until this day
+# (before the tasking list's cool-down, so this week's list is as it would be without them)
+PILOT_CELLS, PILOT_END = 24, "2018-09-28"
 HISTORY_MONTHS = 12  # the demo's history: its run and the month-ends before it

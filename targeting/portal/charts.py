@@ -103,11 +103,16 @@ def index_figure(by_origin: pd.DataFrame, *, dates: Sequence[str], title: str) -
     return {"data": data, "layout": layout}
 
 
-def bar_figure(values: pd.Series, *, dates: Sequence[str], title: str, y_title: str,
-               colour: str) -> dict[str, Any]:  # fmt: skip
-    """A count per date as bars (a date with no value has no bar)."""
-    return {
-        "data": [{"type": "bar", "name": title, "x": list(dates), "y": _values(values),
-                  "marker": {"color": colour}, "hovertemplate": "%{y:.0f}"}],
-        "layout": _layout(title, y_title),
-    }  # fmt: skip
+def visits_figure(planned: pd.Series, visited: pd.Series, *, dates: Sequence[str],
+                  colour: str) -> dict[str, Any]:  # fmt: skip
+    """Hotspots planned by each run (bars; a reconstructed date has none) and hotspots visited
+    by each date (a line, where the runs had a visited log)."""
+    data: list[dict[str, Any]] = [
+        {"type": "bar", "name": "planned that week", "x": list(dates), "y": _values(planned),
+         "marker": {"color": colour}, "hovertemplate": "%{y:.0f}"},
+    ]  # fmt: skip
+    if visited.notna().any():
+        data.append(_line(dates, visited, name="visited by then", colour=PALETTE[1], hover=".0f"))
+    layout = _layout("Hotspots planned and visited", "hotspots")
+    layout["hovermode"] = "x unified"
+    return {"data": data, "layout": layout}

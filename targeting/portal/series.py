@@ -33,6 +33,9 @@ from targeting.representation import FORCE_CODE, FORCE_NAME, count_hierarchy
 LEVELS = ("force", "parent", "area")
 # the per-place counts derived from sign-ups and ratings: each published through the rule
 PROTECTED = ("signups", "signups_known", "comms_issue", "incommunicado", "ratings", "low_ratings")
+# counts a run has only with a visited log or a plan (blank otherwise, never a misleading 0);
+# sign-ups in visited hotspots go through the rule too
+OPTIONAL = ("hotspots_planned", "hotspots_visited", "visit_signups")
 # below this many ratings (exact) a mean rating is not shown
 MEAN_RATING_MIN = 2
 
@@ -91,9 +94,7 @@ def _places(history: History, *, threshold: int) -> pd.DataFrame:
         rolled.groupby(["as_of", "level", "code"], sort=False)[[*public, *PROTECTED]]
         .sum()
         .join(
-            rolled.groupby(["as_of", "level", "code"], sort=False)["hotspots_planned"].sum(
-                min_count=1
-            )
+            rolled.groupby(["as_of", "level", "code"], sort=False)[list(OPTIONAL)].sum(min_count=1)
         )
     )
     names = rolled.groupby(["as_of", "level", "code"], sort=False)[["name"]].first()
@@ -104,8 +105,9 @@ def _places(history: History, *, threshold: int) -> pd.DataFrame:
     places = places.join(parents, on="code")
     places.loc[places["level"] != "area", ["parent_code", "parent_name"]] = None
     exact_ratings = places["ratings"].to_numpy(dtype=float)
-    for col in PROTECTED:
-        places[col] = publish_counts(places[col], threshold=threshold)
+    for col in (*PROTECTED, "visit_signups"):
+        values = places[col].astype(float)
+        places[col] = np.where(values.isna(), np.nan, publish_counts(values, threshold=threshold))
     with np.errstate(invalid="ignore", divide="ignore"):
         residents = places["residents"].to_numpy(dtype=float)
         places["per_1000"] = np.where(residents > 0, places["signups"] / residents * 1000, np.nan)

@@ -24,9 +24,9 @@ from targeting.portal.charts import (
     FORCE_COLOUR,
     PARENT_COLOUR,
     PLACE_COLOUR,
-    bar_figure,
     index_figure,
     measure_figure,
+    visits_figure,
 )
 from targeting.portal.series import Series
 
@@ -57,6 +57,7 @@ h2{margin:1.6rem 0 .5rem;font-size:1.25rem}
 .table-wrap{overflow-x:auto;border:1px solid #ddd;border-radius:6px}
 table{border-collapse:collapse;width:100%;font-size:.93rem}
 th,td{padding:.45rem .55rem;border-bottom:1px solid #eee;text-align:right;white-space:nowrap}
+th{white-space:normal;vertical-align:bottom;min-width:5.5rem}
 th:first-child,td:first-child,th.text,td.text{text-align:left}
 th button{font:inherit;font-weight:700;background:none;border:0;padding:.35rem 0;cursor:pointer;
   min-height:44px;text-align:inherit}
@@ -80,8 +81,7 @@ SCRIPT = """
     document.querySelectorAll(".chart").forEach(function (box) {
       var spec = JSON.parse(box.querySelector("script[type='application/json']").textContent);
       var target = box.querySelector(".plot");
-      Plotly.newPlot(target, spec.data, spec.layout,
-        {displaylogo: false, responsive: true, modeBarButtonsToRemove: ["select2d", "lasso2d"]});
+      Plotly.newPlot(target, spec.data, spec.layout, {displayModeBar: false, responsive: true});
     });
   }
   function value(row, col) {
@@ -237,9 +237,9 @@ def _charts(series: Series, level: str, code: str, parent: str | None) -> str:
         for chart_id, column, title, y_title, percent in MEASURE_CHARTS
     }  # fmt: skip
     charts["chart-index"] = index_figure(index, dates=iso, title="Representation index by origin")
-    charts["chart-hotspots"] = bar_figure(
-        _by_date(own, "hotspots_planned", dates), dates=iso, title="Hotspots planned",
-        y_title="hotspots", colour=PLACE_COLOUR,
+    charts["chart-hotspots"] = visits_figure(
+        _by_date(own, "hotspots_planned", dates), _by_date(own, "hotspots_visited", dates),
+        dates=iso, colour=PLACE_COLOUR,
     )  # fmt: skip
     figures = [_chart(chart_id, charts[chart_id], wide=chart_id in WIDE_CHARTS)
                for chart_id in CHART_ORDER]  # fmt: skip
@@ -266,6 +266,12 @@ def _kpis(series: Series, level: str, code: str) -> str:
         ("Hotspots planned", _fmt(last["hotspots_planned"], ",.0f"),
          f"in the run of {_long_date(series.dates[-1])}"),
     ]  # fmt: skip
+    if not pd.isna(last["hotspots_visited"]):
+        boxes.append((
+            "Hotspots visited", _fmt(last["hotspots_visited"], ",.0f"),
+            f"{_count(last['visit_signups'], threshold=series.threshold)} sign-ups there since "
+            "their visit",
+        ))  # fmt: skip
     return (
         '<section class="kpis">'
         + "".join(
@@ -309,6 +315,7 @@ def place_table(series: Series, level: str, *, parent: str | None, depth: int) -
     table["watch_coverage"] = latest["watch_coverage"]
     table["low_share"] = latest["low_share"]
     table["hotspots_planned"] = latest["hotspots_planned"]
+    table["hotspots_visited"] = latest["hotspots_visited"]
     return table.sort_values("per_1000", na_position="last")
 
 
@@ -325,6 +332,7 @@ TABLE_COLUMNS: tuple[tuple[str, str, str, str], ...] = (
     ("watch_coverage", "Watch coverage", "number", ".0%"),
     ("low_share", "Low ratings", "number", ".0%"),
     ("hotspots_planned", "Hotspots planned", "number", ",.0f"),
+    ("hotspots_visited", "Hotspots visited", "number", ",.0f"),
 )
 PRESETS = (
     ("Still lowest", "per_1000", 1),
