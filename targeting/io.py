@@ -118,12 +118,14 @@ def csv_layout(sample: str) -> tuple[str, int]:
     """The delimiter and the header's line number of a CSV, from its first lines.
 
     The delimiter is the one (comma, semicolon, tab or pipe) that splits lines into the same
-    number of fields, two or more, holding the most fields in all; the header is the first line
-    with that many fields, so title lines above a table (as Nomis downloads have) are skipped. A file no delimiter splits
-    is read as one column from its first line.
+    number of fields, two or more, holding the most fields in all, and of those the one that
+    splits the most lines (a comma CSV whose values hold semicolons is still a comma CSV); the
+    header is the first line with that many fields, so title lines above a table (as Nomis
+    downloads have) are skipped. A file no delimiter splits is read as one column from its first
+    line.
     """
     lines = sample.splitlines()
-    best: tuple[tuple[int, int], str, int] | None = None
+    best: tuple[tuple[int, int, int], str, int] | None = None
     for delimiter in DELIMITERS:
         widths = [len(row) for row in csv.reader(lines, delimiter=delimiter)]
         common = Counter(w for w, line in zip(widths, lines, strict=True) if line.strip() and w > 1)
@@ -131,8 +133,8 @@ def csv_layout(sample: str) -> tuple[str, int]:
             continue
         # the width that holds the most fields: a table's rows outweigh a short title block
         width, count = max(common.items(), key=lambda wc: (wc[0] * wc[1], wc[0]))
-        if best is None or (count * width, width) > best[0]:
-            best = ((count * width, width), delimiter, widths.index(width))
+        if best is None or (count * width, count, width) > best[0]:
+            best = ((count * width, count, width), delimiter, widths.index(width))
     if best is None:
         return ",", 0
     return best[1], best[2]
