@@ -7,10 +7,10 @@ CSVs, is 1 to 9; a published R of 10 or more is R - 5 to R + 4, and at least 10)
 also knows how counts add up at each date (areas into NPUs into the force, origins into groups
 into all origins) and that they are whole and not negative. A change between two dates is pinned
 only if the counts at both dates are, so the audit of changes is the audit of every non-zero
-count. (An attacker who also assumes a count never falls, true of a history reconstructed from
-today's sign-ups, links the dates; `movable(..., monotone=True)` takes that in, but its simple
-moves cannot clear long flat runs of small counts, which needs an exact program over all dates
-at once: not yet done.)
+count. An attacker who also knows a count never falls (true of a history reconstructed from
+today's sign-ups) links the dates: `movable(..., monotone=True)` keeps every series
+non-decreasing, and `clear_over_time` runs integer programs over all dates at once for what its
+moves leave.
 
 A quantity (a count at a date, or its change between two dates) cannot be derived exactly if
 there is a second set of true counts, consistent with everything published, in which it differs.
@@ -25,6 +25,7 @@ to find a move where one exists, never find one that does not.)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -183,3 +184,80 @@ def pinned_exactly(
         if ends[0] == ends[1]:
             pinned.append((int(t), int(v)))
     return pinned
+
+
+def _block_program(
+    true_leaves: np.ndarray,
+    bounds: tuple[np.ndarray, np.ndarray],
+    members: sp.csr_matrix,
+    block: np.ndarray,
+) -> tuple[sp.csr_matrix, np.ndarray]:
+    """The attacker's constraints on a block of leaves at every date, the other leaves held at
+    their true counts, with every series non-decreasing: `A x <= b` over x[t, leaf] (t-major)."""
+    low, high = bounds
+    dates, n_leaves = true_leaves.shape
+    outside = np.ones(n_leaves, dtype=bool)
+    outside[block] = False
+    fixed = np.asarray((members[:, outside] @ true_leaves[:, outside].T).T)
+    local = members[:, block]
+    touched = np.flatnonzero(np.asarray(local.sum(axis=1)).ravel() > 0)
+    sums = sp.kron(sp.identity(dates), local[touched])
+    step = sp.kron(
+        sp.eye(dates - 1, dates) - sp.eye(dates - 1, dates, k=1), sp.identity(len(block))
+    )
+    matrix = sp.vstack([sums, -sums, step]).tocsr()
+    limits = np.concatenate([(high - fixed)[:, touched].ravel(),
+                             -(low - fixed)[:, touched].ravel(), np.zeros(step.shape[0])])  # fmt: skip
+    return matrix, limits
+
+
+def clear_over_time(
+    true_leaves: np.ndarray,
+    bounds: tuple[np.ndarray, np.ndarray],
+    members: sp.csr_matrix,
+    *,
+    level: np.ndarray,
+    change: np.ndarray,
+    blocks_of: Callable[[int], list[np.ndarray]],
+) -> tuple[np.ndarray, np.ndarray]:
+    """What stays pinned, for an attacker who also knows counts never fall, of the counts
+    `level[t, v]` and changes `change[t1, t2, v]` the moves could not shift: for each variable,
+    over each block of leaves `blocks_of(v)` gives (the others held at their true counts), an
+    integer program pushes the variable's pinned dates up, then down (for a change, its later
+    date against its earlier one); a solution is checked against every interval and kept as a
+    second consistent set of counts, clearing whatever it moves."""
+    from scipy.optimize import linprog
+
+    low, high = bounds
+    level, change = level.copy(), change.copy()
+    true = np.asarray((members @ true_leaves.T).T)
+    true_change = true[None, :, :] - true[:, None, :]
+    dates = true_leaves.shape[0]
+    pending = np.unique(np.r_[np.argwhere(level)[:, 1], np.argwhere(change)[:, 2]])
+    for v in pending:
+        under = set(members[v].indices)
+        for block in blocks_of(int(v)):
+            if not (level[:, v].any() or change[:, :, v].any()):
+                break
+            matrix, limits = _block_program(true_leaves, bounds, members, block)
+            mine = [i for i, leaf in enumerate(block) if leaf in under]
+            for sign in (1.0, -1.0):
+                push = level[:, v].astype(float)
+                push += change[:, :, v].sum(axis=0) - change[:, :, v].sum(axis=1)
+                objective = np.zeros((dates, len(block)))
+                objective[:, mine] = -sign * push[:, None]
+                if not objective.any():
+                    break
+                result = linprog(objective.ravel(), A_ub=matrix, b_ub=limits, bounds=(0, None),
+                                 method="highs", integrality=np.ones(objective.size))  # fmt: skip
+                if result.status != 0:
+                    continue
+                other = true_leaves.copy()
+                other[:, block] = np.round(result.x.reshape(dates, len(block)))
+                values = np.asarray((members @ other.T).T)
+                if ((low <= values) & (values <= high)).all() and (
+                    np.diff(other, axis=0) >= 0
+                ).all():
+                    level &= values == true
+                    change &= (values[None, :, :] - values[:, None, :]) == true_change
+    return level, change

@@ -7,6 +7,7 @@ import itertools
 import json
 import re
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ from browser import evaluate, needs_chromium
 from conftest import HOSTILE_NAME
 from hypothesis import given
 from hypothesis import strategies as st
-from portal_audit import intervals, leaf_moves, movable, pinned_exactly
+from portal_audit import clear_over_time, intervals, leaf_moves, movable, pinned_exactly
 
 from targeting.history import add_run, read_history
 from targeting.origins import origin_groups
@@ -118,27 +119,35 @@ def _moves(leaves: pd.DataFrame, parent: pd.Series) -> sp.csc_matrix:
     return leaf_moves(len(leaves), by_area + by_origin, tables)
 
 
-def test_the_whole_series_hides_every_small_count_and_every_small_change(
-    demo_portal: Path,
-) -> None:
-    """The audit over all twelve dates: no non-zero count at any date, level, origin or group
-    can be pinned by the published figures together with how counts add up, so no count from 1
-    to 9 is known, and no change between two dates either (each date's counts would both have
-    to be pinned). Simple moves clear almost all; an exact integer program the rest."""
+@dataclass(frozen=True)
+class SeriesSystem:
+    """The demo's published sign-up series as an attacker sees it, with the true counts."""
+
+    leaves: pd.DataFrame  # area_code, origin, parent
+    leaf_counts: np.ndarray  # (dates, leaves)
+    variables: pd.DataFrame  # level, code, origin_level, origin
+    members: sp.csr_matrix  # variable x leaf
+    true: np.ndarray  # (dates, variables)
+    bounds: tuple[np.ndarray, np.ndarray]  # what the published counts allow
+    groups: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+def series_system(demo_portal: Path) -> SeriesSystem:
     history = read_history(demo_portal / "history.duckdb")
     origins = _csv(demo_portal, "origins.csv")
     places = _csv(demo_portal, "places.csv")
     areas = history.areas.drop_duplicates("area_code").set_index("area_code")
     groups = origin_groups(sorted(history.origins["origin"].unique()))
     dates = sorted(places["as_of"].unique())
-
     # the true leaves: area x origin, per date
     leaf = history.origins.assign(as_of=history.origins["as_of"].astype(str))
     leaf = leaf.pivot_table(index=["area_code", "origin"], columns="as_of", values="registered",
                             aggfunc="sum").reindex(columns=dates)  # fmt: skip
     leaves = leaf.index.to_frame(index=False)
+    leaves["parent"] = leaves["area_code"].map(areas["parent_code"])
     # every variable a leaf adds into: geography (area, NPU, force) x origin (origin, group, all)
-    geo = {"area": leaves["area_code"], "parent": leaves["area_code"].map(areas["parent_code"]),
+    geo = {"area": leaves["area_code"], "parent": leaves["parent"],
            "force": pd.Series("ALL", index=leaves.index)}  # fmt: skip
     node = {"origin": leaves["origin"], "group": leaves["origin"].map(groups),
             "total": pd.Series("(all)", index=leaves.index)}  # fmt: skip
@@ -148,13 +157,12 @@ def test_the_whole_series_hides_every_small_count_and_every_small_change(
          for g in geo for o in node], ignore_index=True,
     )  # fmt: skip
     names = ["level", "code", "origin_level", "origin"]
-    variables = keys[names].drop_duplicates().reset_index(drop=True).reset_index(names="v")
-    keys = keys.merge(variables, on=names)
+    variables = keys[names].drop_duplicates().reset_index(drop=True)
+    keys = keys.merge(variables.reset_index(names="v"), on=names)
     members = sp.csr_matrix(
         (np.ones(len(keys)), (keys["v"], keys["leaf"])), shape=(len(variables), len(leaves))
     )
-    true = np.asarray((members @ leaf.to_numpy()).T)  # (dates, variables)
-
+    counts = leaf.to_numpy().T.astype(float)
     # what is published for each variable: origins.csv, and the all-origins totals in places.csv
     totals = places.assign(origin_level="total", origin="(all)", registered=places["signups_known"])
     published_rows = pd.concat([origins[["as_of", *names, "registered"]],
@@ -166,22 +174,89 @@ def test_the_whole_series_hides_every_small_count_and_every_small_change(
         .reindex(columns=dates)
         .to_numpy().T
     )  # fmt: skip
-    low, high = intervals(published)
-    assert ((low <= true) & (true <= high)).all(), "a published count does not cover its count"
+    true = np.asarray((members @ counts.T).T)
+    return SeriesSystem(leaves, counts, variables, members, true, intervals(published), groups)
 
-    moved = movable(true, (low, high), members, _moves(leaves, geo["parent"]), monotone=False)
-    small = (true >= 1) & (true <= 9)
-    assert small.sum() > 5000  # the demo has many small counts to protect
-    left = np.argwhere((true > 0) & ~moved.level)
-    assert len(left) < 0.01 * (true > 0).sum()  # the moves clear almost everything
-    assert pinned_exactly((low, high), members, left) == [], "a count is pinned"
-    # hence no small change between two dates is pinned either
+
+def _moves(leaves: pd.DataFrame) -> sp.csc_matrix:
+    """Single leaves, pairs of origins in an area, pairs of areas with an origin, and the
+    rectangles of each NPU's area x origin table."""
+    positions = leaves.assign(i=np.arange(len(leaves)))
+    by_area = [g["i"].to_numpy() for _, g in positions.groupby("area_code")]
+    by_origin = [g["i"].to_numpy() for _, g in positions.groupby("origin")]
+    tables = [g.pivot(index="area_code", columns="origin", values="i").to_numpy().astype(int)
+              for _, g in positions.groupby("parent")]  # fmt: skip
+    return leaf_moves(len(leaves), by_area + by_origin, tables)
+
+
+def _small_changes(true: np.ndarray) -> np.ndarray:
+    """[t1, t2, v]: the changes from 1 to 9 (either way) between two dates, t1 < t2."""
     change = true[None, :, :] - true[:, None, :]
-    later = np.triu(np.ones((len(dates), len(dates)), dtype=bool), k=1)
-    small_change = (np.abs(change) >= 1) & (np.abs(change) <= 9) & later[:, :, None]
+    later = np.triu(np.ones((true.shape[0], true.shape[0]), dtype=bool), k=1)
+    return (np.abs(change) >= 1) & (np.abs(change) <= 9) & later[:, :, None]
+
+
+def test_the_whole_series_hides_every_small_count_and_every_small_change(
+    series_system: SeriesSystem,
+) -> None:
+    """The audit over all twelve dates: no non-zero count at any date, level, origin or group
+    can be pinned by the published figures together with how counts add up, so no count from 1
+    to 9 is known, and no change between two dates either (each date's counts would both have
+    to be pinned). Simple moves clear almost all; an exact integer program the rest."""
+    s = series_system
+    low, high = s.bounds
+    assert ((low <= s.true) & (s.true <= high)).all(), "a published count does not cover its count"
+    moved = movable(s.true, s.bounds, s.members, _moves(s.leaves), monotone=False)
+    small = (s.true >= 1) & (s.true <= 9)
+    assert small.sum() > 5000  # the demo has many small counts to protect
+    left = np.argwhere((s.true > 0) & ~moved.level)
+    assert len(left) < 0.01 * (s.true > 0).sum()  # the moves clear almost everything
+    assert pinned_exactly(s.bounds, s.members, left) == [], "a count is pinned"
+    # hence no small change between two dates is pinned either: a zero is the only count
+    # published exactly, and two zeros differ by nothing
+    small_change = _small_changes(s.true)
     assert small_change.sum() > 10000
-    both_zero = (true[:, None, :] == 0) & (true[None, :, :] == 0)
+    both_zero = (s.true[:, None, :] == 0) & (s.true[None, :, :] == 0)
     assert not (small_change & both_zero).any()
+
+
+@pytest.mark.slow
+def test_the_series_hides_small_counts_from_one_who_knows_sign_ups_accumulate(
+    series_system: SeriesSystem,
+) -> None:
+    """A stronger attacker also knows the demo's history is cumulative (reconstructed from
+    today's sign-ups, no count ever falls), which ties the dates together: a 1 that stays a 1
+    for months can only become a 2 if it does so at every one of those dates. Still no count
+    from 1 to 9, and no change of 1 to 9 between two dates, is pinned: moves that keep every
+    series non-decreasing clear most; integer programs over an NPU with every area's count of
+    the origin (then of its group), all dates at once, the rest."""
+    s = series_system
+    assert (np.diff(s.leaf_counts, axis=0) >= 0).all()  # the attacker's assumption holds
+    moved = movable(s.true, s.bounds, s.members, _moves(s.leaves), monotone=True)
+    small = (s.true >= 1) & (s.true <= 9)
+    small_change = _small_changes(s.true)
+    level = small & ~moved.level
+    change = small_change & ~np.transpose(moved.change, (1, 2, 0))
+    by_npu = {p: np.flatnonzero(s.leaves["parent"].to_numpy() == p)
+              for p in s.leaves["parent"].unique()}  # fmt: skip
+    group_of = s.leaves["origin"].map(s.groups).to_numpy()
+    origin_of = s.leaves["origin"].to_numpy()
+
+    def blocks(v: int) -> list[np.ndarray]:
+        row = s.variables.iloc[v]
+        under = s.members[v].indices
+        same = (origin_of == row["origin"]) if row["origin_level"] == "origin" else (
+            group_of == (row["origin"] if row["origin_level"] == "group" else group_of[under[0]])
+        )  # fmt: skip
+        wider = group_of == group_of[under[0]]
+        npus = np.unique(s.leaves["parent"].to_numpy()[under])
+        return [np.union1d(by_npu[p], np.flatnonzero(mask)) for mask in (same, wider)
+                for p in npus]  # fmt: skip
+
+    level, change = clear_over_time(s.leaf_counts, s.bounds, s.members, level=level,
+                                    change=change, blocks_of=blocks)  # fmt: skip
+    assert not level.any(), s.variables.iloc[np.argwhere(level)[:5, 1]]
+    assert not change.any(), s.variables.iloc[np.argwhere(change)[:5, 2]]
 
 
 def test_place_counts_hide_small_counts_over_time(demo_portal: Path) -> None:
