@@ -11,7 +11,7 @@ whole hierarchy before anything is published (`targeting.disclosure`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -125,14 +125,17 @@ def _geo_nodes(areas: pd.DataFrame) -> pd.DataFrame:
 
 
 def count_hierarchy(
-    area_counts: pd.DataFrame, *, areas: pd.DataFrame
+    area_counts: pd.DataFrame,
+    *,
+    areas: pd.DataFrame,
+    values: Sequence[str] = ("residents", "registered"),
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str], dict[str, str]]:
-    """Residents and sign-ups at every node of the two hierarchies: geography (area, parent,
-    force) by origin (origin, group, all origins).
+    """Residents and sign-ups (or any other `values` columns of `area_counts`) at every node of
+    the two hierarchies: geography (area, parent, force) by origin (origin, group, all origins).
 
-    Returns the counts (`level, geo, origin_level, node, residents, registered`), the complete
-    area x origin leaf table (with each origin's `group`), each area's parent and each origin's
-    group. `area_counts` and `areas` are as for `represent`.
+    Returns the counts (`level, geo, origin_level, node` and the values), the complete area x
+    origin leaf table (with each origin's `group`), each area's parent and each origin's group.
+    `area_counts` and `areas` are as for `represent`.
     """
     origins = sorted(area_counts["origin"].unique())
     groups = origin_groups(origins)
@@ -146,7 +149,8 @@ def count_hierarchy(
         pd.MultiIndex.from_product([areas["area_code"], origins], names=["area_code", "origin"])
         .to_frame(index=False)
         .merge(area_counts, on=["area_code", "origin"], how="left")
-        .fillna({"residents": 0.0, "registered": 0})
+        .fillna(dict.fromkeys(values, 0))
+        .copy()  # one block again: filling column by column splits a wide frame
     )
     leaf["group"] = leaf["origin"].map(groups)
     # every origin node (origin, its group, all origins) at every geography node
@@ -161,14 +165,13 @@ def count_hierarchy(
                                    ("total", pd.Series(TOTAL, index=base.index))):  # fmt: skip
             parts.append(
                 base.assign(level=geo_level, origin_level=origin_level, node=node.to_numpy())
-                .groupby(["level", "geo", "origin_level", "node"], sort=False)[
-                    ["residents", "registered"]
-                ]
+                .groupby(["level", "geo", "origin_level", "node"], sort=False)[list(values)]
                 .sum()
                 .reset_index()
             )
     counts = pd.concat(parts, ignore_index=True)
-    counts["registered"] = counts["registered"].astype(np.int64)
+    if "registered" in values:
+        counts["registered"] = counts["registered"].astype(np.int64)
     return counts, leaf, parent_of, groups
 
 

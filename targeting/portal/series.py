@@ -137,13 +137,26 @@ def _places(history: History, *, threshold: int) -> pd.DataFrame:
 def _origins(history: History, *, threshold: int) -> pd.DataFrame:
     """Per date, place and origin (and origin group): residents and target rate (public), the
     rounded sign-ups, and the index and parity gap computed from the rounded counts."""
-    frames = []
-    for as_of, leaf in history.origins.groupby("as_of", sort=True):
-        areas = history.areas[history.areas["as_of"] == as_of]
-        counts, *_ = count_hierarchy(leaf[["area_code", "origin", "residents", "registered"]],
-                                     areas=areas)  # fmt: skip
-        frames.append(counts.assign(as_of=as_of))
-    counts = pd.concat(frames, ignore_index=True).rename(columns={"geo": "code"})
+    # every date at once: a pair of columns per date, summed up both hierarchies together
+    dates = sorted(history.origins["as_of"].unique())
+    wide = history.origins.pivot_table(
+        index=["area_code", "origin"], columns="as_of", values=["residents", "registered"],
+        aggfunc="sum",
+    ).reindex(columns=pd.MultiIndex.from_product([["residents", "registered"], dates]))  # fmt: skip
+    wide.columns = [f"{name}|{i}" for name, i in
+                    zip(wide.columns.get_level_values(0),
+                        [dates.index(d) for d in wide.columns.get_level_values(1)], strict=True)]  # fmt: skip
+    latest = history.areas[history.areas["as_of"] == dates[-1]]
+    # one block of numbers (a frame of many separate columns is slow to extend)
+    leaves = wide.reset_index().copy()
+    summed, *_ = count_hierarchy(leaves, areas=latest, values=list(wide.columns))
+    keys = ["level", "geo", "origin_level", "node"]
+    counts = pd.concat(
+        [summed[[*keys, f"residents|{i}", f"registered|{i}"]]
+         .set_axis([*keys, "residents", "registered"], axis=1).assign(as_of=day)
+         for i, day in enumerate(dates)],
+        ignore_index=True,
+    ).rename(columns={"geo": "code"})  # fmt: skip
     counts["registered"] = publish_counts(counts["registered"], threshold=threshold)
     totals = counts[counts["origin_level"] == "total"].set_index(["as_of", "level", "code"])
     key = pd.MultiIndex.from_frame(counts[["as_of", "level", "code"]])
