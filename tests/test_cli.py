@@ -253,3 +253,28 @@ def test_segments_build_then_a_run_reports_who_is_missing_by_segment(tmp_path: P
     # three sign-ups in all: every count is under the threshold, so every one is withheld
     assert by_segment["suppressed"].all() and by_segment["signups"].isna().all()
     assert by_segment["households"].sum() > 0
+
+
+# what an instant answer must not load: the libraries of the work itself
+HEAVY = ("pandas", "numpy", "geopandas", "shapely", "duckdb", "sklearn", "statsmodels", "folium",
+         "scipy", "pyarrow", "plotly", "rasterio", "h3")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--help"], ["--version"], ["run", "--help"], ["trial", "--help"], ["portal", "--help"]],
+)
+def test_help_and_version_load_none_of_the_heavy_libraries(args: list[str]) -> None:
+    """`targeting --help` and friends import the command line only (`python -X importtime`
+    lists every module a process imports)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "targeting", *args],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()
+                if line.startswith("import time:")}  # fmt: skip
+    assert "targeting.cli" in imported  # the listing is what it claims to be
+    loaded = sorted(m for m in imported if m.split(".")[0] in HEAVY)
+    assert loaded == [], loaded
+    assert "targeting" in done.stdout or "Usage" in done.stdout

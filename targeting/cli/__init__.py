@@ -1,5 +1,8 @@
 """The `targeting` command: a thin layer over `targeting.pipeline`.
 
+Every command imports the library it needs when it runs, so `targeting --help`, `--version` and
+a mistyped command answer without loading pandas, geopandas, DuckDB, scikit-learn or folium.
+
 Library errors become one clear message on stderr and a non-zero exit code (2 for a bad config or
 option, 3 for unusable input, 4 for an output folder that cannot be written, 5 for a command that
 reads a finished run where there is none, 6 for a history store that refuses a run); progress
@@ -15,7 +18,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from targeting import __version__, pipeline
+from targeting import __version__
 from targeting.cli.common import (
     Options,
     QuietOption,
@@ -84,6 +87,8 @@ def run(
 
     Example: targeting run pipelines/nhw_week.toml --previous last_month/
     """
+    from targeting import pipeline
+
     quiet = is_quiet(ctx, quiet)
     with handled_errors(), progress_steps(pipeline.RUN_STEPS, quiet=quiet) as step:
         result = pipeline.run(config, previous=previous, on_step=step)
@@ -105,6 +110,8 @@ def validate(
 
     Example: targeting validate pipelines/weekly_tasking.toml
     """
+    from targeting import pipeline
+
     quiet = is_quiet(ctx, quiet)
     with handled_errors(), progress_steps(pipeline.INGEST_STEPS, quiet=quiet) as step:
         result = pipeline.validate(config, out_dir=out_dir, on_step=step)
@@ -126,6 +133,8 @@ def demo(
 
     Example: targeting demo --out demo
     """
+    from targeting import pipeline
+
     quiet = is_quiet(ctx, quiet)
     with handled_errors(), progress_steps(("demo data", *pipeline.RUN_STEPS), quiet=quiet) as step:
         result = pipeline.run_demo(out_dir, on_step=step)

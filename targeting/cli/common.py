@@ -7,13 +7,12 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from targeting import pipeline
 from targeting.errors import (
     ConfigError,
     HistoryError,
@@ -24,6 +23,9 @@ from targeting.errors import (
     TargetingError,
     TrialError,
 )
+
+if TYPE_CHECKING:
+    from targeting.pipeline import RunResult
 
 err = Console(stderr=True)
 out = Console()
@@ -99,7 +101,7 @@ def handled_errors() -> Iterator[None]:
         raise typer.Exit(code=EXIT_CODES.get(type(exc), 1)) from None
 
 
-def print_summary(result: pipeline.RunResult, *, quiet: bool) -> None:
+def print_summary(result: RunResult, *, quiet: bool) -> None:
     """Rows read, used and rejected per input, and the run's warnings, on stderr."""
     if quiet:
         return
