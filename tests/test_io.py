@@ -178,6 +178,10 @@ def test_unreadable_parquet_is_an_input_error(tmp_path: Path) -> None:
     assert "save it as UTF-8 CSV or Parquet" in str(info.value)
 
 
+REAL_CRIME = (
+    Path(__file__).resolve().parents[2] / "shared/realdata/crime/2014-01-west-midlands-street.csv"
+)
+
 _cell = st.text(
     alphabet=st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp"), blacklist_characters='"'),
     max_size=12,
@@ -412,3 +416,32 @@ def test_empty_vector_file_is_an_input_error(tmp_path: Path) -> None:
         read_vector(path, input_name="areas")
     assert "file is empty" in str(info.value)
     assert str(path) in str(info.value)
+
+
+_any_cell = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=12)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(_any_cell, _any_cell, _any_cell), min_size=1, max_size=6))
+def test_the_columnar_reader_reads_as_the_general_one(rows: list[tuple[str, str, str]]) -> None:
+    """Quotes, commas and line breaks inside values, spaces, any Unicode: the fast path for
+    plain CSVs gives the frame the general reader gives (or steps aside for it)."""
+    from targeting.io import _read_csv_text
+
+    frame = pd.DataFrame(rows, columns=["a", "b", "c"])
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "t.csv"
+        frame.to_csv(path, index=False, encoding="utf-8")
+        fast = _read_csv_text(path).astype(object)
+        general = _read_csv_text(path, columnar=False).astype(object)
+    pd.testing.assert_frame_equal(fast, general)
+
+
+@pytest.mark.skipif(not REAL_CRIME.is_file(), reason="needs ../shared/realdata")
+def test_a_real_police_uk_file_reads_the_same_either_way() -> None:
+    from targeting.io import _read_csv_text
+
+    fast = _read_csv_text(REAL_CRIME)
+    general = _read_csv_text(REAL_CRIME, columnar=False)
+    assert len(fast) > 10_000
+    pd.testing.assert_frame_equal(fast.astype(object), general.astype(object))
