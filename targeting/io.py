@@ -170,7 +170,14 @@ def _read_plain_csv(path: Path, sample: str) -> pd.DataFrame | None:
         )
     except (pa.ArrowInvalid, UnicodeDecodeError):
         return None
-    frame = table.to_pandas()
+    # text as Python strings, one object per distinct value of a column (as pandas' own parser
+    # shares them): a month or a crime type repeated 300,000 times is held once
+    columns = {}
+    for name, column in zip(names, table.columns, strict=True):
+        encoded = column.combine_chunks().dictionary_encode()
+        distinct = np.asarray(encoded.dictionary.to_pylist(), dtype=object)
+        columns[name] = distinct[encoded.indices.to_numpy()]
+    frame = pd.DataFrame(columns, dtype=object)
     frame.attrs["layout"] = ""
     return frame
 
