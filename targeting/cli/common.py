@@ -58,6 +58,9 @@ def say(text: object) -> None:
     typer.echo(str(text))
 
 
+# the protective marking printed on every page a command writes (the run's own comes from its
+# config's [output] protective_marking)
+MarkingOption = Annotated[str, typer.Option("--marking", help="Protective marking on every page.")]
 QuietOption = Annotated[
     bool, typer.Option("--quiet", "-q", help="No progress or summary on stderr.")
 ]

@@ -9,7 +9,15 @@ from typing import Annotated
 
 import typer
 
-from targeting.cli.common import QuietOption, err, handled_errors, is_quiet, out, say
+from targeting.cli.common import (
+    MarkingOption,
+    QuietOption,
+    err,
+    handled_errors,
+    is_quiet,
+    out,
+    say,
+)
 
 history_app = typer.Typer(
     help="The history of runs the portal is built from: add a run, list what is held.",
@@ -87,9 +95,7 @@ def portal(
     force: Annotated[
         str | None, typer.Option("--force", help="The force, when the store holds several.")
     ] = None,
-    marking: Annotated[
-        str, typer.Option("--marking", help="Protective marking on every page.")
-    ] = "OFFICIAL-SENSITIVE",
+    marking: MarkingOption = "OFFICIAL-SENSITIVE",
     serve: Annotated[
         bool, typer.Option("--serve", help="Then serve it at http://localhost:PORT/.")
     ] = False,

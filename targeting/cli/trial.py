@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from targeting.cli.common import err, handled_errors, is_quiet, say
+from targeting.cli.common import MarkingOption, err, handled_errors, is_quiet, say
 from targeting.errors import TrialError
 
 if TYPE_CHECKING:
@@ -47,9 +47,7 @@ def trial_assign(
     lists: Annotated[
         Path | None, typer.Option("--lists", help="Folder for weekly lists and maps.")
     ] = None,
-    marking: Annotated[
-        str, typer.Option("--marking", help="Protective marking.")
-    ] = "OFFICIAL-SENSITIVE",
+    marking: MarkingOption = "OFFICIAL-SENSITIVE",
 ) -> None:
     """Randomly assign hotspots to arms within blocks, reproducibly from the seed.
 
