@@ -418,11 +418,17 @@ def test_empty_vector_file_is_an_input_error(tmp_path: Path) -> None:
     assert str(path) in str(info.value)
 
 
-_any_cell = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=12)
+# any text a form or an export writes: line breaks inside values included, other control
+# characters not (a lone carriage return inside quotes is read differently by pandas' parser)
+_any_cell = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs", "Cc"), whitelist_characters="\n"),
+    max_size=12,
+)
 
 
 @settings(max_examples=80, deadline=None)
 @given(st.lists(st.tuples(_any_cell, _any_cell, _any_cell), min_size=1, max_size=6))
+@example([("a\nb", "", "0"), (" x, y ", '"q"', "")])
 def test_the_columnar_reader_reads_as_the_general_one(rows: list[tuple[str, str, str]]) -> None:
     """Quotes, commas and line breaks inside values, spaces, any Unicode: the fast path for
     plain CSVs gives the frame the general reader gives (or steps aside for it)."""
