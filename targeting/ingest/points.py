@@ -368,9 +368,8 @@ def read_crimes(
     first_reason(reasons, ~valid, "invalid coordinates")
     month = pd.to_datetime(frame["month"].astype(str).str.strip(), format="%Y-%m", errors="coerce")
     first_reason(reasons, month.isna().to_numpy(), "unparseable Month")
-    first_reason(
-        reasons, (month.dt.date > as_of).fillna(False).to_numpy(dtype=bool), "month after as_of"
-    )
+    # months are the first of their month at midnight: later than as_of means after its day
+    first_reason(reasons, (month > pd.Timestamp(as_of)).to_numpy(dtype=bool), "month after as_of")
     ctype = frame["crime_type"].astype(str).str.strip()
     first_reason(reasons, ctype.eq("").to_numpy(), "missing crime type")
     cid = frame["crime_id"].astype(str).str.strip()
@@ -396,7 +395,8 @@ def read_crimes(
             "latitude": lat[ok],
             "longitude": lon[ok],
             "area_code": areas["area_code"].to_numpy()[area_idx[ok]],
-            "month": month[ok].dt.strftime("%Y-%m").to_numpy(),
+            # YYYY-MM, formatted by numpy (pandas' strftime is 30 times slower)
+            "month": month[ok].to_numpy().astype("datetime64[M]").astype(str).astype(object),
             "crime_type": ctype[ok].to_numpy(),
             "is_asb": is_asb,
             "is_sac": ctype[ok].isin(config.crimes.sac_types).to_numpy() & ~is_asb,
