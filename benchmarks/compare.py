@@ -160,35 +160,18 @@ CENSUS_2011_ORIGINS = ("WhiteBrit", "Irish", "OtherWhite", "Mixed", "Indian", "P
 
 
 def _real_scenario() -> Path | None:
-    """The 2011 OA scenario's config with 54,000 sign-ups at real postcodes (None without
-    `../shared/realdata`)."""
+    """The 2011 OA run of `output_digests.py` with 54,000 sign-ups at real postcodes (None
+    without `../shared/realdata`)."""
     import sys
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    from realworld import write_postcode_signups
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from output_digests import write_oa2011_inputs
     from tiny import REALDATA
 
     if not (REALDATA / "boundaries" / "wm_oa_2011.geojson").is_file():
         return None
     folder = Path(tempfile.mkdtemp(prefix="targeting-compare-real-"))
-    write_postcode_signups(folder, n=54_000)
-    config = folder / "real.toml"
-    config.write_text(
-        f"""[inputs]
-areas = "{REALDATA / "boundaries" / "wm_wards_2013.geojson"}"
-small_areas = "{REALDATA / "boundaries" / "wm_oa_2011.geojson"}"
-population = "{REALDATA / "census" / "census2011_ethnicity_oa_wm.csv"}"
-signups = "signups.csv"
-postcodes = "{REALDATA / "postcodes" / "wm_postcodes.parquet"}"
-crimes = ["{REALDATA / "crime" / "*.csv"}"]
-[grid]
-small_area_fit = "centroid"
-[output]
-dir = "out"
-""",
-        encoding="utf-8",
-    )
-    return config
+    return write_oa2011_inputs(folder, signups=54_000)
 
 
 def _long_to_wide(path: Path) -> pd.DataFrame:

@@ -31,10 +31,10 @@ from targeting.demo import write_demo_inputs
 from targeting.pipeline import run
 
 
-def write_oa2011_inputs(folder: Path) -> Path:
-    """The 2011 OA run: 6,000 sign-ups at real postcodes (`tests/realworld.py`)."""
-    folder.mkdir(parents=True)
-    write_postcode_signups(folder)
+def write_oa2011_inputs(folder: Path, *, signups: int = 6000) -> Path:
+    """The 2011 OA run: `signups` sign-ups at real postcodes (`tests/realworld.py`)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    write_postcode_signups(folder, n=signups)
     config = folder / "real.toml"
     config.write_text(
         f"""[inputs]

@@ -397,20 +397,13 @@ def _check_comparable(con: duckdb.DuckDBPyConnection, snap: Snapshot) -> None:
     if not held or held[0][0] == snap.signature:
         return
     first = held[0][1]
-    areas_before = {
-        r[0]
-        for r in con.execute(
-            "SELECT DISTINCT area_code FROM areas WHERE force = ? AND as_of = ?",
-            [snap.force, first],
-        ).fetchall()
-    }
-    origins_before = {
-        r[0]
-        for r in con.execute(
-            "SELECT DISTINCT origin FROM origins WHERE force = ? AND as_of = ?",
-            [snap.force, first],
-        ).fetchall()
-    }
+
+    def held_at_first(column: str, table: str) -> set[str]:
+        query = f'SELECT DISTINCT {column} FROM "{table}" WHERE force = ? AND as_of = ?'
+        return {r[0] for r in con.execute(query, [snap.force, first]).fetchall()}
+
+    areas_before = held_at_first("area_code", "areas")
+    origins_before = held_at_first("origin", "origins")
     areas_now = set(snap.areas["area_code"].astype(str))
     origins_now = set(snap.origins["origin"].astype(str))
     differences = []

@@ -379,7 +379,7 @@ def _table_html(table: pd.DataFrame, *, table_id: str, caption: str, with_parent
     )
 
 
-def _runs_html(series: Series, snapshots: pd.DataFrame, *, site: Path, depth: int) -> str:
+def _runs_html(series: Series, snapshots: pd.DataFrame, *, page_dir: Path) -> str:
     """Each date, where it came from, and links to its run's own files where they are."""
     rows = []
     force = series.places[series.places["level"] == "force"].set_index("as_of")["signups"]
@@ -391,7 +391,7 @@ def _runs_html(series: Series, snapshots: pd.DataFrame, *, site: Path, depth: in
             for name, label in RUN_FILES:
                 target = Path(run_dir) / name
                 if target.is_file():
-                    rel = os.path.relpath(target, site / ("x/" * depth))
+                    rel = os.path.relpath(target, page_dir)
                     links.append(f'<a href="{_e(Path(rel).as_posix())}">{label}</a>')
         came = "run" if source == "run" else "reconstructed from a later run"
         signups = _count(float(force[as_of]), threshold=series.threshold)
@@ -447,7 +447,7 @@ def page_html(
             table_id="areas", caption="Each area at the latest date; click a heading to sort.",
             with_parent=level == "force",
         )]  # fmt: skip
-    body += ["<h2>Dates</h2>", _runs_html(series, snapshots, site=site, depth=depth)]
+    body += ["<h2>Dates</h2>", _runs_html(series, snapshots, page_dir=site / FOLDERS[level])]
     body.append(
         f"<h2>How these figures are protected</h2><p class=note>Every count of sign-ups, "
         f"ratings and unreachable sign-ups is rounded on its own to the nearest "
