@@ -13,6 +13,7 @@ that no withheld count can be placed in fewer than three values (`LABELLED_WIDTH
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -95,11 +96,54 @@ def suppress_lines(
         suppressed[list(chosen)] = True
 
 
-# the audit's LPs are small and many: HiGHS's presolve costs more than it saves on them (the
-# force-scale audit takes 40% less time without it). Each LP's optimum, so each range, is the
-# same; where several sets of lines pin a count, another may be named, so the cells withheld to
-# widen it can differ (1,096 rather than 1,088 suppressed rows at force scale), as protective.
-LP_OPTIONS = {"presolve": False}
+# LP statuses `_solve` returns
+OPTIMAL, UNBOUNDED, OTHER = 0, 3, 2
+
+
+def _program(matrix: sp.csr_matrix, rhs: np.ndarray, box: np.ndarray) -> Any:
+    """A HiGHS model of `matrix @ x == rhs` within `box` (lowest, highest per column), to be
+    solved for many objectives: each solve starts from the last one's basis, which at a force's
+    scale is a third of the time of building and solving every LP afresh (`scipy.optimize.linprog`).
+
+    The binding class is used rather than `highspy.Highs`, which prints HiGHS's banner to
+    standard output when it is made, before its output can be switched off. Presolve is off: on
+    these small, many LPs it costs more than it saves.
+    """
+    from highspy import _core as highs  # the solver is loaded only by a run that audits
+
+    model = highs._Highs()
+    model.setOptionValue("output_flag", False)
+    model.setOptionValue("presolve", "off")
+    lp = highs.HighsLp()
+    lp.num_col_, lp.num_row_ = matrix.shape[1], matrix.shape[0]
+    lp.col_cost_ = np.zeros(matrix.shape[1])
+    lp.col_lower_ = box[:, 0]
+    lp.col_upper_ = np.where(np.isinf(box[:, 1]), highs.kHighsInf, box[:, 1])
+    lp.row_lower_ = lp.row_upper_ = rhs
+    columns = matrix.tocsc()
+    lp.a_matrix_.format_ = highs.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = columns.indptr
+    lp.a_matrix_.index_ = columns.indices
+    lp.a_matrix_.value_ = columns.data
+    model.passModel(lp)
+    return model
+
+
+def _solve(model: Any, cost: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+    """Minimise `cost @ x` on a `_program`: the status (`OPTIMAL`, `UNBOUNDED` or `OTHER`),
+    and at an optimum the solution and the rows' dual values (empty otherwise)."""
+    from highspy import _core as highs
+
+    model.changeColsCost(len(cost), np.arange(len(cost), dtype=np.int32), cost)
+    model.run()
+    status = model.getModelStatus()
+    if status == highs.HighsModelStatus.kOptimal:
+        solution = model.getSolution()
+        return OPTIMAL, np.asarray(solution.col_value), np.asarray(solution.row_dual)
+    # the true counts are a solution, so "unbounded or infeasible" is unbounded
+    if status in (highs.HighsModelStatus.kUnbounded, highs.HighsModelStatus.kUnboundedOrInfeasible):
+        return UNBOUNDED, np.empty(0), np.empty(0)
+    return OTHER, np.empty(0), np.empty(0)
 
 
 def narrow_cells(
@@ -125,10 +169,6 @@ def narrow_cells(
     `bounds` (lowest and highest value per cell, inf for none) is what a reader knows of each
     withheld cell beyond >= 0, such as "<10" printed in its place (`labelled_bounds`).
     """
-    # scipy.optimize is imported where it is used (it adds a quarter of a second to every
-    # command's start)
-    from scipy.optimize import linprog
-
     found = pd.DataFrame({"cell": pd.Series(dtype=np.int64), "line": pd.Series(dtype=object)})
     cells = np.flatnonzero(suppressed)
     if len(cells) == 0:
@@ -168,14 +208,14 @@ def narrow_cells(
         box = np.column_stack([lows[members], highs[members]])
         # one LP in a random direction moves every cell of the group at once; large groups get
         # more of them (until the wanted cells are all wide), so few cells need LPs of their own
+        program = _program(sub, b, box)
         tries = 0 if len(members) <= 8 else min(64, 4 + len(members) // 25)
         for _ in range(tries):
             if (high - low)[wanted[members]].min() >= enough:
                 break
-            res = linprog(rng.normal(size=len(members)), A_eq=sub, b_eq=b, bounds=box,
-                          method="highs", options=LP_OPTIONS)  # fmt: skip
-            if res.status == 0:
-                low, high = np.minimum(low, res.x), np.maximum(high, res.x)
+            status, x, _ = _solve(program, rng.normal(size=len(members)))
+            if status == OPTIMAL:
+                low, high = np.minimum(low, x), np.maximum(high, x)
         for j in np.flatnonzero(wanted[members]):
             binding: set[int] = set()
             for sign in (1.0, -1.0):
@@ -183,15 +223,13 @@ def narrow_cells(
                     break
                 cost = np.zeros(len(members))
                 cost[j] = sign
-                res = linprog(
-                    cost, A_eq=sub, b_eq=b, bounds=box, method="highs", options=LP_OPTIONS
-                )
-                if res.status == 3:  # unbounded: as wide as can be
+                status, x, dual = _solve(program, cost)
+                if status == UNBOUNDED:  # as wide as can be
                     high[j] = np.inf
-                elif res.status == 0:
-                    low = np.minimum(low, res.x)
-                    high = np.maximum(high, res.x)
-                    binding.update(np.flatnonzero(np.abs(res.eqlin.marginals) > 1e-9).tolist())
+                elif status == OPTIMAL:
+                    low = np.minimum(low, x)
+                    high = np.maximum(high, x)
+                    binding.update(np.flatnonzero(np.abs(dual) > 1e-9).tolist())
             if high[j] - low[j] < enough - 1e-6:
                 pinned += [(int(cells[members[j]]), line_ids[rows[r]]) for r in sorted(binding)]
                 if not binding:

@@ -7,6 +7,8 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from targeting.representation import (
     bh_q_values,
@@ -90,6 +92,41 @@ def test_binomial_p_value_and_bh_q_values() -> None:
     q = bh_q_values(np.array([0.01, 0.04, 0.03, 0.5, np.nan]))
     assert q[:4] == pytest.approx([0.04, 0.04 * 4 / 3, 0.04 * 4 / 3, 0.5])
     assert np.isnan(q[4])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 5_000), st.integers(0, 5_000), st.floats(0.0, 1.0)),
+        min_size=1, max_size=30,
+    )
+)  # fmt: skip
+def test_closed_forms_agree_with_statsmodels_and_scipy_stats(rows) -> None:
+    """The interval, p-values and q-values are closed forms on scipy.special (scipy.stats
+    takes 0.8 s to load); they are the libraries' own answers."""
+    from scipy.stats import binom
+    from statsmodels.stats.multitest import multipletests
+    from statsmodels.stats.proportion import proportion_confint
+
+    n = np.array([max(a, b) for a, b, _ in rows], dtype=float)
+    k = np.array([min(a, b) for a, b, _ in rows], dtype=float)
+    t = np.array([r for _, _, r in rows])
+    low, high = wilson_interval(k, n)
+    some = n > 0
+    want_low, want_high = proportion_confint(k[some], n[some], alpha=0.05, method="wilson")
+    assert low[some] == pytest.approx(want_low, abs=1e-12)
+    assert high[some] == pytest.approx(want_high, abs=1e-12)
+    assert np.isnan(low[~some]).all()
+    p = binomial_p_values(k, n, t)
+    defined = some & (t > 0) & (t < 1)
+    clipped = np.clip(t, 1e-12, 1 - 1e-12)  # as the engine always has
+    tail = np.minimum(binom.cdf(k, n, clipped), binom.sf(k - 1, n, clipped))
+    assert p[defined] == pytest.approx(np.minimum(1, 2 * tail[defined]), rel=1e-9, abs=1e-300)
+    assert np.isnan(p[~defined]).all()
+    q = bh_q_values(p)
+    if defined.any():
+        assert q[defined] == pytest.approx(multipletests(p[defined], method="fdr_bh")[1])
+    assert np.isnan(q[~defined]).all()
 
 
 def test_every_column_of_an_area_row_by_hand() -> None:
