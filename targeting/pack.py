@@ -11,10 +11,8 @@ postcode and street.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import html
-import io
 import re
 from collections.abc import Hashable, Mapping
 from pathlib import Path
@@ -25,6 +23,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from targeting import svg
 from targeting.plan import TACTIC_COLOURS, TACTIC_NAMES, units_text
 from targeting.report.render import page_css, table_html
 from targeting.store import round_as_published, write_csv
@@ -96,66 +95,95 @@ def _label(item: str, rank: Any) -> str:
     return f"S{int(rank)}" if item == "station" else f"{int(rank)}"
 
 
-def parent_map_png(outlines: gpd.GeoDataFrame, rows: pd.DataFrame, *, title: str) -> bytes:
-    """A small static map: the parent's area outlines and names, hotspots by tactic and
-    stations, each labelled with its number in the pack's lists."""
-    # matplotlib is imported where it draws (it takes a third of a second to load)
-    import matplotlib
+MAP_WIDTH, MAP_HEIGHT = 770, 506  # pixels, as the pack's printed maps have been
+_PLOT = (8.0, 36.0, 762.0, 500.0)  # the map's frame within the picture: left, top, right, bottom
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.collections import LineCollection
 
-    fig, ax = plt.subplots(figsize=(7.0, 4.6), dpi=110)
-    # the outlines as one collection of lines (a GeoSeries plot costs several times as much)
-    rings = shapely.get_parts(shapely.get_parts(outlines.boundary.to_numpy()))
-    ax.add_collection(
-        LineCollection(
-            [shapely.get_coordinates(r) for r in rings], colors="#555555", linewidths=0.8
+def _marker(tactic: str, x: float, y: float, colour: str) -> str:
+    """A hotspot's dot, or a station's triangle, white-edged so that neighbours stand apart."""
+    edge = 'stroke="#ffffff" stroke-width="1.2"'
+    if tactic == "station":
+        return (
+            f'<polygon points="{x:.1f},{y - 6.5:.1f} {x - 6:.1f},{y + 4:.1f} {x + 6:.1f},'
+            f'{y + 4:.1f}" fill="{colour}" {edge}/>'
         )
-    )
-    ax.autoscale_view()
-    for point, name in zip(
-        outlines.geometry.representative_point(), outlines["area_name"], strict=True
-    ):
-        # control characters have no glyph; the label shows the rest of the name
-        shown = re.sub(r"[\x00-\x1f\x7f]", "", str(name))[:40]
-        ax.annotate(shown, (point.x, point.y), fontsize=7, ha="center", color="#555555")
+    return f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4.8" fill="{colour}" {edge}/>'
+
+
+def parent_map_svg(outlines: gpd.GeoDataFrame, rows: pd.DataFrame, *, title: str) -> str:
+    """A small map (SVG): the parent's area outlines and names, hotspots by tactic and stations,
+    each labelled with its number in the pack's lists, zoomed to where the work is so that the
+    numbers stand apart (the outlines, clipped to the frame, give bearings)."""
     points = rows[rows["item"] != "area"]
-    for tactic, colour in TACTIC_COLOURS.items():
-        pts = points[points["tactic"] == tactic]
-        if len(pts):
-            ax.scatter(
-                pts["longitude"], pts["latitude"], s=70 if tactic == "station" else 40,
-                marker="^" if tactic == "station" else "o", color=colour, edgecolor="white",
-                linewidth=0.8, label=TACTIC_NAMES.get(tactic, tactic), zorder=3,
-            )  # fmt: skip
-    for item, rank, lon, lat in zip(
-        points["item"], points["rank"], points["longitude"], points["latitude"], strict=True
-    ):
-        ax.annotate(
-            _label(item, rank), (lon, lat), xytext=(4, 3), textcoords="offset points",
-            fontsize=7, fontweight="bold", color="#111111", zorder=4,
-        )  # fmt: skip
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(loc="lower right", fontsize=7)
-    ax.set_title(title, fontsize=9)
-    ax.set_axis_off()
-    _, miny, _, maxy = outlines.total_bounds
     if len(points):
-        # zoomed to where the work is, so that the numbers stand apart; outlines for bearings
         x0, x1 = points["longitude"].min(), points["longitude"].max()
         y0, y1 = points["latitude"].min(), points["latitude"].max()
         pad = max(x1 - x0, y1 - y0, 0.01) * 0.12
-        ax.set_xlim(x0 - pad, x1 + pad)
-        ax.set_ylim(y0 - pad, y1 + pad)
-        miny, maxy = y0, y1
-    ax.set_aspect(1 / np.cos(np.radians((miny + maxy) / 2)))
-    buffer = io.BytesIO()
-    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.93)
-    fig.savefig(buffer, format="png", metadata={"Software": None})
-    plt.close(fig)
-    return buffer.getvalue()
+        x0, x1, y0, y1 = x0 - pad, x1 + pad, y0 - pad, y1 + pad
+    elif len(outlines):
+        x0, y0, x1, y1 = outlines.total_bounds
+    else:
+        x0, y0, x1, y1 = -0.01, -0.01, 0.01, 0.01
+    # degrees of longitude are shorter than degrees of latitude by the cosine of the latitude
+    stretch = float(np.cos(np.radians((y0 + y1) / 2)))
+    left, top, right, bottom = _PLOT
+    scale = min(
+        (right - left) / max((x1 - x0) * stretch, 1e-9), (bottom - top) / max(y1 - y0, 1e-9)
+    )
+    mid_x, mid_y = (x0 + x1) / 2, (y0 + y1) / 2
+
+    def to_picture(coords: np.ndarray) -> np.ndarray:
+        return np.column_stack([
+            (left + right) / 2 + (coords[:, 0] - mid_x) * stretch * scale,
+            (top + bottom) / 2 - (coords[:, 1] - mid_y) * scale,
+        ])  # fmt: skip
+
+    rings = shapely.get_parts(shapely.get_parts(outlines.boundary.to_numpy()))
+    # a third of a pixel is below what the picture can show: fewer points, a smaller page
+    drawn = shapely.simplify(shapely.transform(rings, to_picture), 0.3)
+    paths = [
+        "M" + " ".join(f"{x:.1f},{y:.1f}" for x, y in shapely.get_coordinates(ring))
+        for ring in drawn
+    ]
+    parts = [
+        f'<clipPath id="frame"><rect x="{left}" y="{top}" width="{right - left}" '
+        f'height="{bottom - top}"/></clipPath><g clip-path="url(#frame)">',
+        *(f'<path d="{d}" fill="none" stroke="#555555" stroke-width="1.1"/>' for d in paths),
+    ]
+    if len(outlines):
+        anchors = to_picture(shapely.get_coordinates(outlines.geometry.representative_point()))
+        for (x, y), name in zip(anchors, outlines["area_name"], strict=True):
+            # control characters have no glyph; the label shows the rest of the name
+            shown = re.sub(r"[\x00-\x1f\x7f]", "", str(name))[:40]
+            parts.append(svg.text(x, y, shown, size=10.5, anchor="middle", fill="#555555"))
+    at = to_picture(points[["longitude", "latitude"]].to_numpy(dtype=float).reshape(-1, 2))
+    shown_tactics = [t for t in TACTIC_COLOURS if (points["tactic"] == t).any()]
+    for tactic in shown_tactics:
+        chosen = (points["tactic"] == tactic).to_numpy()
+        parts += [_marker(tactic, x, y, TACTIC_COLOURS[tactic]) for x, y in at[chosen]]
+    parts += [
+        svg.text(x + 6, y - 4.5, _label(item, rank), size=10.5, fill="#111111", bold=True)
+        for (x, y), item, rank in zip(at, points["item"], points["rank"], strict=True)
+    ]
+    parts.append("</g>")
+    if shown_tactics:
+        names = [TACTIC_NAMES.get(t, t) for t in shown_tactics]
+        box_w, box_h = 34 + 6.5 * max(len(n) for n in names), 8 + 17 * len(names)
+        # in the lower right corner of the drawn extent (the frame's may be far from it)
+        corner = to_picture(np.array([[x1, y0]]))[0]
+        bx, by = min(corner[0], right) - box_w - 4, min(corner[1], bottom) - box_h - 4
+        parts.append(
+            f'<rect x="{bx:.1f}" y="{by:.1f}" width="{box_w:.1f}" height="{box_h}" rx="3" '
+            'fill="#ffffff" fill-opacity="0.85" stroke="#cccccc"/>'
+        )
+        for i, (tactic, name) in enumerate(zip(shown_tactics, names, strict=True)):
+            y = by + 13 + 17 * i
+            parts += [
+                _marker(tactic, bx + 14, y - 1, TACTIC_COLOURS[tactic]),
+                svg.text(bx + 26, y + 3.5, name, size=10.5),
+            ]
+    parts.insert(0, svg.text(MAP_WIDTH / 2, 22, title, size=13, anchor="middle"))
+    return svg.document(MAP_WIDTH, MAP_HEIGHT, parts, title=f"Map of {title}")
 
 
 def _text(value: Any) -> str:
@@ -350,14 +378,13 @@ def tasking_html(
         label = str(names.get(parent, parent))
         areas = part[part["item"] == "area"]
         visits = _visits_table(part)
-        png = parent_map_png(
+        picture = parent_map_svg(
             outlines[outlines["area_code"].isin(set(areas["area_code"]))], part, title=label
         )
-        data = base64.b64encode(png).decode("ascii")
         parts += [
             f'<section class="npu" id="{_anchor(parent)}"><h2>{esc(label)}</h2>',
             f'<p class="note">{esc(_week_line(week.get(str(parent)), areas=len(areas)))}</p>',
-            f'<img src="data:image/png;base64,{data}" alt="Map of {esc(label)}: area outlines, '
+            f'<img src="{svg.data_uri(picture)}" alt="Map of {esc(label)}: area outlines, '
             'hotspots numbered as in the list below, station sites">',
             "<h3>Hotspots and station sites</h3>",
             _types_key(part, portraits),

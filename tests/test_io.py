@@ -245,6 +245,33 @@ def test_parse_numbers_handles_thousands_blanks_and_text() -> None:
     assert np.isnan(out[2]) and np.isnan(out[3])
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.from_regex(r"\A[ ]?[+-]?[0-9,]{0,12}(\.[0-9]{0,17})?([eE][+-]?[0-9]{1,3})?[ ]?\Z"),
+            st.floats(allow_nan=True, allow_infinity=True).map(str),
+            st.text(max_size=6),
+            st.none(),
+        ),
+        min_size=1, max_size=40,
+    )
+)  # fmt: skip
+@example(["1e500", "0x10", "inf", "nan", "1_000", "\xa04", " 4 ", "1.", ".5", "+3", "", None])
+def test_parse_numbers_is_pandas_to_numeric_value_for_value(values) -> None:
+    """The pyarrow cast of plain decimals gives what pandas' `to_numeric` gives, every value,
+    but correctly rounded (Python's `float`) where pandas is a unit in the last place off."""
+    series = pd.Series(values, dtype=object)
+    cleaned = series.astype(str).str.strip().str.replace(",", "", regex=False)
+    want = pd.to_numeric(cleaned, errors="coerce").to_numpy(dtype=float)
+    got = parse_numbers(series)
+    assert np.array_equal(np.isnan(got), np.isnan(want))
+    assert np.allclose(got, want, rtol=3e-16, atol=0, equal_nan=True)
+    plain = cleaned.str.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?").to_numpy(bool)
+    exact = [float(v) for v in cleaned[plain]]
+    assert np.array_equal(got[plain], np.array(exact, dtype=float))
+
+
 def test_sha256_file_is_the_digest_of_the_bytes(tmp_path: Path) -> None:
     path = tmp_path / "abc.txt"
     path.write_bytes(b"abc")

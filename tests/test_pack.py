@@ -3,10 +3,12 @@ pack printed to A4 by headless Chromium (offline), page by page."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import re
 import unicodedata
 from pathlib import Path
+from xml.etree import ElementTree
 
 import geopandas as gpd
 import numpy as np
@@ -17,12 +19,13 @@ from browser import CHROMIUM, chromium, needs_chromium
 from pages import Page
 
 from targeting.pack import TO_FILL, tasking_html, tasking_rows
-from targeting.plan import units_text
+from targeting.plan import TACTIC_COLOURS, units_text
 from targeting.scoring import COMPONENT_NAMES, MEASURE_NAMES
 from targeting.tasking import HOTSPOTS_COLUMNS, RANKED_AREAS_COLUMNS, STATIONS_COLUMNS, Plan
 
 MARKING = "OFFICIAL-SENSITIVE"
 H3_CELL = re.compile(r"\b8[0-9a-f]{14}\b")
+SVG = "{http://www.w3.org/2000/svg}"
 
 
 def tiny_plan() -> tuple[Plan, gpd.GeoDataFrame]:
@@ -169,6 +172,32 @@ def test_pack_leaves_out_the_street_column_without_street_names() -> None:
 
 
 # ------------------------------------------------------------------------ the demo's pack
+
+
+def test_pack_maps_number_each_hotspot_and_station_as_its_list_does() -> None:
+    """Each NPU's map is an SVG picture: the list's numbers beside the markers, by tactic, the
+    outlines and names of its areas, a key, and a frame drawn at the pack's size."""
+    _, page, _ = tiny_page()
+    pictures = [base64.b64decode(i["src"].split(",", 1)[1]).decode("utf-8") for i in page.images]
+    assert [i["src"][:26] for i in page.images] == ["data:image/svg+xml;base64,"] * 2
+    south, north = (ElementTree.fromstring(p) for p in pictures)  # in the pack's order
+    for root in (south, north):
+        assert (root.get("width"), root.get("height")) == ("770", "506")
+    labels = [t.text for t in north.iter(f"{SVG}text")]
+    assert labels[0] == "North"  # the title
+    assert {"7", "3", "Alpha", "door-knocking"} <= set(labels)
+    dots = list(north.iter(f"{SVG}circle"))
+    assert len(dots) == 3 and {d.get("fill") for d in dots} == {TACTIC_COLOURS["door"]}  # 2 + key
+    # both hotspots inside the frame, the higher latitude nearer the top, west to the left
+    top, bottom = sorted(((float(d.get("cx")), float(d.get("cy"))) for d in dots[:2]),
+                         key=lambda xy: xy[1])  # fmt: skip
+    assert all(8 <= x <= 762 and 36 <= y <= 500 for x, y in (top, bottom))
+    assert top[0] < bottom[0]  # 52.51 N is west of 52.50 N (1.81 W against 1.80 W)
+    south_labels = [t.text for t in south.iter(f"{SVG}text")]
+    assert {"S1", "Beta", "mobile police station"} <= set(south_labels)
+    assert len(list(south.iter(f"{SVG}polygon"))) == 2  # the station and its key
+    assert len(list(south.iter(f"{SVG}path"))) == 2  # Beta and Gamma's outlines
+    assert H3_CELL.search("".join(pictures)) is None
 
 
 def test_demo_pack_agrees_with_its_csvs(demo_output: Path) -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import io
 import re
+from collections import Counter
 from pathlib import Path
+from xml.etree import ElementTree
 
-import matplotlib.image
 import numpy as np
 import pandas as pd
 import pytest
@@ -17,17 +17,18 @@ from browser import CHROMIUM, chromium, needs_chromium
 from pages import Page, markdown_table
 from PIL import Image
 
+from targeting import svg
 from targeting.report import (
     WITHHELD,
     Section,
-    daily_heatmap_png,
+    daily_heatmap_svg,
     format_origin_rows,
     sections_to_html,
     sections_to_markdown,
     under_represented,
 )
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+SVG = "{http://www.w3.org/2000/svg}"  # the namespace of every element of a picture
 MARKING = "OFFICIAL-SENSITIVE"
 MARKING_RED = (0xB0, 0x00, 0x20)
 HEATMAP_BLUES = ((0xC6, 0xDB, 0xEF), (0x6B, 0xAE, 0xD6))  # the 1-9 and 10-19 bands
@@ -238,22 +239,31 @@ def signup_days(**extra: int) -> pd.Series:
     return pd.Series([d for d, n in counts.items() for _ in range(n)], dtype=object)
 
 
-def heatmap(days: pd.Series, threshold: int = 10) -> bytes:
-    return daily_heatmap_png(days, as_of=AS_OF, threshold=threshold)
+def heatmap(days: pd.Series, threshold: int = 10) -> str:
+    return daily_heatmap_svg(days, as_of=AS_OF, threshold=threshold)
 
 
-def test_daily_heatmap_is_a_decodable_png_of_plausible_size() -> None:
-    png = heatmap(signup_days(d2018_10_01=3))
-    assert png[:8] == PNG_SIGNATURE
-    with Image.open(io.BytesIO(png)) as image:
-        image.load()
-        assert image.format == "PNG"
-        assert image.size == (990, 264)  # figsize (9, 2.4) at 110 dpi
-        colours = image.convert("RGB").getcolors(1 << 20)
-    assert colours is not None and len(colours) > 20  # not blank: axes, labels, cells
-    pixels = matplotlib.image.imread(io.BytesIO(png), format="png")
-    assert pixels.shape[:2] == (264, 990)
-    assert heatmap(signup_days(d2018_10_01=3)) == png  # deterministic, no timestamp
+def day_boxes(picture: str) -> list[str]:
+    """The fill of each day's box in a heatmap (the boxes of the crisp-edged group)."""
+    root = ElementTree.fromstring(picture)
+    (days,) = [g for g in root.iter(f"{SVG}g") if g.get("shape-rendering") == "crispEdges"]
+    return [r.get("fill", "") for r in days.iter(f"{SVG}rect")]
+
+
+def test_daily_heatmap_is_an_svg_with_one_box_per_day_and_a_key() -> None:
+    picture = heatmap(signup_days(d2018_10_01=3))
+    root = ElementTree.fromstring(picture)
+    assert root.tag == f"{SVG}svg"
+    assert (root.get("width"), root.get("height")) == ("990", "264")
+    fills = day_boxes(picture)
+    assert len(fills) == 182  # the six months to as_of, day by day
+    # 60 on 1 August, 25 on 15 September, 12 on 12 June, 3 on 1 October, none on the rest
+    assert Counter(fills) == {"#08306b": 1, "#2171b5": 1, "#6baed6": 1, "#c6dbef": 1,
+                              "#f0f0f0": 178}  # fmt: skip
+    labels = [t.text for t in root.iter(f"{SVG}text")]
+    assert labels[-5:] == ["0", "1-9", "10-19", "20-49", "50+"]  # the key, lowest first
+    assert {"Mon", "Sun", "Jun 2018", "Oct 2018"} <= set(labels)
+    assert heatmap(signup_days(d2018_10_01=3)) == picture  # deterministic
 
 
 def test_daily_heatmap_days_with_1_to_9_share_one_colour_band() -> None:
@@ -271,13 +281,11 @@ def test_daily_heatmap_ignores_days_outside_the_six_months() -> None:
     inside = heatmap(signup_days())
     assert heatmap(signup_days(d2018_01_01=40, d2018_11_05=40)) == inside
     empty = heatmap(pd.Series([], dtype=object))
-    assert empty[:8] == PNG_SIGNATURE and empty != inside
+    assert set(day_boxes(empty)) == {"#f0f0f0"} and empty != inside
 
 
-def tiny_png() -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (3, 2), (8, 48, 107)).save(buffer, format="PNG")
-    return buffer.getvalue()
+def tiny_svg() -> str:
+    return svg.document(3, 2, ['<rect width="3" height="2" fill="#08306b"/>'], title="tiny")
 
 
 def hostile_sections() -> list[Section]:
@@ -286,7 +294,7 @@ def hostile_sections() -> list[Section]:
             EVIL,
             f"text {EVIL}",
             [(f"caption {EVIL}", pd.DataFrame({EVIL: [EVIL, "safe & sound"], "n": [1, 2]}))],
-            image_png=tiny_png(),
+            image_svg=tiny_svg(),
             image_alt=f'alt {EVIL} "quoted"',
             anchor='x"><script>alert(2)</script>',
         ),
@@ -320,7 +328,7 @@ def test_sections_to_html_has_the_marking_top_and_bottom() -> None:
 
 
 def test_sections_to_html_is_self_contained_and_offline() -> None:
-    png = tiny_png()
+    picture = tiny_svg()
     page = sections_to_html(hostile_sections(), title="T", marking=MARKING, lead="L")
     assert not re.search(r"https?://", page, re.IGNORECASE)
     assert not re.search(r"<\s*(script|link|iframe|object|embed|base)\b", page, re.IGNORECASE)
@@ -330,9 +338,10 @@ def test_sections_to_html_is_self_contained_and_offline() -> None:
         if name == "href":
             assert value.startswith("#"), (tag, value)
         if name == "src":
-            assert value.startswith("data:image/png;base64,"), (tag, value)
+            assert value.startswith("data:image/svg+xml;base64,"), (tag, value)
     (image,) = parsed.images
-    assert base64.b64decode(image["src"].split(",", 1)[1], validate=True) == png
+    decoded = base64.b64decode(image["src"].split(",", 1)[1], validate=True)
+    assert decoded.decode("utf-8") == picture
 
 
 def test_sections_to_markdown_renders_tables() -> None:
@@ -341,7 +350,7 @@ def test_sections_to_markdown_renders_tables() -> None:
             "Areas",
             "Some words.",
             [("By area", pd.DataFrame({"Area": ["A|B", "Tyburn"], "Sign-ups": [WITHHELD, 12]}))],
-            image_png=tiny_png(),
+            image_svg=tiny_svg(),
             image_alt="A picture",
         ),
         Section("Nothing", "", [("", pd.DataFrame({"Origin": []}))]),
@@ -450,13 +459,10 @@ def test_browser_heatmap_image_decodes(rendered: dict[str, object]) -> None:
     page = rendered["page"]
     assert isinstance(page, Page)
     (image,) = page.images
-    prefix = "data:image/png;base64,"
+    prefix = "data:image/svg+xml;base64,"
     assert image["src"].startswith(prefix)
-    png = base64.b64decode(image["src"][len(prefix) :], validate=True)
-    assert png[:8] == PNG_SIGNATURE
-    with Image.open(io.BytesIO(png)) as decoded:
-        decoded.load()
-        assert decoded.size == (990, 264)
+    picture = base64.b64decode(image["src"][len(prefix) :], validate=True).decode("utf-8")
+    assert len(day_boxes(picture)) == 182
     assert image["alt"] == "Calendar heatmap of daily sign-ups from under-represented origins"
     # and the browser itself decoded it: naturalWidth x naturalHeight from the probe copy
     assert rendered["sizes"] == ["990x264"]
@@ -527,14 +533,12 @@ def test_markdown_escapes_untrusted_text_and_keeps_table_shape() -> None:
 def test_heatmap_counts_the_first_day_of_the_window_and_any_threshold() -> None:
     as_of = dt.date(2018, 10, 31)
     first = as_of - dt.timedelta(days=181)
-    empty = daily_heatmap_png(pd.Series([], dtype=object), as_of=as_of, threshold=10)
-    with_first = daily_heatmap_png(pd.Series([first] * 12), as_of=as_of, threshold=10)
+    empty = daily_heatmap_svg(pd.Series([], dtype=object), as_of=as_of, threshold=10)
+    with_first = daily_heatmap_svg(pd.Series([first] * 12), as_of=as_of, threshold=10)
     assert with_first != empty
     for threshold in (1, 2):  # degenerate thresholds still give a legend
-        assert (
-            daily_heatmap_png(pd.Series([first]), as_of=as_of, threshold=threshold)[:8]
-            == PNG_SIGNATURE
-        )
+        picture = daily_heatmap_svg(pd.Series([first]), as_of=as_of, threshold=threshold)
+        assert len(day_boxes(picture)) == 182
 
 
 def test_counts_adding_to_a_known_total_protect_each_other() -> None:

@@ -239,9 +239,8 @@ def _long_counts(
         first_reason(reasons, np.isnan(factor), "unparseable age_band")
         details["base"] = f"residents aged {config.population.min_age} and over"
     # a total row beside its parts would count every resident twice
-    first_reason(
-        reasons, origin.map(_is_total).to_numpy(dtype=bool), "origin is a total, not an origin"
-    )
+    totals = [o for o in origin.unique() if _is_total(o)]  # each label once, not each row
+    first_reason(reasons, origin.isin(totals).to_numpy(), "origin is a total, not an origin")
     key = pd.DataFrame(
         {"a": codes, "o": origin, "b": frame[cols["age_band"]] if cols["age_band"] else ""}
     )

@@ -19,7 +19,7 @@ from targeting.report.render import (
     sections_to_markdown,
     write_report,
 )
-from targeting.report.sections import build_sections, daily_heatmap_png, segment_section
+from targeting.report.sections import build_sections, daily_heatmap_svg, segment_section
 
 __all__ = [
     "WITHHELD",
@@ -27,7 +27,7 @@ __all__ = [
     "Section",
     "build_headline",
     "build_sections",
-    "daily_heatmap_png",
+    "daily_heatmap_svg",
     "format_origin_rows",
     "headline_to_html",
     "headline_to_markdown",

@@ -3,7 +3,6 @@ the HTML and Markdown it is written as."""
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import html
 import re
@@ -13,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from targeting import svg
 
 WITHHELD = "suppressed"
 WATCH_ROLES = ("coordinator", "deputy", "member")
@@ -25,7 +26,7 @@ class Section:
     title: str
     text: str = ""
     tables: Sequence[tuple[str, pd.DataFrame]] = ()
-    image_png: bytes | None = None
+    image_svg: str | None = None  # a picture (`targeting.svg`), shown after the text
     image_alt: str = ""
     anchor: str = field(default="")
 
@@ -69,7 +70,7 @@ def sections_to_markdown(
         out += [headline, ""]
     for section in sections:
         out += [f"## {_md(section.title)}", "", _md(section.text), ""]
-        if section.image_png is not None:
+        if section.image_svg is not None:
             out += [f"*Picture: {section.image_alt} (in report.html).*", ""]
         for caption, frame in section.tables:
             if caption:
@@ -198,9 +199,9 @@ def sections_to_html(
         parts.append(f'<section id="{esc(section.anchor)}"><h2>{esc(section.title)}</h2>')
         if section.text:
             parts.append(f'<p class="note">{esc(section.text)}</p>')
-        if section.image_png is not None:
-            data = base64.b64encode(section.image_png).decode("ascii")
-            parts.append(f'<img src="data:image/png;base64,{data}" alt="{esc(section.image_alt)}">')
+        if section.image_svg is not None:
+            uri = svg.data_uri(section.image_svg)
+            parts.append(f'<img src="{uri}" alt="{esc(section.image_alt)}">')
         for caption, frame in section.tables:
             if caption:
                 parts.append(f"<h3>{esc(caption)}</h3>")

@@ -4,7 +4,6 @@ disclosure-controlled figures."""
 from __future__ import annotations
 
 import datetime as dt
-import io
 from collections.abc import Callable
 from itertools import pairwise
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from targeting import svg
 from targeting.disclosure import protect_breakdown
 from targeting.report.origins import (
     DIFFERENCE_NOTE,
@@ -34,45 +34,57 @@ from targeting.report.render import (
 from targeting.representation import FORCE_CODE, Representation
 
 
-def daily_heatmap_png(days: pd.Series, *, as_of: dt.date, threshold: int) -> bytes:
-    """A calendar heatmap of sign-ups per day over the six months to `as_of` (PNG).
+def daily_heatmap_svg(days: pd.Series, *, as_of: dt.date, threshold: int) -> str:
+    """A calendar heatmap of sign-ups per day over the six months to `as_of` (SVG, 990 x 264).
 
-    Days with 1 to threshold-1 sign-ups share one colour band, so no small count can be read.
+    Days with 1 to threshold-1 sign-ups share one colour band, so no small count can be read:
+    the picture holds bands, never counts.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.colors import BoundaryNorm, ListedColormap
-
     dates = pd.date_range(as_of - dt.timedelta(days=181), as_of, freq="D")
     counts = days.value_counts().reindex(dates.date, fill_value=0).to_numpy()
     week = (np.arange(len(dates)) + dates[0].day_of_week) // 7
-    grid = np.full((7, week.max() + 1), np.nan)
-    grid[dates.day_of_week, week] = counts
     # colour bands: 0, then 1 to threshold-1 as one band (so no small count can be read), then up
     edges = sorted({0, 1, threshold, 2 * threshold, 5 * threshold})
     edges.append(max(10 * threshold, int(counts.max()) + 1, edges[-1] + 1))
     labels = [f"{a}" if b - a == 1 else f"{a}-{b - 1}" for a, b in pairwise(edges[:-1])]
     labels.append(f"{edges[-2]}+")
     palette = ["#f0f0f0", "#c6dbef", "#6baed6", "#2171b5", "#08306b"][-(len(edges) - 1) :]
-    cmap = ListedColormap(palette)
-    fig, ax = plt.subplots(figsize=(9, 2.4), dpi=110)
-    image = ax.imshow(grid, aspect="auto", cmap=cmap, norm=BoundaryNorm(edges, cmap.N))
-    ax.set_yticks(range(7), ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"], fontsize=7)
-    firsts = [i for i, d in enumerate(dates) if d.day == 1]
-    ax.set_xticks(
-        [week[i] for i in firsts], [dates[i].strftime("%b %Y") for i in firsts], fontsize=7
-    )
-    middles = [(a + b) / 2 for a, b in pairwise(edges)]
-    bar = fig.colorbar(image, ax=ax, ticks=middles)
-    bar.ax.set_yticklabels(labels, fontsize=7)
-    ax.set_title("Sign-ups per day from under-represented origins", fontsize=9)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", metadata={"Software": None})
-    plt.close(fig)
-    return buffer.getvalue()
+    band = np.clip(np.searchsorted(edges, counts, side="right") - 1, 0, len(palette) - 1)
+    left, top, width, row = 55.0, 32.0, 735.0, 28.0
+    column = width / (week.max() + 1)
+    parts = [
+        svg.text(495, 20, "Sign-ups per day from under-represented origins", size=13,
+                 anchor="middle"),
+        # crisp edges: no hairline seams between neighbouring days
+        '<g shape-rendering="crispEdges">',
+        *(
+            f'<rect x="{left + w * column:.1f}" y="{top + d * row:.1f}" width="{column:.1f}" '
+            f'height="{row:.1f}" fill="{palette[b]}"/>'
+            for w, d, b in zip(week, dates.day_of_week, band, strict=True)
+        ),
+        "</g>",
+        f'<rect x="{left}" y="{top}" width="{width}" height="{7 * row}" fill="none" '
+        'stroke="#333333" stroke-width="0.8"/>',
+        *(
+            svg.text(left - 6, top + d * row + row / 2 + 4, name, size=10, anchor="end")
+            for d, name in enumerate(["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"])
+        ),
+        *(
+            svg.text(left + (week[i] + 0.5) * column, top + 7 * row + 16,
+                     dates[i].strftime("%b %Y"), size=10, anchor="middle")
+            for i in np.flatnonzero(dates.day == 1).tolist()
+        ),
+    ]  # fmt: skip
+    # the key: one box per band, the lowest at the bottom, each with its range
+    key = 7 * row / len(palette)
+    for i, (colour, label) in enumerate(zip(palette, labels, strict=True)):
+        y = top + 7 * row - (i + 1) * key
+        parts += [
+            f'<rect x="835" y="{y:.1f}" width="16" height="{key:.1f}" fill="{colour}" '
+            'stroke="#333333" stroke-width="0.6"/>',
+            svg.text(858, y + key / 2 + 4, label, size=10),
+        ]
+    return svg.document(990, 264, parts, title="Sign-ups per day, in colour bands")
 
 
 def _protected_counts(values: np.ndarray, *, threshold: int) -> list[str]:
@@ -259,7 +271,7 @@ def _daily_section(
         f"{start + dt.timedelta(days=1):%d %B %Y} to {as_of:%d %B %Y}; days with 1 to "
         f"{threshold - 1} sign-ups share one colour.",
         [("Per parent area", shown)],
-        image_png=daily_heatmap_png(recent["joined"].dt.date, as_of=as_of, threshold=threshold),
+        image_svg=daily_heatmap_svg(recent["joined"].dt.date, as_of=as_of, threshold=threshold),
         image_alt="Calendar heatmap of daily sign-ups from under-represented origins",
         anchor="daily",
     )
