@@ -227,7 +227,11 @@ def _lines(
     def add(line_keys: pd.DataFrame, total_keys: pd.DataFrame, child_keys: pd.DataFrame) -> None:
         total = pos.reindex(pd.MultiIndex.from_frame(total_keys)).to_numpy()
         child = pos.reindex(pd.MultiIndex.from_frame(child_keys)).to_numpy()
-        line_id = line_keys.astype(str).agg("|".join, axis=1).to_numpy()
+        # the key columns joined column by column (a join per row took 0.7 s at force scale)
+        text = [line_keys[c].astype(str).to_numpy(dtype=object) for c in line_keys.columns]
+        line_id = text[0]
+        for part in text[1:]:
+            line_id = line_id + "|" + part
         rows.append(
             pd.DataFrame({"line": line_id, "cell": total, "is_total": True}).drop_duplicates()
         )
