@@ -12,7 +12,10 @@ that no withheld count can be placed in fewer than three values (`LABELLED_WIDTH
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -195,46 +198,126 @@ def narrow_cells(
     lows = np.zeros(len(cells)) if bounds is None else bounds[0][cells].astype(float)
     highs = np.full(len(cells), np.inf) if bounds is None else bounds[1][cells].astype(float)
     wanted = np.ones(len(cells), dtype=bool) if check is None else np.isin(cells, check)
-    rng = np.random.default_rng(0)
-    pinned: list[tuple[int, object]] = []
+    groups = []
     for k in range(n_comp):
         members = np.flatnonzero(comp == k)
         if not wanted[members].any():
             continue
         rows = np.unique(matrix[:, members].nonzero()[0])
-        sub = matrix[rows][:, members]
-        b = rhs[rows]
-        low, high = truth[members].copy(), truth[members].copy()
-        box = np.column_stack([lows[members], highs[members]])
-        # one LP in a random direction moves every cell of the group at once; large groups get
-        # more of them (until the wanted cells are all wide), so few cells need LPs of their own
-        program = _program(sub, b, box)
-        tries = 0 if len(members) <= 8 else min(64, 4 + len(members) // 25)
-        for _ in range(tries):
-            if (high - low)[wanted[members]].min() >= enough:
-                break
-            status, x, _ = _solve(program, rng.normal(size=len(members)))
-            if status == OPTIMAL:
-                low, high = np.minimum(low, x), np.maximum(high, x)
-        for j in np.flatnonzero(wanted[members]):
-            binding: set[int] = set()
-            for sign in (1.0, -1.0):
-                if high[j] - low[j] >= enough:
-                    break
-                cost = np.zeros(len(members))
-                cost[j] = sign
-                status, x, dual = _solve(program, cost)
-                if status == UNBOUNDED:  # as wide as can be
-                    high[j] = np.inf
-                elif status == OPTIMAL:
-                    low = np.minimum(low, x)
-                    high = np.maximum(high, x)
-                    binding.update(np.flatnonzero(np.abs(dual) > 1e-9).tolist())
-            if high[j] - low[j] < enough - 1e-6:
-                pinned += [(int(cells[members[j]]), line_ids[rows[r]]) for r in sorted(binding)]
-                if not binding:
-                    pinned.append((int(cells[members[j]]), None))
+        groups.append(
+            _Group(
+                k, members, rows, matrix[rows][:, members], rhs[rows],
+                np.column_stack([lows[members], highs[members]]), truth[members],
+            )
+        )  # fmt: skip
+    # one LP in a random direction moves every cell of a group at once; large groups get more
+    # of them (until the wanted cells are all wide), so few cells need LPs of their own
+    spreads = [
+        (g, part, -(-tries // PARTS))
+        for g in groups
+        if (tries := 0 if len(g.members) <= 8 else min(64, 4 + len(g.members) // 25))
+        for part in range(PARTS)
+    ]
+    reached = _in_parallel(
+        lambda job: _spread(job[0], part=job[1], tries=job[2], wanted=wanted, enough=enough),
+        spreads,
+    )
+    bounds_of = {g.key: (g.truth, g.truth) for g in groups}
+    for (g, _, _), (low, high) in zip(spreads, reached, strict=True):
+        before = bounds_of[g.key]
+        bounds_of[g.key] = (np.minimum(before[0], low), np.maximum(before[1], high))
+    checks = [
+        (g, chunk)
+        for g in groups
+        for chunk in np.array_split(
+            np.flatnonzero(wanted[g.members]),
+            PARTS if wanted[g.members].sum() >= 8 * PARTS else 1,
+        )
+        if len(chunk)
+    ]
+    found_narrow = _in_parallel(
+        lambda job: _narrow(job[0], job[1], *bounds_of[job[0].key], enough=enough), checks
+    )
+    pinned: list[tuple[int, object]] = []
+    for (g, _), narrow in zip(checks, found_narrow, strict=True):
+        for j, binding in narrow:
+            cell = int(cells[g.members[j]])
+            pinned += [(cell, line_ids[g.rows[r]]) for r in binding] or [(cell, None)]
     return pd.DataFrame(pinned, columns=["cell", "line"]) if pinned else found
+
+
+# the audit's LPs split into this many parts where a group is large (a fixed number, so the
+# result is the same whatever the machine); HiGHS lets go of Python's lock while it solves, so
+# the parts run at once on as many cores
+PARTS = 2
+
+
+@dataclass(frozen=True)
+class _Group:
+    """A connected group of withheld cells and the lines through them, as an LP."""
+
+    key: int
+    members: np.ndarray  # the cells' positions among the withheld
+    rows: np.ndarray  # the lines' positions
+    matrix: sp.csr_matrix
+    rhs: np.ndarray
+    box: np.ndarray
+    truth: np.ndarray
+
+
+def _in_parallel(work: Callable[[Any], Any], jobs: list[Any]) -> list[Any]:
+    """`work` on every job, in threads where there are cores to spare; results in job order."""
+    workers = min(len(jobs), os.cpu_count() or 1)
+    if workers <= 1:
+        return [work(job) for job in jobs]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(work, jobs))
+
+
+def _spread(
+    group: _Group, *, part: int, tries: int, wanted: np.ndarray, enough: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The lowest and highest value each cell of `group` reaches over LPs in random directions
+    (seeded by the group and `part`), stopping once the wanted cells are all wide."""
+    program = _program(group.matrix, group.rhs, group.box)
+    rng = np.random.default_rng([group.key, part])
+    low, high = group.truth.copy(), group.truth.copy()
+    want = wanted[group.members]
+    for _ in range(tries):
+        if (high - low)[want].min() >= enough:
+            break
+        status, x, _ = _solve(program, rng.normal(size=len(group.members)))
+        if status == OPTIMAL:
+            low, high = np.minimum(low, x), np.maximum(high, x)
+    return low, high
+
+
+def _narrow(
+    group: _Group, chunk: np.ndarray, low: np.ndarray, high: np.ndarray, *, enough: float
+) -> list[tuple[int, list[int]]]:
+    """The cells of `chunk` (positions in `group`) that the lines pin to a range narrower than
+    `enough`, each with the lines binding at its optimum: minimise and maximise each cell not
+    already seen to be wide (every solution found widens the others' known ranges)."""
+    program = _program(group.matrix, group.rhs, group.box)
+    low, high = low.copy(), high.copy()
+    narrow = []
+    for j in chunk:
+        binding: set[int] = set()
+        for sign in (1.0, -1.0):
+            if high[j] - low[j] >= enough:
+                break
+            cost = np.zeros(len(group.members))
+            cost[j] = sign
+            status, x, dual = _solve(program, cost)
+            if status == UNBOUNDED:  # as wide as can be
+                high[j] = np.inf
+            elif status == OPTIMAL:
+                low = np.minimum(low, x)
+                high = np.maximum(high, x)
+                binding.update(np.flatnonzero(np.abs(dual) > 1e-9).tolist())
+        if high[j] - low[j] < enough - 1e-6:
+            narrow.append((int(j), sorted(binding)))
+    return narrow
 
 
 # a count printed as "<10" is known to lie in 1..9; it must still not be narrowed to fewer than
