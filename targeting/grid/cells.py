@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -20,6 +23,19 @@ from targeting.io import WGS84, polygonal_part
 
 # pieces smaller than this are floating-point noise where a cell edge runs along an area edge
 MIN_FRAGMENT_M2 = 0.01
+# the grid's worker threads (GEOS and numpy let go of Python's lock): one per core, up to four
+THREADS = min(4, os.cpu_count() or 1)
+
+
+def in_threads(
+    operation: Callable[[np.ndarray, np.ndarray], np.ndarray], a: np.ndarray, b: np.ndarray
+) -> np.ndarray:
+    """A vectorised shapely `operation` on pairs of geometries, in `THREADS` slices at once."""
+    if THREADS == 1 or len(a) < 1000:
+        return operation(a, b)
+    slices = np.array_split(np.arange(len(a)), THREADS)
+    with ThreadPoolExecutor(max_workers=THREADS) as pool:
+        return np.concatenate(list(pool.map(lambda i: operation(a[i], b[i]), slices)))
 
 
 def equal_area_crs(areas: gpd.GeoDataFrame) -> pyproj.CRS:
@@ -204,7 +220,7 @@ def areas_to_fragments(
     shapely.prepare(projected)
     owner, cells = _cells_in(geoms, resolution=resolution, mode=ContainmentMode.IntersectsBoundary)
     outlines = id_outlines(cells, to_proj)
-    whole = shapely.contains_properly(projected[owner], outlines)
+    whole = in_threads(shapely.contains_properly, projected[owner], outlines)
     full = pd.DataFrame({"area": owner[whole], "cell": cells[whole]})
     seed_owner, seed_cells = owner[~whole], cells[~whole]
     lonely = np.setdiff1d(np.arange(len(geoms)), np.r_[seed_owner, full["area"].to_numpy()])
@@ -225,8 +241,8 @@ def areas_to_fragments(
     edge = edge[edge["_merge"] == "left_only"].drop(columns="_merge")
     edge_area = edge["area"].to_numpy()
     edge_polys = id_outlines(edge["cell"].to_numpy(), to_proj)
-    hits = shapely.intersects(projected[edge_area], edge_polys)
-    pieces = shapely.intersection(edge_polys[hits], projected[edge_area[hits]])
+    hits = in_threads(shapely.intersects, projected[edge_area], edge_polys)
+    pieces = in_threads(shapely.intersection, edge_polys[hits], projected[edge_area[hits]])
     mixed = ~np.isin(shapely.get_type_id(pieces), [3, 6])
     pieces[mixed] = [polygonal_part(g) for g in pieces[mixed]]
 

@@ -3,7 +3,6 @@ counts by them."""
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,12 +15,9 @@ import pyproj
 import scipy.sparse
 import shapely
 
-from targeting.grid.cells import points_to_areas
+from targeting.grid.cells import THREADS, points_to_areas
 from targeting.grid.clip import ConvexPolygons, convex_clip_areas, convex_polygons
 from targeting.io import WGS84
-
-# the overlay's worker threads: one per core, up to four
-THREADS = min(4, os.cpu_count() or 1)
 
 
 def overlay_weights(
@@ -242,14 +238,17 @@ def allocate_to_fragments(
     ]
     keys = [c for c in values.columns if c not in numeric and c != source_col]
     source = pd.to_numeric(values[source_col]).to_numpy(dtype=float)
-    if keys:
+    if len(keys) == 1:  # one key (an origin): factorised as a column, ten times faster
+        codes, single = pd.factorize(values[keys[0]], sort=True)
+        levels = [pd.Index(single)]
+    elif keys:
         codes, found = pd.MultiIndex.from_frame(values[keys]).factorize(sort=True)
-        uniques = cast(pd.MultiIndex, found)
+        levels = [cast(pd.MultiIndex, found).get_level_values(i) for i in range(len(keys))]
     else:
-        codes, uniques = np.zeros(len(values), dtype=np.int64), pd.MultiIndex.from_tuples([()])
+        codes, levels = np.zeros(len(values), dtype=np.int64), []
     # rows with an unknown source or a missing key are not allocated
     use = ~np.isnan(source) & (codes >= 0)
-    n_keys = max(len(uniques), 1)
+    n_keys = max(len(levels[0]), 1) if levels else 1
     pair_source = pairs["source"].to_numpy(dtype=np.int64)
     pair_fragment = pairs["fragment"].to_numpy(dtype=np.int64)
     n_sources = int(max(pair_source.max(initial=-1), np.nanmax(source, initial=-1))) + 1
@@ -265,8 +264,8 @@ def allocate_to_fragments(
     reached = (spread > 0).astype(np.int64) @ rows
     fragment, key = np.nonzero(reached)
     allocated = pd.DataFrame({"fragment": fragment})
-    for i, name in enumerate(keys):
-        allocated[name] = uniques.get_level_values(i)[key]
+    for name, level in zip(keys, levels, strict=True):
+        allocated[name] = level[key]
     for c in numeric:
         table = np.bincount(
             cell, weights=values[c].to_numpy(dtype=float)[use], minlength=n_sources * n_keys
