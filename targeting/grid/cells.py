@@ -30,7 +30,8 @@ THREADS = min(4, os.cpu_count() or 1)
 def in_threads(
     operation: Callable[[np.ndarray, np.ndarray], np.ndarray], a: np.ndarray, b: np.ndarray
 ) -> np.ndarray:
-    """A vectorised shapely `operation` on pairs of geometries, in `THREADS` slices at once."""
+    """A vectorised shapely `operation` on pairs of geometries, in `THREADS` slices at once
+    (not for a predicate on prepared geometries, which are not safe to share between threads)."""
     if THREADS == 1 or len(a) < 1000:
         return operation(a, b)
     slices = np.array_split(np.arange(len(a)), THREADS)
@@ -220,7 +221,7 @@ def areas_to_fragments(
     shapely.prepare(projected)
     owner, cells = _cells_in(geoms, resolution=resolution, mode=ContainmentMode.IntersectsBoundary)
     outlines = id_outlines(cells, to_proj)
-    whole = in_threads(shapely.contains_properly, projected[owner], outlines)
+    whole = shapely.contains_properly(projected[owner], outlines)
     full = pd.DataFrame({"area": owner[whole], "cell": cells[whole]})
     seed_owner, seed_cells = owner[~whole], cells[~whole]
     lonely = np.setdiff1d(np.arange(len(geoms)), np.r_[seed_owner, full["area"].to_numpy()])
@@ -241,7 +242,9 @@ def areas_to_fragments(
     edge = edge[edge["_merge"] == "left_only"].drop(columns="_merge")
     edge_area = edge["area"].to_numpy()
     edge_polys = id_outlines(edge["cell"].to_numpy(), to_proj)
-    hits = in_threads(shapely.intersects, projected[edge_area], edge_polys)
+    hits = shapely.intersects(projected[edge_area], edge_polys)
+    # a prepared outline must not be read by two threads at once (GEOS builds its index on first
+    # use): only the cutting, which never uses it, runs in threads
     pieces = in_threads(shapely.intersection, edge_polys[hits], projected[edge_area[hits]])
     mixed = ~np.isin(shapely.get_type_id(pieces), [3, 6])
     pieces[mixed] = [polygonal_part(g) for g in pieces[mixed]]
