@@ -132,8 +132,12 @@ def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
     for col in out.columns:
         if pd.api.types.is_object_dtype(out[col]) or pd.api.types.is_string_dtype(out[col]):
             text = out[col].astype("string")
-            number = pd.to_numeric(out[col], errors="coerce").notna()
-            risky = (text.str.startswith(FORMULA_STARTS).fillna(False) & ~number).astype(bool)
+            starts = text.str.startswith(FORMULA_STARTS).fillna(False).to_numpy(dtype=bool)
+            if not starts.any():
+                continue
+            # only the cells that start like a formula are tried as numbers
+            risky = starts.copy()
+            risky[starts] = pd.to_numeric(out[col][starts], errors="coerce").isna().to_numpy()
             if risky.any():
                 out[col] = out[col].where(~risky, "'" + text)
     return out
