@@ -469,6 +469,8 @@ def _write_outputs(
         _write_shared_files(tmp, data, grid, out, config=config, previous=previous,
                             on_step=on_step)  # fmt: skip
         analyst.result()
+    # last: the manifest holds the digest of every file, the store's and the cells' included
+    write_manifest(tmp, out.manifest)
     fsync_tree(tmp)
 
 
@@ -484,7 +486,7 @@ def _write_shared_files(
     tmp: Path, data: Ingested, grid: Grid, out: Results, *, config: Config,
     previous: PreviousRun | None, on_step: StepCallback,
 ) -> None:  # fmt: skip
-    """The tables, geofences, pack, report and map, the rejects and the manifest."""
+    """The tables, geofences, pack, report and map, and the rejects."""
     plan, rep = out.plan, out.representation
     write_csv(rep.table, tmp / "representation.csv")
     if out.emerging is not None:
@@ -513,7 +515,6 @@ def _write_shared_files(
     page = map_to_html(map_data(_map_tables(grid, out, data), config=config), origin=None)
     (tmp / MAP_NAME).write_text(page, encoding="utf-8")
     write_rejects(tmp, {s.name: s.rejects for s in data.summaries})
-    write_manifest(tmp, out.manifest)
 
 
 def run(

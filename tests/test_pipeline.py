@@ -46,6 +46,29 @@ def test_tiny_world_counts_by_hand(tmp_path: Path) -> None:
     assert m["as_of"] == "2018-04-01"
 
 
+def test_manifest_digests_the_store_and_cells_as_finished_although_written_alongside(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store and cells.parquet are written in a second thread: the manifest, written last,
+    holds the digests of the finished files even when that thread is the slower one."""
+    import time
+
+    import targeting.pipeline as pipeline
+    from targeting.store import sha256_file, store_digest
+
+    slow_store = pipeline.write_store
+
+    def write_store_slowly(path: Path, tables: object) -> None:
+        time.sleep(1.0)
+        slow_store(path, tables)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pipeline, "write_store", write_store_slowly)
+    out = run(write_world(tmp_path)).out_dir
+    outputs = json.loads((out / "manifest.json").read_text())["outputs"]
+    assert outputs["targeting.duckdb"] == store_digest(out / "targeting.duckdb")
+    assert outputs["cells.parquet"] == sha256_file(out / "cells.parquet")
+
+
 def test_outputs_store_rejects_and_manifest(tmp_path: Path) -> None:
     result = run(write_world(tmp_path))
     out = result.out_dir
