@@ -257,7 +257,7 @@ def test_segments_build_then_a_run_reports_who_is_missing_by_segment(tmp_path: P
 
 # what an instant answer must not load: the libraries of the work itself
 HEAVY = ("pandas", "numpy", "geopandas", "shapely", "duckdb", "sklearn", "statsmodels", "folium",
-         "scipy", "pyarrow", "plotly", "rasterio", "h3")  # fmt: skip
+         "scipy", "highspy", "pyarrow", "plotly", "rasterio", "h3", "matplotlib")  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -67,6 +69,20 @@ def test_manifest_digests_the_store_and_cells_as_finished_although_written_along
     outputs = json.loads((out / "manifest.json").read_text())["outputs"]
     assert outputs["targeting.duckdb"] == store_digest(out / "targeting.duckdb")
     assert outputs["cells.parquet"] == sha256_file(out / "cells.parquet")
+
+
+def test_a_run_loads_neither_matplotlib_nor_scipy_stats(tmp_path: Path) -> None:
+    """The pictures are SVG text and the intervals and tests closed forms on scipy.special:
+    loading matplotlib (a third of a second) or scipy.stats (0.8 s) would be a run's waste."""
+    config = write_world(tmp_path)
+    code = (
+        "import sys\nfrom targeting.pipeline import run\n"
+        f"run({str(config)!r})\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('matplotlib', 'statsmodels')"
+        " or m == 'scipy.stats'))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "[]"
 
 
 def test_outputs_store_rejects_and_manifest(tmp_path: Path) -> None:
