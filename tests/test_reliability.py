@@ -22,7 +22,11 @@ from tiny import write_world
 
 from targeting.pipeline import run
 
-HOSTILE = '=HYPERLINK("http://x")<img src=x onerror=alert(1)>\u202eevil\u0007' + "x" * 3000
+# template syntax too: a page put together by Jinja must not run a name as template code
+HOSTILE = (
+    '=HYPERLINK("http://x")<img src=x onerror=alert(1)>{{ 7*7 }}{% if %}\u202eevil\u0007'
+    + "x" * 3000
+)
 
 
 def _digests(folder: Path) -> dict[str, str]:
@@ -113,6 +117,7 @@ def test_hostile_names_are_escaped_neutralised_and_kept(tmp_path: Path) -> None:
         html = (out / page).read_text(encoding="utf-8")
         assert "<img src=x" not in html, page
         assert "onerror=alert(1)>" not in html, page
+        assert "{{ 7*7 }}{% if %}" in html, page  # as text, not run as a template
     ranked = pd.read_csv(out / "ranked_areas.csv", dtype=str, keep_default_na=False)
     hostile = ranked[ranked["area_code"] == "E05000001"]["area_name"].iloc[0]
     assert hostile.startswith("'=HYPERLINK")  # neutralised for spreadsheets

@@ -295,6 +295,11 @@ def _outline(geom: shapely.Geometry) -> list[list[list[float]]]:
     return rings
 
 
+def _flags(values: pd.Series) -> list[bool]:
+    """True/false per row, blanks false (a column of flags made JSON-ready in one pass)."""
+    return values.astype("boolean").fillna(False).astype(bool).tolist()
+
+
 def map_payload(data: MapData, *, origin: str | None) -> dict[str, Any]:
     """Everything the page's script needs, as plain JSON-ready structures."""
     areas = data.areas.sort_values("area_code").reset_index(drop=True)
@@ -316,7 +321,7 @@ def map_payload(data: MapData, *, origin: str | None) -> dict[str, Any]:
         part = part.set_index("area_code").reindex(areas["area_code"])
         by_key[key] = {
             "v": _values(part["representation_index"], 1),
-            "s": [bool(s) if pd.notna(s) else False for s in part["suppressed"]],
+            "s": _flags(part["suppressed"]),
         }
     cell_origins = data.origin_cells
     origin_cell_ids = sorted(cell_origins["cell"].unique())
@@ -325,7 +330,7 @@ def map_payload(data: MapData, *, origin: str | None) -> dict[str, Any]:
         part = part.set_index("cell").reindex(origin_cell_ids)
         by_origin[key] = {
             "v": _values(part["representation_index"], 1),
-            "s": [bool(s) if pd.notna(s) else False for s in part["suppressed"]],
+            "s": _flags(part["suppressed"]),
         }
     default = origin if origin in by_key else data.default_origin
     cells = data.cells
