@@ -109,7 +109,12 @@ def id_outlines(ids: np.ndarray, transformer: pyproj.Transformer | None = None) 
         return outlines
     coords, ring = shapely.get_coordinates(outlines, return_index=True)
     x, y = transformer.transform(coords[:, 0], coords[:, 1])
-    return shapely.polygons(shapely.linearrings(np.column_stack([x, y]), indices=ring))
+    # one ring per cell, built from flat coordinates and offsets (twice as fast as rings first)
+    offsets = np.r_[0, np.cumsum(np.bincount(ring, minlength=len(outlines)))]
+    return shapely.from_ragged_array(
+        shapely.GeometryType.POLYGON, np.column_stack([x, y]),
+        (offsets, np.arange(len(outlines) + 1)),
+    )  # fmt: skip
 
 
 def cell_outlines(cells: CellArray) -> np.ndarray:
