@@ -109,12 +109,17 @@ def id_outlines(ids: np.ndarray, transformer: pyproj.Transformer | None = None) 
         return outlines
     coords, ring = shapely.get_coordinates(outlines, return_index=True)
     x, y = transformer.transform(coords[:, 0], coords[:, 1])
-    # one ring per cell, built from flat coordinates and offsets (twice as fast as rings first)
-    offsets = np.r_[0, np.cumsum(np.bincount(ring, minlength=len(outlines)))]
+    return rings_to_polygons(np.column_stack([x, y]), ring, count=len(outlines))
+
+
+def rings_to_polygons(coords: np.ndarray, ring: np.ndarray, *, count: int) -> np.ndarray:
+    """`count` polygons of one ring each from flat coordinates and each coordinate's ring (as
+    `shapely.get_coordinates(..., return_index=True)` gives them), built from offsets: twice as
+    fast as making the rings, then polygons of them."""
+    offsets = np.r_[0, np.cumsum(np.bincount(ring, minlength=count))]
     return shapely.from_ragged_array(
-        shapely.GeometryType.POLYGON, np.column_stack([x, y]),
-        (offsets, np.arange(len(outlines) + 1)),
-    )  # fmt: skip
+        shapely.GeometryType.POLYGON, coords, (offsets, np.arange(count + 1))
+    )
 
 
 def cell_outlines(cells: CellArray) -> np.ndarray:

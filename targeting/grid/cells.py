@@ -18,7 +18,13 @@ import shapely
 from h3ronpy import ContainmentMode, grid_disk
 from h3ronpy.vector import wkb_to_cells
 
-from targeting.h3cells import cells_to_ids, id_outlines, ids_to_cells, points_to_ids
+from targeting.h3cells import (
+    cells_to_ids,
+    id_outlines,
+    ids_to_cells,
+    points_to_ids,
+    rings_to_polygons,
+)
 from targeting.io import WGS84, polygonal_part
 
 # pieces smaller than this are floating-point noise where a cell edge runs along an area edge
@@ -191,11 +197,7 @@ def _grown(outlines: np.ndarray) -> np.ndarray:
     np.minimum.at(nearest, ring, distance)
     scale = 1 + INTERIOR_MARGIN_DEG / nearest
     grown = centre[ring] + (coords - centre[ring]) * scale[ring][:, None]
-    # built from flat coordinates and offsets: twice as fast as rings, then polygons of them
-    ring_offsets = np.r_[0, np.cumsum(n)]
-    return shapely.from_ragged_array(
-        shapely.GeometryType.POLYGON, grown, (ring_offsets, np.arange(len(outlines) + 1))
-    )
+    return rings_to_polygons(grown, ring, count=len(outlines))
 
 
 def _cells_in(
