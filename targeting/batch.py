@@ -103,13 +103,14 @@ def check_batch(configs: Sequence[Path]) -> list[str]:
     return labels
 
 
-def _run_one(label: str, config: str) -> BatchRun:
-    """One run in this (fresh) worker process; errors become the run's status, not a crash."""
+def _run_one(label: str, config: str, parallel: bool) -> BatchRun:
+    """One run in this (fresh) worker process; errors become the run's status, not a crash.
+    `parallel` as `run`'s."""
     start = time.perf_counter()
     try:
         from targeting.pipeline import run
 
-        result = run(Path(config))
+        result = run(Path(config), parallel=parallel)
     except Exception as exc:  # a failed force is reported, and the other forces carry on
         kind = "" if isinstance(exc, TargetingError) else f"unexpected {type(exc).__name__}: "
         return BatchRun(
@@ -165,10 +166,14 @@ def run_batch(
         raise BatchError(f"jobs must be at least 1, got {jobs}")
     paths = [str(Path(c).resolve()) for c in configs]
     done: dict[str, BatchRun] = {}
+    workers = min(jobs, len(paths))
+    # a run hands work to a second core only where the batch leaves cores idle
+    parallel = workers < (os.cpu_count() or 1)
     # one task per worker process: a force's memory is returned to the system when it ends
-    with ProcessPoolExecutor(max_workers=min(jobs, len(paths)), max_tasks_per_child=1) as pool:
+    with ProcessPoolExecutor(max_workers=workers, max_tasks_per_child=1) as pool:
         futures = [
-            pool.submit(_run_one, label, path) for label, path in zip(labels, paths, strict=True)
+            pool.submit(_run_one, label, path, parallel)
+            for label, path in zip(labels, paths, strict=True)
         ]
         for future in as_completed(futures):
             outcome = future.result()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 class TargetingError(Exception):
@@ -32,6 +33,10 @@ class ConfigError(TargetingError):
         lines = "\n".join(f"  - {p}" for p in self.problems)
         super().__init__(f"config {self.path} has {len(self.problems)} problem(s):\n{lines}")
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # rebuilt from its own arguments (with any notes), so it crosses a process boundary
+        return type(self), (self.path, self.problems), self.__dict__
+
 
 class InputError(TargetingError):
     """An input file cannot be used at all; the run stops before any output is written."""
@@ -45,6 +50,9 @@ class InputError(TargetingError):
             f"input '{input_name}' ({self.path}) cannot be used, "
             f"{len(self.problems)} problem(s):\n{lines}"
         )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (self.input_name, self.path, self.problems), self.__dict__
 
 
 class OutputError(TargetingError):

@@ -18,6 +18,7 @@ import pandas as pd
 import shapely
 
 from targeting import __version__
+from targeting.background import in_background
 from targeting.config import Config, load_config
 from targeting.disclosure import protect_breakdown, withhold_small_counts
 from targeting.emerging import find_emerging
@@ -246,9 +247,13 @@ def compute(
     *,
     previous: PreviousRun | None = None,
     on_step: StepCallback = no_progress,
+    parallel: bool = True,
 ) -> Results:
     """Representation, emerging communities, segments, the week's plan and the report, from the
-    inputs and their grid; `previous` (an earlier run) adds the change since then."""
+    inputs and their grid; `previous` (an earlier run) adds the change since then.
+
+    With `parallel`, the plan is made in a child process on a second core (`in_background`).
+    """
     threshold = config.privacy.suppression_threshold
     on_step("representation")
     areas = pd.DataFrame(data.areas.drop(columns="geometry"))
@@ -275,23 +280,30 @@ def compute(
         if data.segment_descriptions is not None
         else None
     )
-    plan = plan_week(config=config, grid=grid, areas=areas, area_gaps=rep.areas,
-                     representation=rep.table, visited=data.visited, postcodes=data.postcodes,
-                     as_of=data.as_of, segment_labels=labels_of_segments)  # fmt: skip
-    on_step("report")
-    labels = label_table(data.origins, threshold=threshold)
-    sections = build_sections(
-        representation=rep,
-        signups=data.signups.table,
-        areas=areas,
-        cells=grid.cells,
-        schemes=_schemes_with_areas(data.schemes, data.areas),
-        emerging=emerging,
-        labels=labels,
-        as_of=data.as_of,
-        base=data.population.base,
-        threshold=threshold,
-    )
+    # the plan and the report's sections need nothing of each other: the plan is made on the
+    # second core while this process builds the sections
+    with in_background(
+        lambda: plan_week(config=config, grid=grid, areas=areas, area_gaps=rep.areas,
+                          representation=rep.table, visited=data.visited,
+                          postcodes=data.postcodes, as_of=data.as_of,
+                          segment_labels=labels_of_segments),
+        name="the week's plan", fork=parallel,
+    ) as planning:  # fmt: skip
+        on_step("report")
+        labels = label_table(data.origins, threshold=threshold)
+        sections = build_sections(
+            representation=rep,
+            signups=data.signups.table,
+            areas=areas,
+            cells=grid.cells,
+            schemes=_schemes_with_areas(data.schemes, data.areas),
+            emerging=emerging,
+            labels=labels,
+            as_of=data.as_of,
+            base=data.population.base,
+            threshold=threshold,
+        )
+        plan = planning.result()
     portraits = (
         segment_portraits(
             grid.cell_segments, grid.cell_origins,
@@ -459,16 +471,23 @@ def _map_tables(grid: Grid, out: Results, data: Ingested) -> MapTables:
 
 def _write_outputs(
     tmp: Path, data: Ingested, grid: Grid, out: Results, *, config: Config,
-    previous: PreviousRun | None, on_step: StepCallback,
+    previous: PreviousRun | None, on_step: StepCallback, parallel: bool,
 ) -> None:  # fmt: skip
-    """Every output file into the temporary folder `tmp`."""
-    # the analyst files are written by DuckDB and pyarrow, which let go of Python's lock: on a
-    # second core, while this thread writes the rest (a tenth of a force's run)
-    with ThreadPoolExecutor(max_workers=1) as background:
-        analyst = background.submit(_write_analyst_files, tmp, grid, out, data, config)
-        _write_shared_files(tmp, data, grid, out, config=config, previous=previous,
-                            on_step=on_step)  # fmt: skip
-        analyst.result()
+    """Every output file into the temporary folder `tmp`.
+
+    With `parallel`, the map is drawn in a child process on a second core, forked before the
+    analyst files' thread starts (`in_background`).
+    """
+    with in_background(lambda: _write_map(tmp, data, grid, out, config=config),
+                       name="the map", fork=parallel) as drawing:  # fmt: skip
+        # the analyst files are written by DuckDB and pyarrow, which let go of Python's lock:
+        # in a second thread, while this one writes the rest
+        with ThreadPoolExecutor(max_workers=1) as background:
+            analyst = background.submit(_write_analyst_files, tmp, grid, out, data, config)
+            _write_shared_files(tmp, data, grid, out, config=config, previous=previous)
+            analyst.result()
+        on_step("map")
+        drawing.result()
     # last: the manifest holds the digest of every file, the store's and the cells' included
     write_manifest(tmp, out.manifest)
     fsync_tree(tmp)
@@ -484,9 +503,9 @@ def _write_analyst_files(
 
 def _write_shared_files(
     tmp: Path, data: Ingested, grid: Grid, out: Results, *, config: Config,
-    previous: PreviousRun | None, on_step: StepCallback,
+    previous: PreviousRun | None,
 ) -> None:  # fmt: skip
-    """The tables, geofences, pack, report and map, and the rejects."""
+    """The tables, geofences, pack and report, and the rejects."""
     plan, rep = out.plan, out.representation
     write_csv(rep.table, tmp / "representation.csv")
     if out.emerging is not None:
@@ -508,13 +527,16 @@ def _write_shared_files(
                 headline_to_markdown(out.headline, as_of=data.as_of))  # fmt: skip
     write_report(tmp, out.sections, marking=marking, as_of=data.as_of,
                  base=data.population.base, headline=headline)  # fmt: skip
-    on_step("map")
-    # folium loads in a quarter of a second, so only a run that draws a map imports it
+    write_rejects(tmp, {s.name: s.rejects for s in data.summaries})
+
+
+def _write_map(tmp: Path, data: Ingested, grid: Grid, out: Results, *, config: Config) -> None:
+    """The officers' map page."""
+    # folium takes half a second to load, so only a run that draws a map imports it
     from targeting.maps import MAP_NAME, map_data, map_to_html
 
     page = map_to_html(map_data(_map_tables(grid, out, data), config=config), origin=None)
     (tmp / MAP_NAME).write_text(page, encoding="utf-8")
-    write_rejects(tmp, {s.name: s.rejects for s in data.summaries})
 
 
 def run(
@@ -522,22 +544,25 @@ def run(
     *,
     previous: Path | None = None,
     on_step: StepCallback = no_progress,
+    parallel: bool = True,
 ) -> RunResult:
     """The whole batch run: ingest, grid, compute, write; the outputs replace the config's output
     folder at the end, all at once.
 
     `previous`, an earlier run's output folder, adds the change since then to the tasking pack.
+    With `parallel` (on Linux with two or more cores), work that needs nothing of the work beside
+    it runs in a child process on a second core; the outputs are the same either way.
     """
     cfg = config if isinstance(config, Config) else load_config(config)
     previous_run = read_previous_run(previous)
     data = ingest_inputs(cfg, on_step=on_step)
     check_output_dir(cfg.output.dir, cfg)
     grid = grid_inputs(data, cfg, on_step=on_step)
-    out = compute(data, grid, cfg, previous=previous_run, on_step=on_step)
+    out = compute(data, grid, cfg, previous=previous_run, on_step=on_step, parallel=parallel)
     on_step("write outputs")
     with atomic_output_dir(cfg.output.dir, marker="manifest.json") as tmp:
         _write_outputs(tmp, data, grid, out, config=cfg, previous=previous_run,
-                       on_step=on_step)  # fmt: skip
+                       on_step=on_step, parallel=parallel)  # fmt: skip
     added = add_run(cfg.output.dir, store=cfg.history.store) if cfg.history.store else []
     return RunResult(cfg.output.dir.resolve(), out.manifest, tuple(added))
 

@@ -715,3 +715,40 @@ def test_real_deprivation_is_each_wards_residents_weighted_mean_of_its_lsoas(
     # drawn from the run's results in memory, it is the page `targeting map` draws from the store
     config = load_config(tmp_path / "run.toml")
     assert map_to_html(read_map_data(out, config=config), origin=None) == page
+
+
+def test_the_plan_and_the_map_made_alongside_give_the_same_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On Linux with two cores the plan and the map are made in child processes while the run
+    carries on: every output is the same, byte for byte, as when all is done in one process
+    (the manifest's digests cover every file, the store by its tables)."""
+    import dataclasses
+    import os
+
+    import targeting.pipeline as pipeline
+    from targeting.background import can_fork
+    from targeting.demo import write_demo_inputs
+
+    where = tmp_path / "plan_pid.txt"
+    plan_week = pipeline.plan_week
+
+    def plan_and_say_where(**kwargs: object) -> object:
+        where.write_text(str(os.getpid()))
+        return plan_week(**kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pipeline, "plan_week", plan_and_say_where)
+    config = load_config(write_demo_inputs(tmp_path / "demo"))
+    config = dataclasses.replace(config, history=dataclasses.replace(config.history, store=None))
+
+    def outputs(parallel: bool) -> dict[str, str]:
+        out = run(config, parallel=parallel).out_dir
+        return json.loads((out / "manifest.json").read_text())["outputs"]
+
+    alone = outputs(parallel=False)
+    assert where.read_text() == str(os.getpid())
+    alongside = outputs(parallel=True)
+    if can_fork():
+        assert where.read_text() != str(os.getpid())
+    assert "map.html" in alongside and "tasking.html" in alongside
+    assert alongside == alone
