@@ -258,37 +258,31 @@ def compute(
     on_step("representation")
     areas = pd.DataFrame(data.areas.drop(columns="geometry"))
     rep = grid_to_representation(grid.cell_origins, grid.cells, areas=areas, threshold=threshold)
-    map_rep = map_cells(
-        grid.cell_origins, resolution=config.representation.map_resolution, threshold=threshold
-    )
-    emerging = (
-        find_emerging(
-            grid.cell_origins,
-            grid.previous,
-            areas=areas,
-            cell_resolution=config.representation.map_resolution,
-            min_growth=config.emerging.min_growth,
-            min_increase=config.emerging.min_increase,
-        )
-        if grid.previous is not None
-        else None
-    )
-    segments = segment_table(data, grid, config)
     on_step("targeting")
-    labels_of_segments = (
-        data.segment_descriptions.set_index("segment")["label"]
-        if data.segment_descriptions is not None
-        else None
-    )
-    # the plan and the report's sections need nothing of each other: the plan is made on the
-    # second core while this process builds the sections
+    # the plan needs only the representation, and the rest up to the report's sections needs
+    # nothing of the plan: the plan (with the map's streets around its visits) is made on the
+    # second core while this process does the rest
     with in_background(
-        lambda: plan_week(config=config, grid=grid, areas=areas, area_gaps=rep.areas,
-                          representation=rep.table, visited=data.visited,
-                          postcodes=data.postcodes, as_of=data.as_of,
-                          segment_labels=labels_of_segments),
+        lambda: _plan_and_streets(data, grid, config, areas=areas, rep=rep),
         name="the week's plan", fork=parallel,
     ) as planning:  # fmt: skip
+        map_rep = map_cells(
+            grid.cell_origins, resolution=config.representation.map_resolution,
+            threshold=threshold,
+        )  # fmt: skip
+        emerging = (
+            find_emerging(
+                grid.cell_origins,
+                grid.previous,
+                areas=areas,
+                cell_resolution=config.representation.map_resolution,
+                min_growth=config.emerging.min_growth,
+                min_increase=config.emerging.min_increase,
+            )
+            if grid.previous is not None
+            else None
+        )
+        segments = segment_table(data, grid, config)
         on_step("report")
         labels = label_table(data.origins, threshold=threshold)
         sections = build_sections(
@@ -303,7 +297,9 @@ def compute(
             base=data.population.base,
             threshold=threshold,
         )
-        plan = planning.result()
+        manifest = _manifest_base(config, data, labels=labels)
+        area_table = _area_table(data.areas, grid)
+        plan, streets = planning.result()
     portraits = (
         segment_portraits(
             grid.cell_segments, grid.cell_origins,
@@ -319,15 +315,28 @@ def compute(
     headline = build_headline(representation=rep.table, ranked_areas=plan.ranked_areas,
                               previous=previous, base=data.population.base,
                               threshold=threshold)  # fmt: skip
-    manifest = _manifest_base(config, data, labels=labels) | _manifest_results(
-        config, data, grid, rep, plan
+    manifest |= _manifest_results(config, data, grid, rep, plan)
+    return Results(areas, area_table, rep, map_rep, emerging, segments, plan, sections,
+                   headline, portraits, streets, manifest)  # fmt: skip
+
+
+def _plan_and_streets(
+    data: Ingested, grid: Grid, config: Config, *, areas: pd.DataFrame, rep: Representation
+) -> tuple[Plan, gpd.GeoDataFrame | None]:
+    """The week's plan, and the streets around its visits for the map (None without streets)."""
+    labels_of_segments = (
+        data.segment_descriptions.set_index("segment")["label"]
+        if data.segment_descriptions is not None
+        else None
     )
+    plan = plan_week(config=config, grid=grid, areas=areas, area_gaps=rep.areas,
+                     representation=rep.table, visited=data.visited, postcodes=data.postcodes,
+                     as_of=data.as_of, segment_labels=labels_of_segments)  # fmt: skip
     streets = data.get("streets")
-    if streets is not None:
-        visits = pd.concat([plan.hotspots, plan.stations])[["latitude", "longitude"]]
-        streets = streets_near(streets, visits, buffer_m=config.map.streets_buffer_m)
-    return Results(areas, _area_table(data.areas, grid), rep, map_rep, emerging, segments,
-                   plan, sections, headline, portraits, streets, manifest)  # fmt: skip
+    if streets is None:
+        return plan, None
+    visits = pd.concat([plan.hotspots, plan.stations])[["latitude", "longitude"]]
+    return plan, streets_near(streets, visits, buffer_m=config.map.streets_buffer_m)
 
 
 def _manifest_results(

@@ -226,7 +226,10 @@ def areas_to_fragments(
     projected = np.asarray(areas.to_crs(crs).geometry.values)
     shapely.prepare(projected)
     owner, cells = _cells_in(geoms, resolution=resolution, mode=ContainmentMode.IntersectsBoundary)
-    outlines = id_outlines(cells, to_proj)
+    # a cell on a boundary between areas is listed once per area: each outline is made once
+    known, listed = np.unique(cells, return_inverse=True)
+    known_outlines = id_outlines(known, to_proj)
+    outlines = known_outlines[listed]
     whole = shapely.contains_properly(projected[owner], outlines)
     full = pd.DataFrame({"area": owner[whole], "cell": cells[whole]})
     seed_owner, seed_cells = owner[~whole], cells[~whole]
@@ -247,7 +250,7 @@ def areas_to_fragments(
     )
     edge = edge[edge["_merge"] == "left_only"].drop(columns="_merge")
     edge_area = edge["area"].to_numpy()
-    edge_polys = id_outlines(edge["cell"].to_numpy(), to_proj)
+    edge_polys = _outlines_of(edge["cell"].to_numpy(), known, known_outlines, to_proj)
     hits = shapely.intersects(projected[edge_area], edge_polys)
     # a prepared outline must not be read by two threads at once (GEOS builds its index on first
     # use): only the cutting, which never uses it, runs in threads
@@ -273,6 +276,19 @@ def areas_to_fragments(
         geometry="geometry",
         crs=crs,
     )
+
+
+def _outlines_of(
+    cells: np.ndarray, known: np.ndarray, known_outlines: np.ndarray, to_proj: pyproj.Transformer
+) -> np.ndarray:
+    """Outlines of `cells`, taken from those already made for the sorted `known` cells where
+    they are there (most of a ring around the cut cells), made through `to_proj` otherwise."""
+    at = np.minimum(np.searchsorted(known, cells), max(len(known) - 1, 0))
+    found = known[at] == cells if len(known) else np.zeros(len(cells), dtype=bool)
+    outlines = np.empty(len(cells), dtype=object)
+    outlines[found] = known_outlines[at[found]]
+    outlines[~found] = id_outlines(cells[~found], to_proj)
+    return outlines
 
 
 def points_to_fragments(
