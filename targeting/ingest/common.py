@@ -59,6 +59,10 @@ _CODE_AND_NAME = re.compile(r"^\s*([A-Za-z0-9]+)\s+:\s+\S")
 def parse_area_codes(values: pd.Series) -> pd.Series:
     """Area codes as text, with Nomis's "CODE : name" cells cut to the code."""
     codes = values.astype(str).str.strip()
+    # the pattern needs a colon: a table of plain codes (most) skips the regular expression
+    named = codes.str.contains(":", regex=False).to_numpy(dtype=bool)
+    if not named.any():
+        return codes
     split = codes.str.extract(_CODE_AND_NAME, expand=False)
     return split.where(split.notna(), codes)
 

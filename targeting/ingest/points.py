@@ -395,8 +395,7 @@ def read_crimes(
             "latitude": lat[ok],
             "longitude": lon[ok],
             "area_code": areas["area_code"].to_numpy()[area_idx[ok]],
-            # YYYY-MM, formatted by numpy (pandas' strftime is 30 times slower)
-            "month": month[ok].to_numpy().astype("datetime64[M]").astype(str).astype(object),
+            "month": _months_to_text(month[ok].to_numpy()),
             "crime_type": ctype[ok].to_numpy(),
             "is_asb": is_asb,
             "is_sac": ctype[ok].isin(config.crimes.sac_types).to_numpy() & ~is_asb,
@@ -408,6 +407,13 @@ def read_crimes(
         "crimes", tuple(files), len(frame), int(ok.sum()), rejects, tuple(warnings), details
     )
     return table, summary
+
+
+def _months_to_text(months: np.ndarray) -> np.ndarray:
+    """Datetimes as `YYYY-MM` text (objects): each distinct month formatted once by numpy, as a
+    year of crimes has a dozen (formatting every row took a tenth of a force's ingest)."""
+    distinct, codes = np.unique(months.astype("datetime64[M]"), return_inverse=True)
+    return distinct.astype(str).astype(object)[codes]
 
 
 def read_ratings(
