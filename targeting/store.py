@@ -253,9 +253,13 @@ def write_rejects(folder: Path, rejects: Mapping[str, pd.DataFrame]) -> None:
 
 
 def write_store(path: Path, tables: Mapping[str, pd.DataFrame]) -> None:
-    """Write each frame as a DuckDB table in one file (replacing it)."""
+    """Write each frame as a DuckDB table in one file (replacing it).
+
+    One DuckDB thread: the store is written beside the rest of the outputs, and on its own a
+    force's store is written no slower by one thread than by two (and with a tenth less work).
+    """
     path.unlink(missing_ok=True)
-    con = duckdb.connect(str(path))
+    con = duckdb.connect(str(path), config={"threads": 1})
     try:
         for name, frame in tables.items():
             con.register("frame_view", frame)
