@@ -2,7 +2,7 @@
 the run carries on, and hands it back through a pipe.
 
 Planning the week and building the report each take about a second of a force's run and neither
-needs the other; threads would take turns on Python's lock for the pandas work in both. A forked
+needs the other; threads would mostly take turns on Python's lock for the pandas work in both. A forked
 child starts from the parent's memory as it is (copy-on-write), so nothing is copied on the way
 in, and only the result is pickled on the way out.
 
@@ -146,8 +146,9 @@ def in_background(fn: Callable[[], T], *, name: str, fork: bool) -> Pending[T]:
             return Pending(name=name, error=error)
     read_fd, write_fd = os.pipe()
     # flushed first, so text still buffered here is not written twice
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None:
+            stream.flush()
     pid = os.fork()
     if pid == 0:  # the child: compute, hand back, and leave without running any cleanup
         code = 1
@@ -155,8 +156,9 @@ def in_background(fn: Callable[[], T], *, name: str, fork: bool) -> Pending[T]:
             os.close(read_fd)
             # fresh streams on the same descriptors: the inherited ones may be a progress bar's,
             # whose lock another thread of the parent could have held at the fork
-            sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
-            sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
+            with contextlib.suppress(OSError):  # a process without them keeps what it had
+                sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
+                sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
             try:
                 payload = pickle.dumps((True, fn()), protocol=pickle.HIGHEST_PROTOCOL)
             except Exception as error:
