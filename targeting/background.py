@@ -2,9 +2,9 @@
 the run carries on, and hands it back through a pipe.
 
 Planning the week and building the report each take about a second of a force's run and neither
-needs the other; threads would mostly take turns on Python's lock for the pandas work in both. A forked
-child starts from the parent's memory as it is (copy-on-write), so nothing is copied on the way
-in, and only the result is pickled on the way out.
+needs the other; threads would mostly take turns on Python's lock for the pandas work in both. A
+forked child starts from the parent's memory as it is (copy-on-write), so nothing is copied on
+the way in, and only the result is pickled on the way out.
 
 A child is forked only on Linux with more than one core, and only when asked (`fork=True`).
 Otherwise the function runs at once, in this process, to the same result: the outputs never
@@ -121,14 +121,14 @@ def _error_payload(error: Exception) -> bytes:
     """The child's error as the parent will raise it: the same exception when it survives
     pickling (the package's own errors do), a `BackgroundError` naming it otherwise; either
     way with the child's traceback as a note."""
-    error.add_note("raised in a background process:\n" + "".join(traceback.format_exception(error)))
+    trace = "".join(traceback.format_exception(error))
+    error.add_note("raised in a background process:\n" + trace)
     try:
         payload = pickle.dumps((False, error), protocol=pickle.HIGHEST_PROTOCOL)
         pickle.loads(payload)
         return payload
     except Exception:
-        text = "".join(traceback.format_exception(error))
-        stand_in = BackgroundError(f"{type(error).__name__}: {error}\n{text}")
+        stand_in = BackgroundError(f"{type(error).__name__}: {error}\n{trace}")
         return pickle.dumps((False, stand_in), protocol=pickle.HIGHEST_PROTOCOL)
 
 
