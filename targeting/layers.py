@@ -2,7 +2,8 @@
 how it reaches the grid's fragments and the counts it adds there.
 
 A run reads the layers in this order (each may use those read before it) and places them on the
-grid in the same order. To add an input: write its reader (which declares its file's columns)
+grid in the same order; a `background` layer may be read in a child process beside the layers
+after it, and is then placed last, its counts still added in its place. To add an input: write its reader (which declares its file's columns)
 and, if it reaches the grid, its placer (`targeting.grid.place`), then add a `Layer` here; the
 config's `[inputs]` and `[columns.<name>]` keys, the manifest, the grid's counts, the area and
 cell sums and the store follow from it.
@@ -115,6 +116,9 @@ class Layer:
     globs: bool = False  # a list of paths or glob patterns
     step: str | None = None  # the progress step it starts
     personal: bool = False  # rows about people: restricted to analysts
+    # read in a child process beside the rest of the run when it runs in parallel: a long read
+    # that uses only the layers before it, and that no later layer uses
+    background: bool = False
     place: Placer | None = None
     counts: tuple[Count, ...] = ()
 
@@ -187,7 +191,7 @@ LAYERS: tuple[Layer, ...] = (
         "crimes",
         lambda c, got: _one(read_crimes(c, areas=got.data["areas"], as_of=got.as_of,
                                         crime_types=read_crime_types(), locator=got.locator)),
-        CRIMES, globs=True, step="crimes",
+        CRIMES, globs=True, step="crimes", background=True,
         place=lambda ctx, data, got: place_crimes(ctx, data),
         counts=(Count("crimes", integer=True), Count("sac_crimes", integer=True),
                 Count("public_crimes", integer=True), Count("asb", integer=True)),

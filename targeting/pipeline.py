@@ -22,7 +22,7 @@ from targeting.background import in_background
 from targeting.config import Config, load_config
 from targeting.disclosure import protect_breakdown, withhold_small_counts
 from targeting.emerging import find_emerging
-from targeting.errors import OutputError
+from targeting.errors import OutputError, TargetingError
 from targeting.geofence import write_geofences_geojson, write_geofences_kml
 from targeting.grid import Grid, build_grid, points_to_areas
 from targeting.history import Added, add_run, ratings_to_days, signups_to_days, visits_to_days
@@ -564,9 +564,16 @@ def run(
     """
     cfg = config if isinstance(config, Config) else load_config(config)
     previous_run = read_previous_run(previous)
-    data = ingest_inputs(cfg, on_step=on_step)
-    check_output_dir(cfg.output.dir, cfg)
-    grid = grid_inputs(data, cfg, on_step=on_step)
+    reading = ingest_inputs(cfg, on_step=on_step, parallel=parallel)
+    try:
+        check_output_dir(cfg.output.dir, cfg)
+        grid = grid_inputs(reading, cfg, on_step=on_step)
+        data = reading.collected()
+    except TargetingError:
+        reading.collected()  # an input's error comes first, as reading every input in order would
+        raise
+    finally:
+        reading.cancel()  # a layer still read in a child when the run stopped: the child too
     out = compute(data, grid, cfg, previous=previous_run, on_step=on_step, parallel=parallel)
     on_step("write outputs")
     with atomic_output_dir(cfg.output.dir, marker="manifest.json") as tmp:

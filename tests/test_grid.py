@@ -363,7 +363,7 @@ def _grid(
         {"inputs": {"areas": "a", "population": "p", "signups": "s"}, **(settings or {})},
         path=Path("/run.toml"),
     )
-    return build_grid(Ingested(data, ()), config=config)
+    return build_grid(Ingested(data, {}), config=config)
 
 
 def _west_residents(grid: Grid, areas: gpd.GeoDataFrame) -> float:

@@ -17,7 +17,7 @@ import shapely
 from realworld import write_postcode_signups
 from tiny import REALDATA, needs_realdata, write_world
 
-from targeting.config import load_config
+from targeting.config import Config, load_config
 from targeting.errors import InputError
 from targeting.maps import map_to_html, read_map_data
 from targeting.maps.data import SEQUENTIAL
@@ -720,24 +720,32 @@ def test_real_deprivation_is_each_wards_residents_weighted_mean_of_its_lsoas(
 def test_the_plan_and_the_map_made_alongside_give_the_same_bytes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """On Linux with two cores the plan and the map are made in child processes while the run
-    carries on: every output is the same, byte for byte, as when all is done in one process
-    (the manifest's digests cover every file, the store by its tables)."""
+    """On Linux with two cores the crimes are read, and the plan and the map are made, in child
+    processes while the run carries on: every output is the same, byte for byte, as when all is
+    done in one process (the manifest's digests cover every file, the store by its tables)."""
     import dataclasses
     import os
 
+    import targeting.layers as layers
     import targeting.pipeline as pipeline
     from targeting.background import can_fork
     from targeting.demo import write_demo_inputs
 
     where = tmp_path / "plan_pid.txt"
+    crimes_where = tmp_path / "crimes_pid.txt"
     plan_week = pipeline.plan_week
+    read_crimes = layers.read_crimes
 
     def plan_and_say_where(**kwargs: object) -> object:
         where.write_text(str(os.getpid()))
         return plan_week(**kwargs)  # type: ignore[arg-type]
 
+    def read_crimes_and_say_where(*args: object, **kwargs: object) -> object:
+        crimes_where.write_text(str(os.getpid()))
+        return read_crimes(*args, **kwargs)  # type: ignore[arg-type]
+
     monkeypatch.setattr(pipeline, "plan_week", plan_and_say_where)
+    monkeypatch.setattr(layers, "read_crimes", read_crimes_and_say_where)
     config = load_config(write_demo_inputs(tmp_path / "demo"))
     config = dataclasses.replace(config, history=dataclasses.replace(config.history, store=None))
 
@@ -746,9 +754,90 @@ def test_the_plan_and_the_map_made_alongside_give_the_same_bytes(
         return json.loads((out / "manifest.json").read_text())["outputs"]
 
     alone = outputs(parallel=False)
-    assert where.read_text() == str(os.getpid())
+    assert where.read_text() == crimes_where.read_text() == str(os.getpid())
     alongside = outputs(parallel=True)
     if can_fork():
         assert where.read_text() != str(os.getpid())
+        assert crimes_where.read_text() not in (str(os.getpid()), where.read_text())
     assert "map.html" in alongside and "tasking.html" in alongside
     assert alongside == alone
+
+
+def _demo_config_without_history(path: Path) -> Config:
+    import dataclasses
+
+    config = load_config(path)
+    return dataclasses.replace(config, history=dataclasses.replace(config.history, store=None))
+
+
+def _demo_without_history(tmp_path: Path) -> Config:
+    from targeting.demo import write_demo_inputs
+
+    return _demo_config_without_history(write_demo_inputs(tmp_path / "demo"))
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_unusable_crimes_are_reported_first_whether_read_alongside_or_in_order(
+    tmp_path: Path, parallel: bool
+) -> None:
+    """The crimes are read in a child while the run reads the later inputs and checks the output
+    folder. With the crimes, the ratings (read after them) and the output folder all unusable,
+    the crimes' error is the one raised, as when every input is read in order."""
+    from targeting.errors import OutputError
+
+    config = _demo_without_history(tmp_path)
+    crime_file = sorted((tmp_path / "demo" / "crime").glob("*/*.csv"))[3]
+    crimes = pd.read_csv(crime_file)
+    crimes.drop(columns=["Month"]).to_csv(crime_file, index=False)
+    (tmp_path / "demo" / "ratings.csv").write_text("", encoding="utf-8")
+    with pytest.raises(InputError) as stopped:
+        run(config, parallel=parallel)
+    assert stopped.value.input_name == "crimes"
+    assert stopped.value.path == crime_file
+    assert "Month" in str(stopped.value)
+
+    crimes.to_csv(crime_file, index=False)
+    with pytest.raises(InputError) as stopped:
+        run(config, parallel=parallel)
+    assert stopped.value.input_name == "ratings"
+
+    (tmp_path / "demo" / "ratings.csv").unlink()
+    text = config.path.read_text(encoding="utf-8").replace('ratings = "ratings.csv"\n', "")
+    config.path.write_text(text.replace('dir = "output"', 'dir = "."'), encoding="utf-8")
+    unrated = _demo_config_without_history(config.path)
+    with pytest.raises(OutputError):
+        run(unrated, parallel=parallel)
+    crimes.drop(columns=["Month"]).to_csv(crime_file, index=False)
+    with pytest.raises(InputError) as stopped:
+        run(unrated, parallel=parallel)
+    assert stopped.value.input_name == "crimes"
+
+
+def test_a_run_that_fails_while_crimes_are_read_alongside_leaves_no_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The grid fails while the crimes' child may still run: the run stops it and reaps it."""
+    import os
+
+    import targeting.ingest.inputs as inputs
+    import targeting.pipeline as pipeline
+    from targeting.background import Pending
+
+    started: list[Pending[object]] = []
+    in_background = inputs.in_background
+
+    def start_and_keep(*args: object, **kwargs: object) -> Pending[object]:
+        started.append(in_background(*args, **kwargs))  # type: ignore[arg-type]
+        return started[-1]
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the grid failed")
+
+    monkeypatch.setattr(inputs, "in_background", start_and_keep)
+    monkeypatch.setattr(pipeline, "build_grid", fail)
+    with pytest.raises(RuntimeError, match="the grid failed"):
+        run(_demo_without_history(tmp_path), parallel=True)
+    assert [reading.name for reading in started] == ["reading crimes"]
+    assert started[0].pid is None
+    with pytest.raises(ChildProcessError):  # no child of this process is left to reap
+        os.waitpid(-1, os.WNOHANG)

@@ -59,15 +59,22 @@ def build_grid(data: Ingested, *, config: Config) -> Grid:
                       small_areas=data.small_areas, raster=raster)  # fmt: skip
     cells = pd.DataFrame(fragments[["cell", "area_code", "area_m2"]]).reset_index(drop=True)
     cells.insert(0, "fragment", np.arange(len(fragments)))
+    # layers in hand first: a layer still being read in a child (`Ingested.pending`) is placed
+    # last, so its reading overlaps as much of the grid as it can
+    placers = {
+        layer.name: layer.place
+        for layer in data.layers
+        if layer.place is not None and data.given(layer.name)
+    }
+    by_layer = {
+        name: place(ctx, data.layer_data(name), data.data)
+        for name, place in sorted(placers.items(), key=lambda item: item[0] in data.pending)
+    }
     counts: dict[str, Any] = {}
     tables: dict[str, pd.DataFrame] = {}
     unallocated: dict[str, float] = {}
     for layer in data.layers:
-        placed = (
-            layer.place(ctx, data.data[layer.name], data.data)
-            if layer.place is not None and layer.name in data.data
-            else None
-        )
+        placed = by_layer.get(layer.name)
         counts |= {c.name: c.absent(len(cells)) for c in layer.counts}
         counts |= dict(placed.counts) if placed is not None else {}
         if placed is not None:

@@ -10,19 +10,21 @@ from __future__ import annotations
 import datetime as dt
 import glob
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
 import pandas as pd
 
+from targeting.background import Pending, in_background
 from targeting.config import Config
 from targeting.disclosure import withhold_small_counts
-from targeting.errors import InputError, Problem
-from targeting.ingest import InputSummary, Population, Signups
+from targeting.errors import InputError, Problem, TargetingError
+from targeting.ingest import Population, Signups
 from targeting.ingest.segments import SegmentInput
-from targeting.layers import BY_NAME, LAYERS, Layer, Read, input_files, layer_steps
+from targeting.layers import BY_NAME, LAYERS, Layer, Read, Summaries, input_files, layer_steps
 from targeting.origins import OriginMapping
 
 StepCallback = Callable[[str], None]
@@ -36,16 +38,60 @@ def no_progress(_: str) -> None:
 
 @dataclass(frozen=True)
 class Ingested:
-    """Every input read, by layer name, with what happened to each; `layers` is the whole
-    registry (a layer not given still declares the counts it would have added)."""
+    """Every input read, by layer name, with what happened to each (`read`, in the registry's
+    order); `layers` is the whole registry (a layer not given still declares the counts it would
+    have added).
+
+    `pending` holds the layers still being read in a child process (`Layer.background`):
+    `layer_data` waits for one, `collected` waits for them all.
+    """
 
     data: Mapping[str, Any]
-    summaries: tuple[InputSummary, ...]
+    read: Mapping[str, Summaries]
     layers: tuple[Layer, ...] = LAYERS
+    pending: Mapping[str, Pending[tuple[Any, Summaries]]] = field(default_factory=dict)
+
+    @property
+    def summaries(self) -> Summaries:
+        """What happened to each input read, in the registry's order."""
+        assert not self.pending, "collect the layers still being read first"
+        return tuple(s for summaries in self.read.values() for s in summaries)
 
     def get(self, name: str) -> Any:
         """A layer's data, or None when it was not given."""
         return self.data.get(name)
+
+    def given(self, name: str) -> bool:
+        """Whether the layer was given: read, or still being read."""
+        return name in self.data or name in self.pending
+
+    def layer_data(self, name: str) -> Any:
+        """A layer's data, waiting for it if it is still being read (None when not given)."""
+        if name in self.pending:
+            return self.pending[name].result()[0]
+        return self.data.get(name)
+
+    def collected(self) -> Ingested:
+        """Every layer in hand: waits for those still being read, and raises the error of the
+        first (in the registry's order) that failed."""
+        if not self.pending:
+            return self
+        done = {name: self.pending[name].result() for name in self.pending}
+        return replace(
+            self,
+            data={**self.data, **{name: value for name, (value, _) in done.items()}},
+            read={
+                layer.name: done[layer.name][1] if layer.name in done else self.read[layer.name]
+                for layer in self.layers
+                if layer.name in done or layer.name in self.read
+            },
+            pending={},
+        )
+
+    def cancel(self) -> None:
+        """Stop the children of layers still being read (the run failed before it needed them)."""
+        for reading in self.pending.values():
+            reading.cancel()
 
     @property
     def areas(self) -> gpd.GeoDataFrame:
@@ -135,20 +181,47 @@ def check_inputs_exist(config: Config) -> None:
 
 
 def ingest_inputs(
-    config: Config, *, on_step: StepCallback = no_progress, check_origins: bool = True
+    config: Config,
+    *,
+    on_step: StepCallback = no_progress,
+    check_origins: bool = True,
+    parallel: bool = False,
 ) -> Ingested:
     """Read and validate every input the config names, layer by layer; stop at the first
-    unusable file, and (with `check_origins`) when too many sign-up origins cannot be mapped."""
+    unusable file, and (with `check_origins`) when too many sign-up origins cannot be mapped.
+
+    With `parallel`, a layer marked `background` is read in a child process (`in_background`)
+    while the run reads the rest and builds the grid; the result holds it as `pending` until it
+    is collected (`Ingested.collected`), or stopped (`Ingested.cancel`).
+    """
     check_inputs_exist(config)
     got = Read(config, check_origins=check_origins)
-    summaries: list[InputSummary] = []
-    for layer in LAYERS:
-        if layer.step is not None:
-            on_step(layer.step)
-        given = config.inputs.get(layer.name)
-        if not (layer.required or given):
-            continue
-        data, read = layer.read(config, got)
-        got.data[layer.name] = data
-        summaries += read
-    return Ingested(dict(got.data), tuple(summaries))
+    read: dict[str, Summaries] = {}
+    pending: dict[str, Pending[tuple[Any, Summaries]]] = {}
+    try:
+        for layer in LAYERS:
+            if layer.step is not None:
+                on_step(layer.step)
+            given = config.inputs.get(layer.name)
+            if not (layer.required or given):
+                continue
+            if parallel and layer.background:
+                # the areas' lookup is built before the fork, so the child and the run share it
+                got.locator  # noqa: B018
+                pending[layer.name] = in_background(
+                    partial(layer.read, config, got), name=f"reading {layer.name}", fork=True
+                )
+                continue
+            got.data[layer.name], read[layer.name] = layer.read(config, got)
+    except TargetingError:
+        # a layer read in a child comes before this one: its error is the one to report first,
+        # as reading in order would have
+        for reading in pending.values():
+            with reading:
+                reading.result()
+        raise
+    except BaseException:
+        for reading in pending.values():
+            reading.cancel()
+        raise
+    return Ingested(dict(got.data), read, pending=pending)
