@@ -3,7 +3,7 @@ how it reaches the grid's fragments and the counts it adds there.
 
 A run reads the layers in this order (each may use those read before it) and places them on the
 grid in the same order; a `background` layer may be read in a child process beside the layers
-after it, and is then placed last, its counts still added in its place. To add an input: write its reader (which declares its file's columns)
+around it, and is then placed last, its counts still added in its place. To add an input: write its reader (which declares its file's columns)
 and, if it reaches the grid, its placer (`targeting.grid.place`), then add a `Layer` here; the
 config's `[inputs]` and `[columns.<name>]` keys, the manifest, the grid's counts, the area and
 cell sums and the store follow from it.
@@ -96,7 +96,8 @@ class Read:
 
     @property
     def as_of(self) -> Any:
-        return self.data["signups"].as_of
+        """`[run] as_of`, or else the sign-ups' (their last date)."""
+        return self.config.run.as_of or self.data["signups"].as_of
 
 
 Summaries = tuple[InputSummary, ...]
@@ -116,9 +117,9 @@ class Layer:
     globs: bool = False  # a list of paths or glob patterns
     step: str | None = None  # the progress step it starts
     personal: bool = False  # rows about people: restricted to analysts
-    # read in a child process beside the rest of the run when it runs in parallel: a long read
-    # that uses only the layers before it, and that no later layer uses
-    background: bool = False
+    # read in a child process beside the rest of the run when it runs in parallel (a long read
+    # no later layer uses), started after the turn of the layer this names: the last it uses
+    background: Callable[[Config], str] | None = None
     place: Placer | None = None
     counts: tuple[Count, ...] = ()
 
@@ -191,7 +192,9 @@ LAYERS: tuple[Layer, ...] = (
         "crimes",
         lambda c, got: _one(read_crimes(c, areas=got.data["areas"], as_of=got.as_of,
                                         crime_types=read_crime_types(), locator=got.locator)),
-        CRIMES, globs=True, step="crimes", background=True,
+        CRIMES, globs=True, step="crimes",
+        # the areas and the run's date: the sign-ups' last date unless the config sets it
+        background=lambda c: "areas" if c.run.as_of is not None else "signups",
         place=lambda ctx, data, got: place_crimes(ctx, data),
         counts=(Count("crimes", integer=True), Count("sac_crimes", integer=True),
                 Count("public_crimes", integer=True), Count("asb", integer=True)),

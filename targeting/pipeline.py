@@ -6,9 +6,11 @@ reported through an optional `on_step` callback so the library never prints.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,13 +20,20 @@ import pandas as pd
 import shapely
 
 from targeting import __version__
-from targeting.background import in_background
+from targeting.background import Pending, in_background
 from targeting.config import Config, load_config
 from targeting.disclosure import protect_breakdown, withhold_small_counts
 from targeting.emerging import find_emerging
 from targeting.errors import OutputError, TargetingError
 from targeting.geofence import write_geofences_geojson, write_geofences_kml
-from targeting.grid import Grid, build_grid, points_to_areas
+from targeting.grid import (
+    Grid,
+    GridShapes,
+    build_grid,
+    fills_started,
+    grid_shapes,
+    points_to_areas,
+)
 from targeting.history import Added, add_run, ratings_to_days, signups_to_days, visits_to_days
 from targeting.ingest import InputSummary
 from targeting.ingest.checks import check_unmapped
@@ -86,10 +95,16 @@ RUN_STEPS = (
 )  # fmt: skip
 
 
-def grid_inputs(data: Ingested, config: Config, *, on_step: StepCallback = no_progress) -> Grid:
-    """Every validated input's counts on the cell x area fragment grid."""
+def grid_inputs(
+    data: Ingested,
+    config: Config,
+    *,
+    shapes: GridShapes | None = None,
+    on_step: StepCallback = no_progress,
+) -> Grid:
+    """Every validated input's counts on the cell x area fragment grid (on `shapes` made ahead)."""
     on_step("grid")
-    return build_grid(data, config=config)
+    return build_grid(data, config=config, shapes=shapes)
 
 
 @dataclass(frozen=True)
@@ -564,16 +579,33 @@ def run(
     """
     cfg = config if isinstance(config, Config) else load_config(config)
     previous_run = read_previous_run(previous)
-    reading = ingest_inputs(cfg, on_step=on_step, parallel=parallel)
-    try:
-        check_output_dir(cfg.output.dir, cfg)
-        grid = grid_inputs(reading, cfg, on_step=on_step)
-        data = reading.collected()
-    except TargetingError:
-        reading.collected()  # an input's error comes first, as reading every input in order would
-        raise
-    finally:
-        reading.cancel()  # a layer still read in a child when the run stopped: the child too
+    with contextlib.ExitStack() as children:  # a child still working when the run stops: stopped
+        shaping: list[Pending[GridShapes]] = []
+
+        def start_shapes(name: str, read: Mapping[str, Any]) -> None:
+            # the grid's shapes need only the outlines (and no raster): they are made on the
+            # second core while the other inputs are read, by a child that can fill polygons
+            if (
+                name == "small_areas"
+                and parallel
+                and cfg.inputs.population_raster is None
+                and not fills_started()
+            ):
+                shaping.append(children.enter_context(in_background(
+                    partial(grid_shapes, read["areas"], read.get("small_areas"), config=cfg),
+                    name="the grid's shapes", fork=True,
+                )))  # fmt: skip
+
+        reading = ingest_inputs(cfg, on_step=on_step, parallel=parallel, on_read=start_shapes)
+        children.callback(reading.cancel)
+        try:
+            check_output_dir(cfg.output.dir, cfg)
+            shapes = shaping[0].result() if shaping else None
+            grid = grid_inputs(reading, cfg, shapes=shapes, on_step=on_step)
+            data = reading.collected()
+        except TargetingError:
+            reading.collected()  # an input's error comes first, as reading every input would
+            raise
     out = compute(data, grid, cfg, previous=previous_run, on_step=on_step, parallel=parallel)
     on_step("write outputs")
     with atomic_output_dir(cfg.output.dir, marker="manifest.json") as tmp:

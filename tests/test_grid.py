@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from shapely.geometry import box
 from tiny import REALDATA, needs_realdata
 
+from targeting.background import BackgroundError, Pending, can_fork, in_background
 from targeting.config import config_from_dict
 from targeting.grid import (
     Grid,
@@ -26,6 +27,7 @@ from targeting.grid import (
     build_grid,
     centroid_areas,
     equal_area_crs,
+    grid_shapes,
     grid_size,
     home_areas,
     overlay_weights,
@@ -339,10 +341,13 @@ def _grid(
     population: pd.DataFrame | None = None,
     keyed_by: str = "areas",
     settings: dict[str, dict[str, object]] | None = None,
+    shapes_ahead: bool = False,
+    reading: tuple[str, ...] = (),
     **layers: object,
 ) -> Grid:
     """The grid of two wards (or `areas`), residents keyed by area (or `keyed_by`), no
-    sign-ups, and whatever other layers are given (by layer name)."""
+    sign-ups, and whatever other layers are given (by layer name); with `shapes_ahead`, on
+    shapes made by `grid_shapes`, and with the `reading` layers still being read."""
     table = (
         population
         if population is not None
@@ -363,7 +368,13 @@ def _grid(
         {"inputs": {"areas": "a", "population": "p", "signups": "s"}, **(settings or {})},
         path=Path("/run.toml"),
     )
-    return build_grid(Ingested(data, {}), config=config)
+    shapes = grid_shapes(data["areas"], data.get("small_areas"), config=config)
+    ingested = Ingested(
+        {name: value for name, value in data.items() if name not in reading},
+        {},
+        pending={name: Pending(name=name, value=(data[name], ())) for name in reading},
+    )
+    return build_grid(ingested, config=config, shapes=shapes if shapes_ahead else None)
 
 
 def _west_residents(grid: Grid, areas: gpd.GeoDataFrame) -> float:
@@ -599,3 +610,75 @@ def test_deprivation_on_coarser_outlines_reaches_each_small_area_by_its_point() 
     assert value.to_dict() == pytest.approx(table.set_index("area_code")["value"].to_dict())
     assert sums.loc["W00", "deprivation_residents"] == 0
     assert any("11.1% of residents live where" in w for w in grid.warnings)  # 1 ward of 9
+
+
+@pytest.mark.parametrize("fit", ["split", "best_fit", "centroid"])
+def test_shapes_made_ahead_give_the_same_grid(fit: str) -> None:
+    """A run makes the fragments and the small areas' weights beside its reading of the other
+    inputs (`grid_shapes`): the grid on them is the grid made in one go."""
+    areas, small, segments = _nested_world()
+    population = pd.DataFrame({"area_code": small["area_code"], "origin": "X", "residents": 240.0})
+    grids = [
+        _grid(
+            areas=areas,
+            small_areas=small,
+            population=population,
+            keyed_by="small_areas",
+            segments=SegmentInput(segments, "small_areas"),
+            settings={"grid": {"small_area_fit": fit}},
+            shapes_ahead=ahead,
+        )
+        for ahead in (False, True)
+    ]
+    pd.testing.assert_frame_equal(grids[0].cells, grids[1].cells)
+    pd.testing.assert_frame_equal(grids[0].cell_origins, grids[1].cell_origins)
+    assert grids[0].cell_segments is not None and grids[1].cell_segments is not None
+    pd.testing.assert_frame_equal(grids[0].cell_segments, grids[1].cell_segments)
+    assert grids[0].cells["households"].sum() == pytest.approx(3600.0)
+
+
+def test_shapes_made_ahead_are_refused_with_a_population_raster() -> None:
+    """The raster weighs the small areas over the fragments: shapes made without it would
+    spread residents by surface alone."""
+    with pytest.raises(ValueError, match="raster"):
+        _grid(population_raster=Path("/pop.tif"), shapes_ahead=True)
+
+
+def test_a_layer_still_being_read_is_placed_last_and_added_in_its_place() -> None:
+    """Crimes read in a child (`Ingested.pending`) reach the same fragments, and the grid's
+    columns keep the registry's order."""
+    points = [_wgs84_point(400250, 286250), _wgs84_point(401500, 286500)]
+    crimes = pd.DataFrame(
+        {
+            "latitude": [p[0] for p in points],
+            "longitude": [p[1] for p in points],
+            "area_code": ["A", "B"],
+            "is_asb": [False, True],
+            "is_sac": [True, False],
+            "is_public": [False, False],
+        }
+    )
+    lat, lon = points[0]
+    ratings = pd.DataFrame(
+        {"latitude": [lat], "longitude": [lon], "area_code": ["A"], "rating": [2.0]}
+    )
+    in_hand = _grid(crimes=crimes, ratings=ratings)
+    reading = _grid(crimes=crimes, ratings=ratings, reading=("crimes",))
+    pd.testing.assert_frame_equal(in_hand.cells, reading.cells)
+    by_area = reading.cells.groupby("area_code")[["crimes", "sac_crimes", "asb"]].sum()
+    assert by_area.loc["A"].tolist() == [1, 1, 0] and by_area.loc["B"].tolist() == [0, 0, 1]
+
+
+@pytest.mark.skipif(not can_fork(), reason="forks only on Linux with two or more cores")
+def test_a_child_forked_after_filling_polygons_stops_rather_than_waits() -> None:
+    """h3ronpy fills polygons on threads a forked child does not have: a child forked after
+    this process filled one would wait for them for ever, so it stops with a clear error."""
+    areas = _areas()
+    area_locator(areas, resolution=9)  # this process fills polygons with cells
+
+    def fill() -> int:
+        return len(areas_to_fragments(areas, resolution=9, crs=equal_area_crs(areas)))
+
+    with pytest.raises(BackgroundError, match="fork the child earlier"):
+        in_background(fill, name="filling", fork=True).result()
+    assert in_background(fill, name="filling", fork=False).result() > 0

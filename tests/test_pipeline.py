@@ -841,3 +841,52 @@ def test_a_run_that_fails_while_crimes_are_read_alongside_leaves_no_process(
     assert started[0].pid is None
     with pytest.raises(ChildProcessError):  # no child of this process is left to reap
         os.waitpid(-1, os.WNOHANG)
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_an_input_before_the_crimes_is_reported_first_though_they_are_read_from_the_start(
+    tmp_path: Path, parallel: bool
+) -> None:
+    """With `[run] as_of` set (as in the demo) the crimes' child starts right after the areas,
+    before the sign-ups are read: unusable sign-ups are still the error raised, as in order."""
+    config = _demo_without_history(tmp_path)
+    assert config.run.as_of is not None
+    crime_file = sorted((tmp_path / "demo" / "crime").glob("*/*.csv"))[0]
+    pd.read_csv(crime_file).drop(columns=["Month"]).to_csv(crime_file, index=False)
+    (tmp_path / "demo" / "signups.csv").write_text("", encoding="utf-8")
+    with pytest.raises(InputError) as stopped:
+        run(config, parallel=parallel)
+    assert stopped.value.input_name == "signups"
+
+
+def test_a_fresh_run_makes_the_grid_shapes_alongside_to_the_same_bytes(tmp_path: Path) -> None:
+    """In a fresh process (as the CLI runs) the grid's shapes are made in a child while the
+    inputs are read, and the crimes' child builds its own lookup of the areas (only a process
+    that has not yet filled polygons with cells can hand that to a child): every output is the
+    same, byte for byte, as a run done in one process."""
+    from targeting.background import can_fork
+    from targeting.demo import write_demo_inputs
+
+    path = write_demo_inputs(tmp_path / "demo")
+    text = path.read_text(encoding="utf-8")
+    path.write_text(re.sub(r"(?m)^store = .*$", "", text), encoding="utf-8")
+    where = tmp_path / "shapes_pid.txt"
+    script = f"""
+import os, sys
+import targeting.pipeline as pipeline
+made = pipeline.grid_shapes
+def made_here(*args, **kwargs):
+    open({str(where)!r}, "w").write(str(os.getpid()))
+    return made(*args, **kwargs)
+pipeline.grid_shapes = made_here
+pipeline.run({str(path)!r})
+print(os.getpid())
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    manifest = path.parent / "output" / "manifest.json"
+    alongside = json.loads(manifest.read_text())["outputs"]
+    if can_fork():
+        assert where.read_text() != done.stdout.strip()
+    alone = run(load_config(path), parallel=False).out_dir
+    assert json.loads((alone / "manifest.json").read_text())["outputs"] == alongside

@@ -8,6 +8,8 @@ import ast
 import inspect
 from pathlib import Path
 
+import pytest
+
 import targeting
 from targeting.grid import build_grid
 from targeting.scoring import COMPONENT_NAMES
@@ -36,7 +38,27 @@ def test_no_function_is_over_120_lines() -> None:
 
 
 def test_build_grid_takes_the_inputs_and_the_config() -> None:
-    assert list(inspect.signature(build_grid).parameters) == ["data", "config"]
+    assert list(inspect.signature(build_grid).parameters) == ["data", "config", "shapes"]
+
+
+@pytest.mark.parametrize("as_of", [None, "2018-10-31"])
+def test_a_layer_read_in_a_child_starts_after_a_layer_before_it(as_of: str | None) -> None:
+    """A `background` layer starts after the turn of a layer read before its own turn, so every
+    layer it uses is in hand when its child is forked."""
+    from targeting.config import config_from_dict
+    from targeting.layers import LAYERS
+
+    run = {"run": {"as_of": as_of}} if as_of else {}
+    config = config_from_dict(
+        {"inputs": {"areas": "a", "population": "p", "signups": "s"}, **run}, path=Path("/r.toml")
+    )
+    turn = {layer.name: i for i, layer in enumerate(LAYERS)}
+    background = [layer for layer in LAYERS if layer.background is not None]
+    assert [layer.name for layer in background] == ["crimes"]
+    for layer in background:
+        assert layer.background is not None
+        assert turn[layer.background(config)] < turn[layer.name]
+    assert background[0].background(config) == ("areas" if as_of else "signups")
 
 
 def test_each_component_name_is_spelled_out_in_at_most_two_modules() -> None:

@@ -8,13 +8,14 @@ them and the cell that contains them. Geometry work happens in a Lambert azimuth
 projection centred on the areas, so surface shares are true shares.
 """
 
-from targeting.grid.build import Grid, build_grid
+from targeting.grid.build import Grid, GridShapes, build_grid, grid_shapes
 from targeting.grid.cells import (
     AreaLocator,
     GridSize,
     area_locator,
     areas_to_fragments,
     equal_area_crs,
+    fills_started,
     grid_size,
     points_to_areas,
     points_to_fragments,
@@ -34,6 +35,7 @@ from targeting.grid.overlay import (
 __all__ = [
     "AreaLocator",
     "Grid",
+    "GridShapes",
     "GridSize",
     "RasterWeights",
     "allocate_to_fragments",
@@ -43,6 +45,8 @@ __all__ = [
     "build_grid",
     "centroid_areas",
     "equal_area_crs",
+    "fills_started",
+    "grid_shapes",
     "grid_size",
     "home_areas",
     "overlay_weights",

@@ -5,13 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyproj
 
 from targeting.config import Config
 from targeting.grid.cells import areas_to_fragments, equal_area_crs
 from targeting.grid.overlay import raster_to_points
-from targeting.grid.place import GridContext
+from targeting.grid.place import GridContext, SmallAreaWeights, small_area_weights
 
 if TYPE_CHECKING:  # the ingest imports the grid: its type is named, not imported, here
     from targeting.ingest.inputs import Ingested
@@ -32,19 +34,53 @@ class Grid:
     cell_segments: pd.DataFrame | None = None  # cell, area_code, segment, households
 
 
-def build_grid(data: Ingested, *, config: Config) -> Grid:
+@dataclass(frozen=True)
+class GridShapes:
+    """The grid's shapes, from the outlines alone: the fragments, their CRS and the small areas'
+    weights over them (without a population raster). A run works them out beside its reading
+    of the other inputs (`grid_shapes`)."""
+
+    crs: pyproj.CRS
+    fragments: gpd.GeoDataFrame
+    small_weights: SmallAreaWeights | None
+
+
+def grid_shapes(
+    areas: gpd.GeoDataFrame, small_areas: gpd.GeoDataFrame | None, *, config: Config
+) -> GridShapes:
+    """The fragments of the areas and, with small areas, their weights over the fragments, as
+    `build_grid` makes them when no population raster is given."""
+    crs = equal_area_crs(areas)
+    fragments = areas_to_fragments(areas, resolution=config.grid.resolution, crs=crs)
+    if small_areas is None:
+        return GridShapes(crs, fragments, None)
+    weights = small_area_weights(
+        small_areas, areas=areas, fragments=fragments, crs=crs, config=config, raster=None
+    )
+    return GridShapes(crs, fragments, weights)
+
+
+def build_grid(data: Ingested, *, config: Config, shapes: GridShapes | None = None) -> Grid:
     """Put every input's counts on the fragments of the areas: a loop over the input layers,
     each placed its own way (`targeting.grid.place`, `targeting.layers`).
 
+    `shapes`, from `grid_shapes` on the same areas and small areas, saves working them out
+    here; with a population raster they cannot be made ahead (the raster weighs the small areas).
     Counts of a layer that was not given are null rather than zero. Every table is joined to the
     fragments on their id, never on row position: the grid is sorted by cell before it is
     returned.
     """
     areas = data.areas
-    crs = equal_area_crs(areas)
-    resolution = config.grid.resolution
-    fragments = areas_to_fragments(areas, resolution=resolution, crs=crs)
     raster_path = data.get("population_raster")
+    if shapes is not None and raster_path is not None:
+        raise ValueError("grid shapes made ahead leave out the population raster's weights")
+    crs = equal_area_crs(areas) if shapes is None else shapes.crs
+    resolution = config.grid.resolution
+    fragments = (
+        areas_to_fragments(areas, resolution=resolution, crs=crs)
+        if shapes is None
+        else shapes.fragments
+    )
     raster = (
         raster_to_points(raster_path, crs=crs, bounds=tuple(areas.total_bounds))
         if raster_path is not None
@@ -56,7 +92,8 @@ def build_grid(data: Ingested, *, config: Config) -> Grid:
         else []
     )
     ctx = GridContext(areas=areas, fragments=fragments, crs=crs, config=config,
-                      small_areas=data.small_areas, raster=raster)  # fmt: skip
+                      small_areas=data.small_areas, raster=raster,
+                      small_weights=shapes.small_weights if shapes is not None else None)  # fmt: skip
     cells = pd.DataFrame(fragments[["cell", "area_code", "area_m2"]]).reset_index(drop=True)
     cells.insert(0, "fragment", np.arange(len(fragments)))
     # layers in hand first: a layer still being read in a child (`Ingested.pending`) is placed

@@ -18,6 +18,7 @@ import shapely
 from h3ronpy import ContainmentMode, grid_disk
 from h3ronpy.vector import wkb_to_cells
 
+from targeting.background import BackgroundError
 from targeting.h3cells import (
     cells_to_ids,
     id_outlines,
@@ -200,10 +201,33 @@ def _grown(outlines: np.ndarray) -> np.ndarray:
     return rings_to_polygons(grown, ring, count=len(outlines))
 
 
+# h3ronpy fills polygons on a pool of threads it starts at its first fill, and a forked child
+# has none of its parent's threads: a fill in a child forked after its parent's first would wait
+# for ever. The process that started the pool, so that a child can tell.
+_FILLING: list[int] = []
+
+
+def fills_started() -> bool:
+    """Whether this process (or the one it was forked from) has filled polygons with cells: a
+    child forked from now on cannot fill any (`_cells_in`), so work that fills stays here."""
+    return bool(_FILLING)
+
+
 def _cells_in(
     geoms: np.ndarray, *, resolution: int, mode: ContainmentMode
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The cells each WGS84 polygon holds under `mode`: (polygon position, 64-bit cell) pairs."""
+    """The cells each WGS84 polygon holds under `mode`: (polygon position, 64-bit cell) pairs.
+
+    Raises `BackgroundError` in a child process forked after its parent filled polygons (see
+    `_FILLING`): fork such a child before, or fill in the parent.
+    """
+    if not _FILLING:
+        _FILLING.append(os.getpid())
+    elif _FILLING[0] != os.getpid():
+        raise BackgroundError(
+            "H3 cells cannot be filled into polygons in a child process forked after its parent "
+            "did (h3ronpy's threads are not forked with it); fork the child earlier"
+        )
     listed = pa.array(wkb_to_cells(pa.array(shapely.to_wkb(geoms)), resolution, mode))
     owner = np.asarray(pc.list_parent_indices(listed).to_numpy(), dtype=np.int64)
     return owner, np.asarray(listed.flatten().to_numpy(), dtype=np.uint64)

@@ -79,9 +79,33 @@ class SmallAreaWeights:
     codes: np.ndarray  # the small areas' codes, by position
 
 
+def small_area_weights(
+    small_areas: gpd.GeoDataFrame,
+    *,
+    areas: gpd.GeoDataFrame,
+    fragments: gpd.GeoDataFrame,
+    crs: pyproj.CRS,
+    config: Config,
+    raster: RasterWeights | None,
+) -> SmallAreaWeights:
+    """The small areas' pair weights over the fragments, fitted as `[grid] small_area_fit` says."""
+    geoms = small_areas.to_crs(crs).geometry
+    surface = overlay_weights(geoms, fragments, raster_weights=raster)
+    home = home_areas(surface, fragments)
+    fit = config.grid.small_area_fit
+    pairs = surface
+    if fit == "best_fit":
+        pairs = best_fit_weights(surface, fragments, home)
+    elif fit == "centroid":
+        chosen = centroid_areas(small_areas, areas, surface, fragments, largest=home)
+        pairs = best_fit_weights(surface, fragments, chosen)
+    return SmallAreaWeights(pairs, surface, home, small_areas["area_code"].to_numpy())
+
+
 class GridContext:
     """What every placer reads: the areas, their fragments and CRS, the grid's resolution, the
-    config, the small areas' and areas' weights (each computed once, when first needed)."""
+    config, the small areas' and areas' weights (each computed once, when first needed, unless
+    the small areas' were worked out beforehand: `small_weights`)."""
 
     def __init__(
         self,
@@ -92,6 +116,7 @@ class GridContext:
         config: Config,
         small_areas: gpd.GeoDataFrame | None,
         raster: RasterWeights | None,
+        small_weights: SmallAreaWeights | None = None,
     ) -> None:
         self.areas = areas
         self.fragments = fragments
@@ -101,24 +126,15 @@ class GridContext:
         self.small_areas = small_areas
         self.raster = raster
         self.n = len(fragments)
+        self._small_weights = small_weights
 
     @cached_property
     def small_weights(self) -> SmallAreaWeights | None:
-        """The small areas' pair weights, fitted as `[grid] small_area_fit` says."""
-        if self.small_areas is None:
-            return None
-        geoms = self.small_areas.to_crs(self.crs).geometry
-        surface = overlay_weights(geoms, self.fragments, raster_weights=self.raster)
-        home = home_areas(surface, self.fragments)
-        fit = self.config.grid.small_area_fit
-        pairs = surface
-        if fit == "best_fit":
-            pairs = best_fit_weights(surface, self.fragments, home)
-        elif fit == "centroid":
-            chosen = centroid_areas(self.small_areas, self.areas, surface, self.fragments,
-                                    largest=home)  # fmt: skip
-            pairs = best_fit_weights(surface, self.fragments, chosen)
-        return SmallAreaWeights(pairs, surface, home, self.small_areas["area_code"].to_numpy())
+        """The small areas' pair weights (`small_area_weights`); None without small areas."""
+        if self.small_areas is None or self._small_weights is not None:
+            return self._small_weights
+        return small_area_weights(self.small_areas, areas=self.areas, fragments=self.fragments,
+                                  crs=self.crs, config=self.config, raster=self.raster)  # fmt: skip
 
     @cached_property
     def area_pairs(self) -> pd.DataFrame:

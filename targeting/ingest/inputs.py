@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import geopandas as gpd
@@ -22,6 +23,7 @@ from targeting.background import Pending, in_background
 from targeting.config import Config
 from targeting.disclosure import withhold_small_counts
 from targeting.errors import InputError, Problem, TargetingError
+from targeting.grid import fills_started
 from targeting.ingest import Population, Signups
 from targeting.ingest.segments import SegmentInput
 from targeting.layers import BY_NAME, LAYERS, Layer, Read, Summaries, input_files, layer_steps
@@ -29,10 +31,19 @@ from targeting.origins import OriginMapping
 
 StepCallback = Callable[[str], None]
 INGEST_STEPS = layer_steps()
+BY_POSITION = {layer.name: turn for turn, layer in enumerate(LAYERS)}
 
 
 def no_progress(_: str) -> None:
     """The default `on_step`: report nothing."""
+    return None
+
+
+ReadCallback = Callable[[str, Mapping[str, Any]], None]
+
+
+def nothing_more(name: str, data: Mapping[str, Any]) -> None:
+    """The default `on_read`: start nothing."""
     return None
 
 
@@ -186,42 +197,54 @@ def ingest_inputs(
     on_step: StepCallback = no_progress,
     check_origins: bool = True,
     parallel: bool = False,
+    on_read: ReadCallback = nothing_more,
 ) -> Ingested:
     """Read and validate every input the config names, layer by layer; stop at the first
     unusable file, and (with `check_origins`) when too many sign-up origins cannot be mapped.
 
     With `parallel`, a layer marked `background` is read in a child process (`in_background`)
     while the run reads the rest and builds the grid; the result holds it as `pending` until it
-    is collected (`Ingested.collected`), or stopped (`Ingested.cancel`).
+    is collected (`Ingested.collected`), or stopped (`Ingested.cancel`). `on_read` is called
+    after each layer's turn, given or not, with its name and the layers in hand, so a caller can
+    start work on them while the rest is read.
     """
     check_inputs_exist(config)
     got = Read(config, check_origins=check_origins)
     read: dict[str, Summaries] = {}
     pending: dict[str, Pending[tuple[Any, Summaries]]] = {}
+    # layers read in a child, by the layer after whose turn each starts
+    starts: dict[str, list[Layer]] = {}
+    for layer in LAYERS:
+        if parallel and layer.background is not None and config.inputs.get(layer.name):
+            starts.setdefault(layer.background(config), []).append(layer)
+    turn = 0
     try:
         for layer in LAYERS:
+            turn = BY_POSITION[layer.name]
             if layer.step is not None:
                 on_step(layer.step)
-            given = config.inputs.get(layer.name)
-            if not (layer.required or given):
-                continue
-            if parallel and layer.background:
-                # the areas' lookup is built before the fork, so the child and the run share it
-                got.locator  # noqa: B018
-                pending[layer.name] = in_background(
-                    partial(layer.read, config, got), name=f"reading {layer.name}", fork=True
+            if layer.name not in pending and (layer.required or config.inputs.get(layer.name)):
+                got.data[layer.name], read[layer.name] = layer.read(config, got)
+            for later in starts.get(layer.name, ()):
+                # the child builds its own lookup of the areas while it can (it fills polygons
+                # with cells, which a child forked after this process did cannot); otherwise
+                # this process builds it first and the child shares it
+                if fills_started():
+                    got.locator  # noqa: B018
+                pending[later.name] = in_background(
+                    partial(later.read, config, got), name=f"reading {later.name}", fork=True
                 )
-                continue
-            got.data[layer.name], read[layer.name] = layer.read(config, got)
-    except TargetingError:
-        # a layer read in a child comes before this one: its error is the one to report first,
-        # as reading in order would have
-        for reading in pending.values():
-            with reading:
-                reading.result()
-        raise
-    except BaseException:
-        for reading in pending.values():
-            reading.cancel()
+            on_read(layer.name, MappingProxyType(got.data))
+    except BaseException as error:
+        try:
+            if isinstance(error, TargetingError):
+                # a layer read in a child that comes before this one: its error is the one to
+                # report, as reading in order would have
+                for name, reading in pending.items():
+                    if BY_POSITION[name] < turn:
+                        reading.result()
+        finally:
+            for reading in pending.values():
+                reading.cancel()
         raise
     return Ingested(dict(got.data), read, pending=pending)
