@@ -14,6 +14,7 @@ from targeting.ingest.common import (
     DateColumn,
     duplicated_among_valid,
     first_reason,
+    is_in,
     parse_dates,
 )
 
@@ -119,3 +120,13 @@ def test_zoned_timestamps_take_the_local_date() -> None:
     ]  # fmt: skip
     elsewhere = _dates(["2018-10-01T00:30:00+01:00"], timezone="America/New_York")
     assert _days(elsewhere) == ["2018-09-30 19:30"]
+
+
+@pytest.mark.parametrize("dtype", ["str", object])
+def test_is_in_matches_pandas_isin_and_a_missing_value_is_never_in(dtype: object) -> None:
+    values = pd.Series(["E01000001", None, "E01000002", "", "E01000001"], dtype=dtype)
+    wanted = {"E01000001", ""}
+    assert is_in(values, wanted).tolist() == [True, False, False, True, True]
+    assert is_in(values, wanted).tolist() == values.isin(wanted).tolist()
+    assert is_in(values, set()).tolist() == [False] * 5
+    assert is_in(pd.Series([1, 2]), {"1"}).tolist() == [False, False]

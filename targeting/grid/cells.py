@@ -333,8 +333,12 @@ def points_to_fragments(
     # one integer key per (cell, area): the cell's 64-bit index and the area's position in a
     # sorted list of the area codes, so the lookup is a join on integers, not on strings
     codes, frag_area = np.unique(fragments["area_code"].to_numpy(), return_inverse=True)
-    point_area = np.searchsorted(codes, area_code)
-    known = (point_area < len(codes)) & (codes[np.minimum(point_area, len(codes) - 1)] == area_code)
+    # each distinct code looked up once: a search on text for every point is slow
+    point_of, point_codes = pd.factorize(area_code)
+    at = np.searchsorted(codes, point_codes)
+    found_code = (at < len(codes)) & (codes[np.minimum(at, len(codes) - 1)] == point_codes)
+    point_area = at[point_of]
+    known = found_code[point_of] & (point_of >= 0)
     lookup = pd.Series(
         np.arange(len(fragments)),
         index=pd.MultiIndex.from_arrays([cells_to_ids(fragments["cell"].to_numpy()), frag_area]),

@@ -55,7 +55,9 @@ class Count:
 
     def absent(self, n: int) -> Any:
         """The values where its layer was not given: null, never a misleading 0."""
-        return pd.array([pd.NA] * n, dtype="Int64") if self.integer else np.full(n, np.nan)
+        if self.integer:
+            return pd.arrays.IntegerArray(np.zeros(n, dtype=np.int64), np.ones(n, dtype=bool))
+        return np.full(n, np.nan)
 
 
 @dataclass(frozen=True)

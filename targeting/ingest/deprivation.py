@@ -25,6 +25,7 @@ from targeting.ingest.common import (
     all_rejected,
     duplicated_among_valid,
     first_reason,
+    is_in,
     layout_warnings,
     parse_area_codes,
     split_rejects,
@@ -106,14 +107,14 @@ def read_deprivation(
     DEPRIVATION.require(cols, ["area_code"], path, config)
     value, label, column, higher = _values(frame, config)
     codes = parse_area_codes(frame[cols["area_code"]])
-    if not codes.isin(known).any():
+    if not is_in(codes, known).any():
         raise InputError(NAME, path, [Problem(
             f"{path} column '{cols['area_code']}'", f"matches no code of {keyed_by}",
             "give the outlines of the geography it is keyed by as [inputs] deprivation_areas "
             "(IMD 2019 is by 2011 LSOA, IMD 2025 and TS011 by 2021 LSOA)")])  # fmt: skip
     reasons = np.full(len(frame), "", dtype=object)
     first_reason(reasons, codes.eq("").to_numpy(), "missing area_code")
-    first_reason(reasons, ~codes.isin(known).to_numpy(), f"area_code not in {keyed_by}")
+    first_reason(reasons, ~is_in(codes, known), f"area_code not in {keyed_by}")
     first_reason(reasons, ~np.isfinite(value), f"non-numeric value in column {column}")
     first_reason(reasons, duplicated_among_valid(codes, reasons), "duplicate area_code")
     ok, rejects = split_rejects(frame, reasons)

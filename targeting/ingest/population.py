@@ -21,6 +21,7 @@ from targeting.ingest.common import (
     all_rejected,
     duplicated_among_valid,
     first_reason,
+    is_in,
     layout_warnings,
     parse_area_codes,
     split_rejects,
@@ -173,8 +174,8 @@ def read_population(
         and "origins" not in config.columns_for("population")
     )
     codes = parse_area_codes(frame[cols["area_code"]])
-    in_small = codes.isin(small_area_codes or set()).sum()
-    in_areas = codes.isin(area_codes).sum()
+    in_small = is_in(codes, small_area_codes or set()).sum()
+    in_areas = is_in(codes, area_codes).sum()
     keyed_by = "small_areas" if small_area_codes is not None and in_small >= in_areas else "areas"
     if in_small == 0 and in_areas == 0:
         fix = (
@@ -189,7 +190,7 @@ def read_population(
     known = small_area_codes if keyed_by == "small_areas" else area_codes
     reasons = np.full(len(frame), "", dtype=object)
     first_reason(reasons, codes.eq("").to_numpy(), "missing area_code")
-    first_reason(reasons, ~codes.isin(known or set()).to_numpy(), f"area_code not in {keyed_by}")
+    first_reason(reasons, ~is_in(codes, known or set()), f"area_code not in {keyed_by}")
     read = (
         _long_counts(frame, cols, codes, reasons, config=config)
         if is_long

@@ -20,6 +20,7 @@ from targeting.ingest.common import (
     InputSummary,
     all_rejected,
     first_reason,
+    is_in,
     split_rejects,
 )
 from targeting.ingest.points import normalise_postcode
@@ -101,7 +102,7 @@ def read_segments(
             raise InputError("segments", path, [Problem(
                 str(path), "is keyed by area_code but the run has no small_areas",
                 "add inputs.small_areas (the geography the segments are given for)")])  # fmt: skip
-        known = key.isin(small_area_codes).to_numpy()
+        known = is_in(key, small_area_codes)
         unknown_reason = "unknown area_code"
     elif cols["postcode"]:
         keyed_by, key = "postcodes", normalise_postcode(frame[cols["postcode"]])
@@ -109,7 +110,7 @@ def read_segments(
             raise InputError("segments", path, [Problem(
                 str(path), "is keyed by postcode but the run has no postcodes",
                 "add inputs.postcodes (postcode centroids) so the segments can be placed")])  # fmt: skip
-        known = key.isin(set(postcodes["key"])).to_numpy()
+        known = is_in(key, set(postcodes["key"]))
         unknown_reason = "unknown postcode"
     else:
         raise InputError("segments", path, [Problem(
