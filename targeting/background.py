@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
+import select
 import signal
 import sys
 import traceback
@@ -60,6 +61,15 @@ class Pending(Generic[T]):
     def pid(self) -> int | None:
         """The child's process id while it runs or waits to be collected (None otherwise)."""
         return self._pid
+
+    def done(self) -> bool:
+        """Whether the result is in: `result()` would not wait (a child writes only when it has
+        finished, so anything to read, or the pipe's end, means it has)."""
+        if self._pid is None:
+            return True
+        assert self._fd is not None
+        readable, _, _ = select.select([self._fd], [], [], 0)
+        return bool(readable)
 
     def result(self) -> T:
         """The function's result, once the child (if any) has handed it back."""

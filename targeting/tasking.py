@@ -410,9 +410,10 @@ def nearest_postcodes(points: pd.DataFrame, postcodes: pd.DataFrame | None) -> p
     distance, idx = tree.query(np.column_stack([lat, lon * scale]))
     # a postcode further than this from the cell's centre would send an officer astray
     near = distance * 111_320.0 <= NEAREST_POSTCODE_M
-    key = postcodes["key"].astype(str)
+    # only the postcodes picked are written out
+    key = pd.Series(postcodes["key"].to_numpy()[idx], dtype=str)
     spaced = (key.str.slice(0, -3) + " " + key.str.slice(-3)).str.strip()
-    out["nearest_postcode"] = np.where(near, spaced.to_numpy()[idx], "")
+    out["nearest_postcode"] = np.where(near, spaced.to_numpy(), "")
     if "street" in postcodes:
         streets = postcodes["street"].fillna("").astype(object).to_numpy()[idx]
         out["street"] = np.where(near, streets, "")

@@ -38,7 +38,12 @@ def test_no_function_is_over_120_lines() -> None:
 
 
 def test_build_grid_takes_the_inputs_and_the_config() -> None:
-    assert list(inspect.signature(build_grid).parameters) == ["data", "config", "shapes"]
+    assert list(inspect.signature(build_grid).parameters) == [
+        "data",
+        "config",
+        "shapes",
+        "parallel",
+    ]
 
 
 @pytest.mark.parametrize("as_of", [None, "2018-10-31"])

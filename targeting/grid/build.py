@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
@@ -10,13 +13,15 @@ import numpy as np
 import pandas as pd
 import pyproj
 
+from targeting.background import Pending, in_background
 from targeting.config import Config
 from targeting.grid.cells import areas_to_fragments, equal_area_crs
 from targeting.grid.overlay import raster_to_points
-from targeting.grid.place import GridContext, SmallAreaWeights, small_area_weights
+from targeting.grid.place import GridContext, Placed, SmallAreaWeights, small_area_weights
 
-if TYPE_CHECKING:  # the ingest imports the grid: its type is named, not imported, here
+if TYPE_CHECKING:  # the ingest imports the grid: its types are named, not imported, here
     from targeting.ingest.inputs import Ingested
+    from targeting.layers import Placer
 
 
 @dataclass(frozen=True)
@@ -60,12 +65,15 @@ def grid_shapes(
     return GridShapes(crs, fragments, weights)
 
 
-def build_grid(data: Ingested, *, config: Config, shapes: GridShapes | None = None) -> Grid:
+def build_grid(
+    data: Ingested, *, config: Config, shapes: GridShapes | None = None, parallel: bool = False
+) -> Grid:
     """Put every input's counts on the fragments of the areas: a loop over the input layers,
     each placed its own way (`targeting.grid.place`, `targeting.layers`).
 
     `shapes`, from `grid_shapes` on the same areas and small areas, saves working them out
     here; with a population raster they cannot be made ahead (the raster weighs the small areas).
+    With `parallel`, a layer read in a child is placed in one too (`in_background`).
     Counts of a layer that was not given are null rather than zero. Every table is joined to the
     fragments on their id, never on row position: the grid is sorted by cell before it is
     returned.
@@ -96,17 +104,12 @@ def build_grid(data: Ingested, *, config: Config, shapes: GridShapes | None = No
                       small_weights=shapes.small_weights if shapes is not None else None)  # fmt: skip
     cells = pd.DataFrame(fragments[["cell", "area_code", "area_m2"]]).reset_index(drop=True)
     cells.insert(0, "fragment", np.arange(len(fragments)))
-    # layers in hand first: a layer still being read in a child (`Ingested.pending`) is placed
-    # last, so its reading overlaps as much of the grid as it can
     placers = {
         layer.name: layer.place
         for layer in data.layers
         if layer.place is not None and data.given(layer.name)
     }
-    by_layer = {
-        name: place(ctx, data.layer_data(name), data.data)
-        for name, place in sorted(placers.items(), key=lambda item: item[0] in data.pending)
-    }
+    by_layer = _place_layers(data, ctx, placers, parallel=parallel)
     counts: dict[str, Any] = {}
     tables: dict[str, pd.DataFrame] = {}
     unallocated: dict[str, float] = {}
@@ -133,6 +136,44 @@ def build_grid(data: Ingested, *, config: Config, shapes: GridShapes | None = No
             tables.get("segments_by_fragment"), keys, "segment", "households"
         ),
     )
+
+
+def _place_layers(
+    data: Ingested, ctx: GridContext, placers: dict[str, Placer], *, parallel: bool
+) -> dict[str, Placed]:
+    """Each layer placed, by name. The layers in hand are placed first; the layers still being
+    read in a child (`Ingested.pending`) are placed in another child beside them (with
+    `parallel`) as soon as they are all in, or else last, here, so that their reading overlaps
+    as much of the grid as it can."""
+    reading = [name for name in placers if name in data.pending]
+    by_layer: dict[str, Placed] = {}
+    with contextlib.ExitStack() as children:
+        placing: list[Pending[dict[str, Placed]]] = []
+        for name in (name for name in placers if name not in data.pending):
+            if (
+                parallel
+                and reading
+                and not placing
+                and all(data.pending[n].done() for n in reading)
+            ):
+                held = {n: data.layer_data(n) for n in reading}
+                placing.append(children.enter_context(in_background(
+                    partial(_place, placers, ctx, held, data.data),
+                    name=f"placing {', '.join(reading)}", fork=True,
+                )))  # fmt: skip
+            by_layer |= _place(placers, ctx, {name: data.layer_data(name)}, data.data)
+        if placing:
+            return by_layer | placing[0].result()
+    held = {name: data.layer_data(name) for name in reading}
+    return by_layer | _place(placers, ctx, held, data.data)
+
+
+def _place(
+    placers: dict[str, Placer], ctx: GridContext, layers: dict[str, Any], read: Mapping[str, Any]
+) -> dict[str, Placed]:
+    """The given layers' data placed, by layer name (`read`: every layer read, for placers that
+    use another layer)."""
+    return {name: placers[name](ctx, value, read) for name, value in layers.items()}
 
 
 def _by_fragment(
