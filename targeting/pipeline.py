@@ -30,7 +30,7 @@ from targeting.grid import (
     Grid,
     GridShapes,
     build_grid,
-    fills_started,
+    cells_touching,
     grid_shapes,
     points_to_areas,
 )
@@ -588,15 +588,13 @@ def run(
 
         def start_shapes(name: str, read: Mapping[str, Any]) -> None:
             # the grid's shapes need only the outlines (and no raster): they are made on the
-            # second core while the other inputs are read, by a child that can fill polygons
-            if (
-                name == "small_areas"
-                and parallel
-                and cfg.inputs.population_raster is None
-                and not fills_started()
-            ):
+            # second core while the other inputs are read, from the areas' cells found here
+            # (a forked child cannot find them: `targeting.grid.cells._cells_in`)
+            if name == "small_areas" and parallel and cfg.inputs.population_raster is None:
+                touching = cells_touching(read["areas"], resolution=cfg.grid.resolution)
                 shaping.append(children.enter_context(in_background(
-                    partial(grid_shapes, read["areas"], read.get("small_areas"), config=cfg),
+                    partial(grid_shapes, read["areas"], read.get("small_areas"), config=cfg,
+                            touching=touching),
                     name="the grid's shapes", fork=True,
                 )))  # fmt: skip
 

@@ -720,8 +720,8 @@ def test_real_deprivation_is_each_wards_residents_weighted_mean_of_its_lsoas(
 def test_the_plan_and_the_map_made_alongside_give_the_same_bytes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """On Linux with two cores the crimes are read, and the plan and the map are made, in child
-    processes while the run carries on: every output is the same, byte for byte, as when all is
+    """On Linux with two cores the crimes are read, and the grid's shapes, the plan and the map
+    are made, in child processes while the run carries on: every output is the same, byte for byte, as when all is
     done in one process (the manifest's digests cover every file, the store by its tables)."""
     import dataclasses
     import os
@@ -733,8 +733,10 @@ def test_the_plan_and_the_map_made_alongside_give_the_same_bytes(
 
     where = tmp_path / "plan_pid.txt"
     crimes_where = tmp_path / "crimes_pid.txt"
+    shapes_where = tmp_path / "shapes_pid.txt"
     plan_week = pipeline.plan_week
     read_crimes = layers.read_crimes
+    grid_shapes = pipeline.grid_shapes
 
     def plan_and_say_where(**kwargs: object) -> object:
         where.write_text(str(os.getpid()))
@@ -744,8 +746,13 @@ def test_the_plan_and_the_map_made_alongside_give_the_same_bytes(
         crimes_where.write_text(str(os.getpid()))
         return read_crimes(*args, **kwargs)  # type: ignore[arg-type]
 
+    def shapes_and_say_where(*args: object, **kwargs: object) -> object:
+        shapes_where.write_text(str(os.getpid()))
+        return grid_shapes(*args, **kwargs)  # type: ignore[arg-type]
+
     monkeypatch.setattr(pipeline, "plan_week", plan_and_say_where)
     monkeypatch.setattr(layers, "read_crimes", read_crimes_and_say_where)
+    monkeypatch.setattr(pipeline, "grid_shapes", shapes_and_say_where)
     config = load_config(write_demo_inputs(tmp_path / "demo"))
     config = dataclasses.replace(config, history=dataclasses.replace(config.history, store=None))
 
@@ -755,10 +762,13 @@ def test_the_plan_and_the_map_made_alongside_give_the_same_bytes(
 
     alone = outputs(parallel=False)
     assert where.read_text() == crimes_where.read_text() == str(os.getpid())
+    assert not shapes_where.exists()  # made by the grid itself
+    # after a run in this process has filled polygons with cells (which a child forked after
+    # that cannot do), the children are still used
     alongside = outputs(parallel=True)
     if can_fork():
-        assert where.read_text() != str(os.getpid())
-        assert crimes_where.read_text() not in (str(os.getpid()), where.read_text())
+        pids = {where.read_text(), crimes_where.read_text(), shapes_where.read_text()}
+        assert len(pids) == 3 and str(os.getpid()) not in pids
     assert "map.html" in alongside and "tasking.html" in alongside
     assert alongside == alone
 
@@ -857,36 +867,3 @@ def test_an_input_before_the_crimes_is_reported_first_though_they_are_read_from_
     with pytest.raises(InputError) as stopped:
         run(config, parallel=parallel)
     assert stopped.value.input_name == "signups"
-
-
-def test_a_fresh_run_makes_the_grid_shapes_alongside_to_the_same_bytes(tmp_path: Path) -> None:
-    """In a fresh process (as the CLI runs) the grid's shapes are made in a child while the
-    inputs are read, and the crimes' child builds its own lookup of the areas (only a process
-    that has not yet filled polygons with cells can hand that to a child): every output is the
-    same, byte for byte, as a run done in one process."""
-    from targeting.background import can_fork
-    from targeting.demo import write_demo_inputs
-
-    path = write_demo_inputs(tmp_path / "demo")
-    text = path.read_text(encoding="utf-8")
-    path.write_text(re.sub(r"(?m)^store = .*$", "", text), encoding="utf-8")
-    where = tmp_path / "shapes_pid.txt"
-    script = f"""
-import os, sys
-import targeting.pipeline as pipeline
-made = pipeline.grid_shapes
-def made_here(*args, **kwargs):
-    open({str(where)!r}, "w").write(str(os.getpid()))
-    return made(*args, **kwargs)
-pipeline.grid_shapes = made_here
-pipeline.run({str(path)!r})
-print(os.getpid())
-"""
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    manifest = path.parent / "output" / "manifest.json"
-    alongside = json.loads(manifest.read_text())["outputs"]
-    if can_fork():
-        assert where.read_text() != done.stdout.strip()
-    alone = run(load_config(path), parallel=False).out_dir
-    assert json.loads((alone / "manifest.json").read_text())["outputs"] == alongside

@@ -51,12 +51,19 @@ class GridShapes:
 
 
 def grid_shapes(
-    areas: gpd.GeoDataFrame, small_areas: gpd.GeoDataFrame | None, *, config: Config
+    areas: gpd.GeoDataFrame,
+    small_areas: gpd.GeoDataFrame | None,
+    *,
+    config: Config,
+    touching: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> GridShapes:
     """The fragments of the areas and, with small areas, their weights over the fragments, as
-    `build_grid` makes them when no population raster is given."""
+    `build_grid` makes them when no population raster is given (`touching`: the areas' cells,
+    `cells_touching`, made already)."""
     crs = equal_area_crs(areas)
-    fragments = areas_to_fragments(areas, resolution=config.grid.resolution, crs=crs)
+    fragments = areas_to_fragments(
+        areas, resolution=config.grid.resolution, crs=crs, touching=touching
+    )
     if small_areas is None:
         return GridShapes(crs, fragments, None)
     weights = small_area_weights(

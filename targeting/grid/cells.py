@@ -203,14 +203,9 @@ def _grown(outlines: np.ndarray) -> np.ndarray:
 
 # h3ronpy fills polygons on a pool of threads it starts at its first fill, and a forked child
 # has none of its parent's threads: a fill in a child forked after its parent's first would wait
-# for ever. The process that started the pool, so that a child can tell.
+# for ever. So a run fills before it forks (`cells_touching`, `area_locator`) and hands the cells
+# to its children; this is the process that started the pool, so that a child can tell.
 _FILLING: list[int] = []
-
-
-def fills_started() -> bool:
-    """Whether this process (or the one it was forked from) has filled polygons with cells: a
-    child forked from now on cannot fill any (`_cells_in`), so work that fills stays here."""
-    return bool(_FILLING)
 
 
 def _cells_in(
@@ -233,23 +228,37 @@ def _cells_in(
     return owner, np.asarray(listed.flatten().to_numpy(), dtype=np.uint64)
 
 
+def cells_touching(areas: gpd.GeoDataFrame, *, resolution: int) -> tuple[np.ndarray, np.ndarray]:
+    """The cells touching each area, found for all areas at once (h3ronpy, on the sphere):
+    (area position, 64-bit cell) pairs. Made in the process that forks, and handed to a child
+    making the fragments (`areas_to_fragments`), since a forked child cannot fill polygons."""
+    geoms = np.asarray(areas.geometry.values)
+    return _cells_in(geoms, resolution=resolution, mode=ContainmentMode.IntersectsBoundary)
+
+
 def areas_to_fragments(
-    areas: gpd.GeoDataFrame, *, resolution: int, crs: pyproj.CRS
+    areas: gpd.GeoDataFrame,
+    *,
+    resolution: int,
+    crs: pyproj.CRS,
+    touching: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> gpd.GeoDataFrame:
     """The fragments (cell x area pieces) covering the areas, with their surface in m2.
 
     Returns columns `cell, area_code, area_m2, geometry` in `crs`. Cells wholly inside an area's
     projected outline are whole fragments; the others are cut by the outline. The cells that
-    touch each area are found for all areas at once (h3ronpy, on the sphere); whether a cell is
-    whole is decided against the projected outline, and a ring of cells around the cut ones
-    catches slivers the sphere and the projection disagree about: no part of an area is left
-    without a fragment.
+    touch each area (`cells_touching`, unless given as `touching`) are found on the sphere;
+    whether a cell is whole is decided against the projected outline, and a ring of cells
+    around the cut ones catches slivers the sphere and the projection disagree about: no part
+    of an area is left without a fragment.
     """
     to_proj = pyproj.Transformer.from_crs(WGS84, crs, always_xy=True)
     geoms = np.asarray(areas.geometry.values)
     projected = np.asarray(areas.to_crs(crs).geometry.values)
     shapely.prepare(projected)
-    owner, cells = _cells_in(geoms, resolution=resolution, mode=ContainmentMode.IntersectsBoundary)
+    owner, cells = (
+        touching if touching is not None else cells_touching(areas, resolution=resolution)
+    )
     # a cell on a boundary between areas is listed once per area: each outline is made once
     known, listed = np.unique(cells, return_inverse=True)
     known_outlines = id_outlines(known, to_proj)

@@ -23,7 +23,6 @@ from targeting.background import Pending, in_background
 from targeting.config import Config
 from targeting.disclosure import withhold_small_counts
 from targeting.errors import InputError, Problem, TargetingError
-from targeting.grid import fills_started
 from targeting.ingest import Population, Signups
 from targeting.ingest.segments import SegmentInput
 from targeting.layers import BY_NAME, LAYERS, Layer, Read, Summaries, input_files, layer_steps
@@ -226,11 +225,9 @@ def ingest_inputs(
             if layer.name not in pending and (layer.required or config.inputs.get(layer.name)):
                 got.data[layer.name], read[layer.name] = layer.read(config, got)
             for later in starts.get(layer.name, ()):
-                # the child builds its own lookup of the areas while it can (it fills polygons
-                # with cells, which a child forked after this process did cannot); otherwise
-                # this process builds it first and the child shares it
-                if fills_started():
-                    got.locator  # noqa: B018
+                # the areas' lookup is built first: the child shares it (and a forked child
+                # cannot build one: `targeting.grid.cells._cells_in`)
+                got.locator  # noqa: B018
                 pending[later.name] = in_background(
                     partial(later.read, config, got), name=f"reading {later.name}", fork=True
                 )
