@@ -2,9 +2,9 @@
 force-scale data in the same process: geopandas `sjoin` of sign-ups to wards, and tobler
 `area_interpolate` of census counts to an H3 grid (`tobler.util.h3fy`) and to wards.
 
-The engine's side is the same steps by the functions its grid stage calls: sign-ups to wards, and
-census counts to cell x ward fragments (so to cells and to wards at once, including building the
-fragments). Its whole grid stage, which also places crimes, ratings and Watch schemes, is timed
+The engine's side is the same steps by the functions its run calls: the cells touching each ward
+(found once), sign-ups to wards, and census counts to cell x ward fragments (so to cells and to
+wards at once, including building the fragments). Its whole grid stage, which also places crimes, ratings and Watch schemes, is timed
 alongside for context. Needs the `bench` extra (tobler).
 
 Each step is timed three times and its median kept, on both sides.
@@ -40,6 +40,7 @@ from targeting.grid import (
     allocate_to_fragments,
     area_locator,
     areas_to_fragments,
+    cells_touching,
     equal_area_crs,
     overlay_weights,
     points_to_areas,
@@ -80,10 +81,14 @@ def main() -> None:
     # rescanning the loaded inputs
     gc.freeze()
 
-    # the engine: the same three steps, by the functions its grid stage calls
+    # the engine: the same steps, by the functions its run calls; it finds the cells touching
+    # each ward once, for its lookup of the wards and for the fragments (as h3fy's cells serve
+    # both of the usual side's interpolations)
     lon, lat = signups["longitude"].to_numpy(), signups["latitude"].to_numpy()
+    touching = timed("engine: the cells touching each ward (found once, for both)",
+                     lambda: cells_touching(areas, resolution=9), log)  # fmt: skip
     timed("engine: sign-ups to wards (building its cell lookup included)", lambda: points_to_areas(
-        lon, lat, areas, locator=area_locator(areas, resolution=9)), log)  # fmt: skip
+        lon, lat, areas, locator=area_locator(areas, resolution=9, touching=touching)), log)  # fmt: skip
     population = data.population.table
     position = pd.Series(np.arange(len(data.small_areas)), index=data.small_areas["area_code"])
     values = pd.DataFrame({
@@ -94,7 +99,7 @@ def main() -> None:
 
     def census_to_cells_and_wards() -> pd.DataFrame:
         crs = equal_area_crs(areas)
-        fragments = areas_to_fragments(areas, resolution=9, crs=crs)
+        fragments = areas_to_fragments(areas, resolution=9, crs=crs, touching=touching)
         pairs = overlay_weights(data.small_areas.to_crs(crs).geometry, fragments)
         allocated, _ = allocate_to_fragments(pairs, values)
         return allocated.join(fragments[["cell", "area_code"]], on="fragment")

@@ -17,8 +17,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from targeting.config import Config
-from targeting.grid import AreaLocator, area_locator
+from targeting.grid import AreaLocator, area_locator, cells_touching
 from targeting.grid.place import (
     Count,
     GridContext,
@@ -85,9 +87,17 @@ class Read:
         return self.data.get(name)
 
     @cached_property
+    def touching(self) -> tuple[np.ndarray, np.ndarray]:
+        """The cells touching each area (`cells_touching`): found once, for the areas' lookup and
+        for the grid's fragments."""
+        return cells_touching(self.data["areas"], resolution=self.config.grid.resolution)
+
+    @cached_property
     def locator(self) -> AreaLocator:
         """Built once: every point layer is placed through it."""
-        return area_locator(self.data["areas"], resolution=self.config.grid.resolution)
+        return area_locator(
+            self.data["areas"], resolution=self.config.grid.resolution, touching=self.touching
+        )
 
     def codes(self, name: str) -> set[str] | None:
         """The area codes of a polygon layer read (None when it was not given)."""

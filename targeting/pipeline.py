@@ -30,7 +30,6 @@ from targeting.grid import (
     Grid,
     GridShapes,
     build_grid,
-    cells_touching,
     grid_shapes,
     points_to_areas,
 )
@@ -46,6 +45,7 @@ from targeting.ingest.inputs import (
     ingest_inputs,
     no_progress,
 )
+from targeting.layers import Read
 from targeting.origins import label_table
 from targeting.pack import write_tasking_pack
 from targeting.report import (
@@ -586,15 +586,14 @@ def run(
     with contextlib.ExitStack() as children:  # a child still working when the run stops: stopped
         shaping: list[Pending[GridShapes]] = []
 
-        def start_shapes(name: str, read: Mapping[str, Any]) -> None:
+        def start_shapes(name: str, read: Read) -> None:
             # the grid's shapes need only the outlines (and no raster): they are made on the
             # second core while the other inputs are read, from the areas' cells found here
             # (a forked child cannot find them: `targeting.grid.cells._cells_in`)
             if name == "small_areas" and parallel and cfg.inputs.population_raster is None:
-                touching = cells_touching(read["areas"], resolution=cfg.grid.resolution)
                 shaping.append(children.enter_context(in_background(
-                    partial(grid_shapes, read["areas"], read.get("small_areas"), config=cfg,
-                            touching=touching),
+                    partial(grid_shapes, read.data["areas"], read.get("small_areas"), config=cfg,
+                            touching=read.touching),
                     name="the grid's shapes", fork=True,
                 )))  # fmt: skip
 

@@ -151,15 +151,23 @@ class AreaLocator:
     tree: shapely.STRtree
 
 
-def area_locator(areas: gpd.GeoDataFrame, *, resolution: int = 9) -> AreaLocator:
-    """Build the lookup for `points_to_areas` once per set of areas (WGS84).
+def area_locator(
+    areas: gpd.GeoDataFrame,
+    *,
+    resolution: int = 9,
+    touching: tuple[np.ndarray, np.ndarray] | None = None,
+) -> AreaLocator:
+    """Build the lookup for `points_to_areas` once per set of areas (WGS84), from the cells
+    touching each area (`cells_touching`, unless given as `touching`).
 
     A cell counts as interior only when its outline, grown by INTERIOR_MARGIN_DEG, lies inside
     the area's outline as drawn (straight lines between vertices), so a point placed by its cell
     is placed exactly as the outline test would place it.
     """
     geoms = np.asarray(areas.geometry.values)
-    owner, cells = _cells_in(geoms, resolution=resolution, mode=ContainmentMode.ContainsBoundary)
+    owner, cells = (
+        touching if touching is not None else cells_touching(areas, resolution=resolution)
+    )
     shapely.prepare(geoms)
     inside = shapely.contains_properly(geoms[owner], _grown(id_outlines(cells)))
     interior = (

@@ -13,7 +13,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 import geopandas as gpd
@@ -38,10 +37,10 @@ def no_progress(_: str) -> None:
     return None
 
 
-ReadCallback = Callable[[str, Mapping[str, Any]], None]
+ReadCallback = Callable[[str, Read], None]
 
 
-def nothing_more(name: str, data: Mapping[str, Any]) -> None:
+def nothing_more(name: str, read: Read) -> None:
     """The default `on_read`: start nothing."""
     return None
 
@@ -204,8 +203,8 @@ def ingest_inputs(
     With `parallel`, a layer marked `background` is read in a child process (`in_background`)
     while the run reads the rest and builds the grid; the result holds it as `pending` until it
     is collected (`Ingested.collected`), or stopped (`Ingested.cancel`). `on_read` is called
-    after each layer's turn, given or not, with its name and the layers in hand, so a caller can
-    start work on them while the rest is read.
+    after each layer's turn, given or not, with its name and what has been read (not to be
+    changed), so a caller can start work on it while the rest is read.
     """
     check_inputs_exist(config)
     got = Read(config, check_origins=check_origins)
@@ -231,7 +230,7 @@ def ingest_inputs(
                 pending[later.name] = in_background(
                     partial(later.read, config, got), name=f"reading {later.name}", fork=True
                 )
-            on_read(layer.name, MappingProxyType(got.data))
+            on_read(layer.name, got)
     except BaseException as error:
         try:
             if isinstance(error, TargetingError):
