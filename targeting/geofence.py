@@ -245,10 +245,11 @@ def cells_to_geofences(
     plane = _Plane(float(lat.min() + lat.max()) / 2)
     records = []
     for (area_code, tactic), group in rows.groupby(["area_code", "tactic"], sort=True):
-        rank_of = group.set_index("cell")["rank"]
         cells = group["cell"].tolist()
+        # a plain dict: a label lookup on the frame's text index takes a millisecond a fence
+        rank_of = dict(zip(cells, group["rank"].tolist(), strict=True))
         for fence, m2, members in _fences(cells, plane, to_ea, max_vertices, max_extra_area):
-            best = int(rank_of[members].min())
+            best = int(min(rank_of[cell] for cell in members))
             records.append(
                 (best, str(area_code), str(tactic), min(members), len(members), m2, fence)
             )
