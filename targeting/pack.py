@@ -24,7 +24,7 @@ import pandas as pd
 import shapely
 
 from targeting import svg
-from targeting.plan import TACTIC_COLOURS, TACTIC_NAMES, units_text
+from targeting.plan import TACTIC_COLOURS, TACTIC_NAMES, UNIT_WORDS, units_text
 from targeting.report.render import page_css, table_html
 from targeting.store import round_as_published, write_csv
 from targeting.tasking import Plan
@@ -213,7 +213,10 @@ def _tactic(row: Mapping[Hashable, Any]) -> str:
 
 def _areas_table(areas: pd.DataFrame, *, with_parent: bool, previous: bool) -> pd.DataFrame:
     """Ranked areas for reading: human headers, numbers rounded as the CSVs publish them."""
-    records = round_as_published(areas).to_dict("records")
+    # only the columns shown are rounded: the ranked areas carry scores of every kind
+    shown = ["rank", "area_name", "parent_name", "tactic", *(col for col, _ in UNIT_WORDS),
+             "parity_gap", "expected_signups", "previous_rank", "rank_change", "reason"]  # fmt: skip
+    records = round_as_published(areas[[c for c in shown if c in areas.columns]]).to_dict("records")
     table = pd.DataFrame(
         {
             "Rank": [_number(r["rank"]) for r in records],
