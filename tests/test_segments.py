@@ -155,6 +155,16 @@ def test_points_take_the_main_segment_of_their_small_area_or_nearest_postcode() 
                                small_areas=None, postcodes=postcodes)  # fmt: skip
     # the second point is about 680 m from A1 (beyond 500 m), the third far from both
     assert found.tolist() == ["S03", UNASSIGNED, UNASSIGNED]
+    # overlapping small areas (a file's mistake): a point in both takes the first in file order
+    overlapping = gpd.GeoDataFrame(
+        {"area_code": ["OA2", "OA1"]},
+        geometry=[box(-1.90, 52.50, -1.88, 52.51), box(-1.90, 52.50, -1.89, 52.51)],
+        crs=4326,
+    )
+    own = pd.DataFrame({"key": ["OA1", "OA2"], "segment": ["S01", "S02"], "households": 1.0})
+    found = points_to_segments(lat, lon, segments=own, keyed_by="small_areas",
+                               small_areas=overlapping, postcodes=None)  # fmt: skip
+    assert found.tolist() == ["S02", "S02", UNASSIGNED]
 
 
 def test_dominant_segments_name_the_largest_with_shares() -> None:
