@@ -106,3 +106,18 @@ def test_run_labels_are_folder_names_unless_folders_repeat(tmp_path: Path) -> No
         tmp_path / "wm" / "b.toml",
     ]
     assert run_labels(configs) == ["T00", "wm/a", "wm/b"]
+
+
+def test_workers_are_forked_from_a_process_that_has_loaded_the_engine() -> None:
+    """Each run still gets a fresh process, but forked from a server that loaded the engine
+    once, not importing it again (about two seconds a force)."""
+    import importlib
+    import sys
+
+    from targeting.batch import PRELOAD, _worker_context
+
+    context = _worker_context()
+    if sys.platform == "linux":
+        assert context is not None and context.get_start_method() == "forkserver"
+    for name in PRELOAD:  # every name is a module there is to load
+        importlib.import_module(name)
