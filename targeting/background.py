@@ -71,6 +71,16 @@ class Pending(Generic[T]):
         readable, _, _ = select.select([self._fd], [], [], 0)
         return bool(readable)
 
+    def poll(self) -> bool:
+        """Take the result in now if it is ready, without raising its error, so the child and
+        its memory are gone as soon as it has finished; True once the result is in."""
+        if self._pid is None:
+            return True
+        if not self.done():
+            return False
+        self._collect()
+        return True
+
     def result(self) -> T:
         """The function's result, once the child (if any) has handed it back."""
         if self._pid is not None:

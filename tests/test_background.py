@@ -114,3 +114,32 @@ def test_a_child_whose_result_is_not_wanted_is_stopped_and_reaped() -> None:
     assert time.perf_counter() - start < 10
     with pytest.raises(ChildProcessError):  # reaped: no longer this process's child
         os.waitpid(pid, os.WNOHANG)
+
+
+@forks
+def test_a_finished_child_is_taken_in_by_poll_and_its_error_kept_for_result() -> None:
+    """`done` and `poll` never wait; `poll` takes in a finished child's result (the child is
+    reaped and its memory freed) and keeps its error for `result`, raised where it is wanted."""
+    import tempfile
+
+    flag = os.path.join(tempfile.mkdtemp(), "go")
+
+    def fail_when_told() -> None:
+        while not os.path.exists(flag):
+            time.sleep(0.01)
+        raise InputError("crimes", "c.csv", [Problem("c.csv", "has no Month", "add it")])
+
+    pending = in_background(fail_when_told, name="reading crimes", fork=True)
+    pid = pending.pid
+    assert pid is not None
+    assert not pending.done() and not pending.poll()
+    open(flag, "w").close()
+    deadline = time.perf_counter() + 10
+    while not pending.poll():
+        assert time.perf_counter() < deadline
+        time.sleep(0.01)
+    assert pending.pid is None and pending.done()
+    with pytest.raises(ChildProcessError):  # reaped by poll
+        os.waitpid(pid, os.WNOHANG)
+    with pytest.raises(InputError, match="has no Month"):
+        pending.result()

@@ -453,6 +453,8 @@ def test_crimes_police_uk_files(tmp_path: Path, areas: gpd.GeoDataFrame) -> None
     assert list(rej.columns) == ["file", "row", *POLICE_UK, "reason"]
     first = rej.iloc[0]
     assert (first["file"], first["row"]) == ("2018-09-west-midlands-street.csv", 5)
+    later = rej[rej["Location"] == "bad lat"].iloc[0]  # the second file's ninth row
+    assert (later["file"], later["row"]) == ("2018-10-west-midlands-street.csv", 10)
     assert summary.rows_read == 14 and summary.rows_used == 7
     assert summary.warnings == ()
     assert_accounting(summary)

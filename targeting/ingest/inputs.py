@@ -231,6 +231,8 @@ def ingest_inputs(
                     partial(later.read, config, got), name=f"reading {later.name}", fork=True
                 )
             on_read(layer.name, got)
+            for reading in pending.values():
+                reading.poll()  # a child that has finished lets go of its memory at once
     except BaseException as error:
         try:
             if isinstance(error, TargetingError):
