@@ -280,9 +280,13 @@ def compute(
     # nothing of the plan: the plan (with the map's streets around its visits) is made on the
     # second core while this process does the rest
     with in_background(
-        lambda: _plan_and_map_layers(data, grid, config, areas=areas, rep=rep),
+        lambda: _plan_and_streets(data, grid, config, areas=areas, rep=rep),
         name="the week's plan", fork=parallel,
     ) as planning:  # fmt: skip
+        map_rep = map_cells(
+            grid.cell_origins, resolution=config.representation.map_resolution,
+            threshold=threshold,
+        )  # fmt: skip
         emerging = (
             find_emerging(
                 grid.cell_origins,
@@ -312,7 +316,7 @@ def compute(
         )
         manifest = _manifest_base(config, data, labels=labels)
         area_table = _area_table(data.areas, grid)
-        plan, streets, map_rep = planning.result()
+        plan, streets = planning.result()
     portraits = (
         segment_portraits(
             grid.cell_segments, grid.cell_origins,
@@ -333,11 +337,10 @@ def compute(
                    headline, portraits, streets, manifest)  # fmt: skip
 
 
-def _plan_and_map_layers(
+def _plan_and_streets(
     data: Ingested, grid: Grid, config: Config, *, areas: pd.DataFrame, rep: Representation
-) -> tuple[Plan, gpd.GeoDataFrame | None, pd.DataFrame]:
-    """The week's plan, and the map's layers that need nothing else: the streets around the
-    plan's visits (None without streets) and representation on the map's coarser cells."""
+) -> tuple[Plan, gpd.GeoDataFrame | None]:
+    """The week's plan, and the streets around its visits for the map (None without streets)."""
     labels_of_segments = (
         data.segment_descriptions.set_index("segment")["label"]
         if data.segment_descriptions is not None
@@ -346,16 +349,11 @@ def _plan_and_map_layers(
     plan = plan_week(config=config, grid=grid, areas=areas, area_gaps=rep.areas,
                      representation=rep.table, visited=data.visited, postcodes=data.postcodes,
                      as_of=data.as_of, segment_labels=labels_of_segments)  # fmt: skip
-    map_rep = map_cells(
-        grid.cell_origins,
-        resolution=config.representation.map_resolution,
-        threshold=config.privacy.suppression_threshold,
-    )
     streets = data.get("streets")
     if streets is None:
-        return plan, None, map_rep
+        return plan, None
     visits = pd.concat([plan.hotspots, plan.stations])[["latitude", "longitude"]]
-    return plan, streets_near(streets, visits, buffer_m=config.map.streets_buffer_m), map_rep
+    return plan, streets_near(streets, visits, buffer_m=config.map.streets_buffer_m)
 
 
 def _manifest_results(
