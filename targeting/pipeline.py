@@ -585,14 +585,15 @@ def run(
         shaping: list[Pending[GridShapes]] = []
 
         def start_shapes(name: str, read: Read) -> None:
-            # the grid's shapes need only the outlines (and no raster): they are made on the
-            # second core while the other inputs are read, from the areas' cells found here
-            # (a forked child cannot find them: `targeting.grid.cells._cells_in`)
-            if name == "small_areas" and parallel and cfg.inputs.population_raster is None:
+            # the grid's shapes need only the outlines (and no raster): with `parallel` they
+            # are made on the second core while the other inputs are read; either way from the
+            # areas' cells the areas' lookup uses, found here once (a forked child cannot find
+            # them: `targeting.grid.cells._cells_in`)
+            if name == "small_areas" and cfg.inputs.population_raster is None:
                 shaping.append(children.enter_context(in_background(
                     partial(grid_shapes, read.data["areas"], read.get("small_areas"), config=cfg,
                             touching=read.touching),
-                    name="the grid's shapes", fork=True,
+                    name="the grid's shapes", fork=parallel,
                 )))  # fmt: skip
 
         reading = ingest_inputs(cfg, on_step=on_step, parallel=parallel, on_read=start_shapes)
