@@ -165,11 +165,12 @@ def narrow_cells(
     This is what anyone holding the published tables can do: each line is an equation, published
     cells are constants, withheld cells unknowns >= 0; minimising and maximising each unknown by
     linear programming gives the tightest range, and the lines with a non-zero dual value at the
-    optimum are the ones that pin it. Cells are solved per connected group; a few LPs in random
-    directions first find spread-out solutions, and a cell is skipped once solutions already
-    found (starting from the true values) span the threshold in it. `check` limits the audit to
-    some cells (withholding more only ever widens ranges, so cells found wide stay wide).
-    `bounds` (lowest and highest value per cell, inf for none) is what a reader knows of each
+    optimum are the ones that pin it. Cells are solved per connected group, and a cell is
+    skipped once the solutions already found (starting from the true values) span the
+    threshold in it: each optimum moves many cells at once, so most cells need one LP or none
+    (LPs in random directions first, to spread the solutions, cost more than they saved).
+    `check` limits the audit to some cells (withholding more only ever widens ranges, so cells
+    found wide stay wide). `bounds` (lowest and highest value per cell, inf for none) is what a reader knows of each
     withheld cell beyond >= 0, such as "<10" printed in its place (`labelled_bounds`).
     """
     found = pd.DataFrame({"cell": pd.Series(dtype=np.int64), "line": pd.Series(dtype=object)})
@@ -206,26 +207,10 @@ def narrow_cells(
         rows = np.unique(matrix[:, members].nonzero()[0])
         groups.append(
             _Group(
-                k, members, rows, matrix[rows][:, members], rhs[rows],
+                members, rows, matrix[rows][:, members], rhs[rows],
                 np.column_stack([lows[members], highs[members]]), truth[members],
             )
         )  # fmt: skip
-    # one LP in a random direction moves every cell of a group at once; large groups get more
-    # of them (until the wanted cells are all wide), so few cells need LPs of their own
-    spreads = [
-        (g, part, -(-tries // PARTS))
-        for g in groups
-        if (tries := 0 if len(g.members) <= 8 else min(64, 4 + len(g.members) // 25))
-        for part in range(PARTS)
-    ]
-    reached = _in_parallel(
-        lambda job: _spread(job[0], part=job[1], tries=job[2], wanted=wanted, enough=enough),
-        spreads,
-    )
-    bounds_of = {g.key: (g.truth, g.truth) for g in groups}
-    for (g, _, _), (low, high) in zip(spreads, reached, strict=True):
-        before = bounds_of[g.key]
-        bounds_of[g.key] = (np.minimum(before[0], low), np.maximum(before[1], high))
     checks = [
         (g, chunk)
         for g in groups
@@ -235,9 +220,7 @@ def narrow_cells(
         )
         if len(chunk)
     ]
-    found_narrow = _in_parallel(
-        lambda job: _narrow(job[0], job[1], *bounds_of[job[0].key], enough=enough), checks
-    )
+    found_narrow = _in_parallel(lambda job: _narrow(job[0], job[1], enough=enough), checks)
     pinned: list[tuple[int, object]] = []
     for (g, _), narrow in zip(checks, found_narrow, strict=True):
         for j, binding in narrow:
@@ -256,7 +239,6 @@ PARTS = 2
 class _Group:
     """A connected group of withheld cells and the lines through them, as an LP."""
 
-    key: int
     members: np.ndarray  # the cells' positions among the withheld
     rows: np.ndarray  # the lines' positions
     matrix: sp.csr_matrix
@@ -274,32 +256,12 @@ def _in_parallel(work: Callable[[Any], Any], jobs: list[Any]) -> list[Any]:
         return list(pool.map(work, jobs))
 
 
-def _spread(
-    group: _Group, *, part: int, tries: int, wanted: np.ndarray, enough: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """The lowest and highest value each cell of `group` reaches over LPs in random directions
-    (seeded by the group and `part`), stopping once the wanted cells are all wide."""
-    program = _program(group.matrix, group.rhs, group.box)
-    rng = np.random.default_rng([group.key, part])
-    low, high = group.truth.copy(), group.truth.copy()
-    want = wanted[group.members]
-    for _ in range(tries):
-        if (high - low)[want].min() >= enough:
-            break
-        status, x, _ = _solve(program, rng.normal(size=len(group.members)))
-        if status == OPTIMAL:
-            low, high = np.minimum(low, x), np.maximum(high, x)
-    return low, high
-
-
-def _narrow(
-    group: _Group, chunk: np.ndarray, low: np.ndarray, high: np.ndarray, *, enough: float
-) -> list[tuple[int, list[int]]]:
+def _narrow(group: _Group, chunk: np.ndarray, *, enough: float) -> list[tuple[int, list[int]]]:
     """The cells of `chunk` (positions in `group`) that the lines pin to a range narrower than
     `enough`, each with the lines binding at its optimum: minimise and maximise each cell not
     already seen to be wide (every solution found widens the others' known ranges)."""
     program = _program(group.matrix, group.rhs, group.box)
-    low, high = low.copy(), high.copy()
+    low, high = group.truth.copy(), group.truth.copy()
     narrow = []
     for j in chunk:
         binding: set[int] = set()
