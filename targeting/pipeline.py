@@ -7,8 +7,8 @@ reported through an optional `on_step` callback so the library never prints.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -25,7 +25,6 @@ from targeting.config import Config, load_config
 from targeting.disclosure import protect_breakdown, withhold_small_counts
 from targeting.emerging import find_emerging
 from targeting.errors import OutputError, TargetingError
-from targeting.geofence import write_geofences_geojson, write_geofences_kml
 from targeting.grid import (
     Grid,
     GridShapes,
@@ -33,11 +32,9 @@ from targeting.grid import (
     grid_shapes,
     points_to_areas,
 )
-from targeting.history import Added, add_run, ratings_to_days, signups_to_days, visits_to_days
+from targeting.history import Added, add_run
 from targeting.ingest import InputSummary
 from targeting.ingest.checks import check_unmapped
-from targeting.ingest.deprivation import NAME as DEPRIVATION_INPUT
-from targeting.ingest.deprivation import Deprivation
 from targeting.ingest.inputs import (
     INGEST_STEPS,
     Ingested,
@@ -47,19 +44,13 @@ from targeting.ingest.inputs import (
 )
 from targeting.layers import Read
 from targeting.origins import label_table
-from targeting.pack import write_tasking_pack
+from targeting.outputs import BeforePlan, Results, write_before_plan, write_outputs
 from targeting.report import (
-    Headline,
-    Section,
     build_headline,
     build_sections,
-    headline_to_html,
-    headline_to_markdown,
     segment_section,
-    write_report,
 )
 from targeting.representation import (
-    TOTAL,
     Representation,
     grid_to_representation,
     map_cells,
@@ -71,24 +62,18 @@ from targeting.segments import (
     segment_representation,
 )
 from targeting.store import (
-    CELLS_COLUMNS,
-    STORE_NAME,
     PreviousRun,
     atomic_output_dir,
-    fsync_tree,
     inputs_markdown,
     json_text,
     read_previous_run,
-    write_csv,
-    write_manifest,
     write_rejects,
-    write_store,
 )
 from targeting.streets import streets_near
 from targeting.tasking import Plan, plan_week
 
 if TYPE_CHECKING:
-    from targeting.maps.data import MapTables  # the maps package loads folium
+    pass  # the maps package loads folium
 
 RUN_STEPS = (
     *INGEST_STEPS, "grid", "representation", "targeting", "report", "write outputs", "map",
@@ -239,24 +224,6 @@ def check_output_dir(target: Path, config: Config) -> None:
             )
 
 
-@dataclass(frozen=True)
-class Results:
-    """Everything a run computes from its inputs and grid, before anything is written."""
-
-    areas: pd.DataFrame  # the areas' attributes (no geometry)
-    area_table: pd.DataFrame  # the store's `areas`: attributes, outline, summed counts
-    representation: Representation
-    map_representation: pd.DataFrame
-    emerging: pd.DataFrame | None
-    segments: pd.DataFrame | None
-    plan: Plan
-    sections: list[Section]
-    headline: Headline
-    portraits: pd.Series | None  # each segment in words, by segment code
-    streets: gpd.GeoDataFrame | None  # the map's streets around the week's visits
-    manifest: dict[str, Any]
-
-
 def compute(
     data: Ingested,
     grid: Grid,
@@ -265,11 +232,14 @@ def compute(
     previous: PreviousRun | None = None,
     on_step: StepCallback = no_progress,
     parallel: bool = True,
+    on_before_plan: Callable[[BeforePlan], None] = lambda _: None,
 ) -> Results:
     """Representation, emerging communities, segments, the week's plan and the report, from the
     inputs and their grid; `previous` (an earlier run) adds the change since then.
 
     With `parallel`, the plan is made in a child process on a second core (`in_background`).
+    `on_before_plan` gets what needs no plan as soon as it is made, while the plan is made (a
+    run starts writing it).
     """
     threshold = config.privacy.suppression_threshold
     on_step("representation")
@@ -299,6 +269,8 @@ def compute(
             if grid.previous is not None
             else None
         )
+        before_plan = BeforePlan(_area_table(data.areas, grid), rep, map_rep, emerging)
+        on_before_plan(before_plan)
         segments = segment_table(data, grid, config)
         on_step("report")
         labels = label_table(data.origins, threshold=threshold)
@@ -315,7 +287,6 @@ def compute(
             threshold=threshold,
         )
         manifest = _manifest_base(config, data, labels=labels)
-        area_table = _area_table(data.areas, grid)
         plan, streets = planning.result()
     portraits = (
         segment_portraits(
@@ -333,8 +304,8 @@ def compute(
                               previous=previous, base=data.population.base,
                               threshold=threshold)  # fmt: skip
     manifest |= _manifest_results(config, data, grid, rep, plan)
-    return Results(areas, area_table, rep, map_rep, emerging, segments, plan, sections,
-                   headline, portraits, streets, manifest)  # fmt: skip
+    return Results(before_plan, areas, segments, plan, sections, headline, portraits, streets,
+                   manifest)  # fmt: skip
 
 
 def _plan_and_streets(
@@ -394,177 +365,6 @@ def _manifest_results(
     }
 
 
-def _store_tables(grid: Grid, out: Results, data: Ingested, config: Config) -> dict[str, Any]:
-    """The analyst store's tables (`targeting.duckdb`); sign-ups and ratings by day are what
-    the history reconstructs earlier dates from."""
-    rep, plan = out.representation, out.plan
-    deprivation: Deprivation | None = data.get(DEPRIVATION_INPUT)
-    # what the deprivation values are and which way they run, for `targeting map` to say so
-    measure = (
-        {"deprivation_measure": pd.DataFrame({
-            "measure": [deprivation.label],
-            "higher_is_more_deprived": [deprivation.higher_is_more_deprived],
-        })}
-        if deprivation is not None
-        else {}
-    )  # fmt: skip
-    contract_first = [*CELLS_COLUMNS, *(c for c in grid.cells.columns if c not in CELLS_COLUMNS)]
-    segments = (
-        {"cell_segments": grid.cell_segments, "segment_representation": out.segments}
-        if out.segments is not None and grid.cell_segments is not None
-        else {}
-    )
-    return {
-        "grid": pd.DataFrame({"resolution": [grid.resolution], "crs": [grid.crs]}),
-        "cells": grid.cells[contract_first],
-        "cell_origins": grid.cell_origins,
-        "areas": out.area_table,
-        "rejects_summary": pd.DataFrame(
-            [(s.name, r, n) for s in data.summaries for r, n in s.reasons().items()],
-            columns=["input", "reason", "rows"],
-        ),
-        "representation": rep.table,
-        "representation_counts": rep.counts.assign(
-            node=rep.counts["node"].replace(TOTAL, "(all origins)")
-        ),
-        "unknown_origin": rep.unknown,
-        "area_gaps": rep.areas,
-        "map_representation": out.map_representation,
-        "ranked_areas": plan.ranked_areas,
-        **segments,
-        "hotspots": plan.hotspots,
-        "stations": plan.stations,
-        "plan": plan.plan,
-        "signup_days": signups_to_days(data.signups.table),
-        "rating_days": ratings_to_days(data.get("ratings"), low_rating=config.scoring.low_rating),
-        **(
-            {
-                "visit_days": visits_to_days(
-                    data.visited, data.signups.table, cells=grid.cells, resolution=grid.resolution
-                )
-            }
-            if data.visited is not None
-            else {}
-        ),
-        **({"emerging": out.emerging} if out.emerging is not None else {}),
-        **(
-            {
-                "map_streets": pd.DataFrame(
-                    {"name": out.streets["name"], "geometry_wkt": out.streets.geometry.to_wkt()}
-                )
-            }
-            if out.streets is not None
-            else {}
-        ),
-        **measure,
-    }
-
-
-def _or_empty(table: pd.DataFrame | None) -> pd.DataFrame:
-    return table if table is not None else pd.DataFrame()
-
-
-def _map_tables(grid: Grid, out: Results, data: Ingested) -> MapTables:
-    """What the map is drawn from, in memory: the same tables `targeting map` reads back."""
-    from targeting.maps.data import MapTables
-
-    rep = out.representation.table
-    plan = out.plan
-    deprivation: Deprivation | None = data.get(DEPRIVATION_INPUT)
-    return MapTables(
-        resolution=grid.resolution,
-        cells=grid.cells,
-        areas=out.area_table,
-        representation=rep[rep["level"].isin(["area", "force"])],
-        area_gaps=out.representation.areas[out.representation.areas["level"] == "area"],
-        map_representation=out.map_representation,
-        plan={
-            "ranked_areas": plan.ranked_areas,
-            "hotspots": plan.hotspots,
-            "stations": plan.stations,
-            "cell_segments": _or_empty(grid.cell_segments),
-            "segment_representation": _or_empty(out.segments),
-        },
-        geofences=plan.geofences,
-        streets=out.streets,
-        as_of=data.as_of,
-        deprivation_measure=deprivation.label if deprivation is not None else None,
-        deprivation_higher_is_more_deprived=(
-            deprivation.higher_is_more_deprived if deprivation is not None else True
-        ),
-    )
-
-
-def _write_outputs(
-    tmp: Path, data: Ingested, grid: Grid, out: Results, *, config: Config,
-    previous: PreviousRun | None, on_step: StepCallback, parallel: bool,
-) -> None:  # fmt: skip
-    """Every output file into the temporary folder `tmp`.
-
-    With `parallel`, the map is drawn in a child process on a second core, forked before the
-    analyst files' thread starts (`in_background`).
-    """
-    with in_background(lambda: _write_map(tmp, data, grid, out, config=config),
-                       name="the map", fork=parallel) as drawing:  # fmt: skip
-        # the analyst files are written by DuckDB and pyarrow, which let go of Python's lock:
-        # in a second thread, while this one writes the rest
-        with ThreadPoolExecutor(max_workers=1) as background:
-            analyst = background.submit(_write_analyst_files, tmp, grid, out, data, config)
-            _write_shared_files(tmp, data, grid, out, config=config, previous=previous)
-            analyst.result()
-        on_step("map")
-        drawing.result()
-    # last: the manifest holds the digest of every file, the store's and the cells' included
-    write_manifest(tmp, out.manifest)
-    fsync_tree(tmp)
-
-
-def _write_analyst_files(
-    tmp: Path, grid: Grid, out: Results, data: Ingested, config: Config
-) -> None:
-    """The files that stay with analysts: the cells and the store."""
-    grid.cells[list(CELLS_COLUMNS)].to_parquet(tmp / "cells.parquet", index=False)
-    write_store(tmp / STORE_NAME, _store_tables(grid, out, data, config))
-
-
-def _write_shared_files(
-    tmp: Path, data: Ingested, grid: Grid, out: Results, *, config: Config,
-    previous: PreviousRun | None,
-) -> None:  # fmt: skip
-    """The tables, geofences, pack and report, and the rejects."""
-    plan, rep = out.plan, out.representation
-    write_csv(rep.table, tmp / "representation.csv")
-    if out.emerging is not None:
-        write_csv(out.emerging, tmp / "emerging.csv")
-    write_csv(plan.ranked_areas, tmp / "ranked_areas.csv")
-    if out.segments is not None:
-        write_csv(out.segments, tmp / "segment_representation.csv")
-    write_csv(plan.hotspots, tmp / "hotspots.csv")
-    write_csv(plan.stations, tmp / "stations.csv")
-    write_csv(plan.plan, tmp / "plan.csv")
-    write_geofences_geojson(plan.geofences, tmp / "geofences.geojson")
-    write_geofences_kml(plan.geofences, tmp / "geofences.kml")
-    write_csv(plan.circles, tmp / "geofences_circles.csv")
-    marking = config.output.protective_marking
-    write_tasking_pack(tmp, plan, outlines=data.areas, portraits=out.portraits,
-                       previous=previous.ranking if previous is not None else None,
-                       marking=marking, as_of=data.as_of)  # fmt: skip
-    headline = (headline_to_html(out.headline, as_of=data.as_of),
-                headline_to_markdown(out.headline, as_of=data.as_of))  # fmt: skip
-    write_report(tmp, out.sections, marking=marking, as_of=data.as_of,
-                 base=data.population.base, headline=headline)  # fmt: skip
-    write_rejects(tmp, {s.name: s.rejects for s in data.summaries})
-
-
-def _write_map(tmp: Path, data: Ingested, grid: Grid, out: Results, *, config: Config) -> None:
-    """The officers' map page."""
-    # folium takes half a second to load, so only a run that draws a map imports it
-    from targeting.maps import MAP_NAME, map_data, map_to_html
-
-    page = map_to_html(map_data(_map_tables(grid, out, data), config=config), origin=None)
-    (tmp / MAP_NAME).write_text(page, encoding="utf-8")
-
-
 def run(
     config: Config | Path | str,
     *,
@@ -606,11 +406,22 @@ def run(
         except TargetingError:
             reading.collected()  # an input's error comes first, as reading every input would
             raise
-    out = compute(data, grid, cfg, previous=previous_run, on_step=on_step, parallel=parallel)
-    on_step("write outputs")
-    with atomic_output_dir(cfg.output.dir, marker="manifest.json") as tmp:
-        _write_outputs(tmp, data, grid, out, config=cfg, previous=previous_run,
-                       on_step=on_step, parallel=parallel)  # fmt: skip
+    with (
+        atomic_output_dir(cfg.output.dir, marker="manifest.json") as tmp,
+        ThreadPoolExecutor(max_workers=1) as writer,
+    ):
+        # the analyst files that need no plan are written by DuckDB and pyarrow, which let go
+        # of Python's lock: in a second thread, from when they are made while the plan is made
+        early: list[Future[None]] = []
+
+        def write_early(before_plan: BeforePlan) -> None:
+            early.append(writer.submit(write_before_plan, tmp, data, grid, before_plan, config=cfg))
+
+        out = compute(data, grid, cfg, previous=previous_run, on_step=on_step, parallel=parallel,
+                      on_before_plan=write_early)  # fmt: skip
+        on_step("write outputs")
+        write_outputs(tmp, data, grid, out, config=cfg, previous=previous_run,
+                      before_plan=early[0], on_step=on_step, parallel=parallel)  # fmt: skip
     added = add_run(cfg.output.dir, store=cfg.history.store) if cfg.history.store else []
     return RunResult(cfg.output.dir.resolve(), out.manifest, tuple(added))
 

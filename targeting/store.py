@@ -252,13 +252,15 @@ def write_rejects(folder: Path, rejects: Mapping[str, pd.DataFrame]) -> None:
             write_csv(frame, out / f"{name}.csv", as_read=True)
 
 
-def write_store(path: Path, tables: Mapping[str, pd.DataFrame]) -> None:
-    """Write each frame as a DuckDB table in one file (replacing it).
+def write_store(path: Path, tables: Mapping[str, pd.DataFrame], *, add: bool = False) -> None:
+    """Write each frame as a DuckDB table in one file: a new file, or with `add` more tables in
+    an existing one (a run writes the tables that need no plan while the plan is made).
 
     One DuckDB thread: the store is written beside the rest of the outputs, and on its own a
     force's store is written no slower by one thread than by two (and with a tenth less work).
     """
-    path.unlink(missing_ok=True)
+    if not add:
+        path.unlink(missing_ok=True)
     con = duckdb.connect(str(path), config={"threads": 1})
     try:
         for name, frame in tables.items():

@@ -51,20 +51,21 @@ def test_tiny_world_counts_by_hand(tmp_path: Path) -> None:
 def test_manifest_digests_the_store_and_cells_as_finished_although_written_alongside(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The store and cells.parquet are written in a second thread: the manifest, written last,
-    holds the digests of the finished files even when that thread is the slower one."""
+    """The store and cells.parquet are written in a second thread (most of the store while the
+    plan is made, the plan's tables after): the manifest, written last, holds the digests of the
+    finished files even when that thread is the slower one."""
     import time
 
-    import targeting.pipeline as pipeline
+    import targeting.outputs as outputs
     from targeting.store import sha256_file, store_digest
 
-    slow_store = pipeline.write_store
+    slow_store = outputs.write_store
 
-    def write_store_slowly(path: Path, tables: object) -> None:
+    def write_store_slowly(path: Path, tables: object, *, add: bool = False) -> None:
         time.sleep(1.0)
-        slow_store(path, tables)  # type: ignore[arg-type]
+        slow_store(path, tables, add=add)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(pipeline, "write_store", write_store_slowly)
+    monkeypatch.setattr(outputs, "write_store", write_store_slowly)
     out = run(write_world(tmp_path)).out_dir
     outputs = json.loads((out / "manifest.json").read_text())["outputs"]
     assert outputs["targeting.duckdb"] == store_digest(out / "targeting.duckdb")

@@ -74,6 +74,20 @@ def test_store_tables_are_queryable_with_plain_sql(tmp_path: Path) -> None:
         ]
 
 
+def test_a_store_takes_more_tables_later_and_a_new_one_replaces_it(tmp_path: Path) -> None:
+    """A run writes most of its store while the plan is made and adds the plan's tables after;
+    writing without `add` starts the file afresh."""
+    path = tmp_path / "t.duckdb"
+    write_store(path, {"cells": pd.DataFrame({"cell": ["89195da49b7ffff"]})})
+    write_store(path, {"plan": pd.DataFrame({"hotspots": [2]})}, add=True)
+    with duckdb.connect(str(path), read_only=True) as con:
+        assert sorted(n for (n,) in con.execute("SHOW TABLES").fetchall()) == ["cells", "plan"]
+        assert con.execute("SELECT hotspots FROM plan").fetchall() == [(2,)]
+    write_store(path, {"plan": pd.DataFrame({"hotspots": [3]})})
+    with duckdb.connect(str(path), read_only=True) as con:
+        assert [n for (n,) in con.execute("SHOW TABLES").fetchall()] == ["plan"]
+
+
 def test_manifest_hashes_every_output(tmp_path: Path) -> None:
     (tmp_path / "a.csv").write_text("x\n1\n")
     (tmp_path / "rejects").mkdir()

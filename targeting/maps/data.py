@@ -314,7 +314,8 @@ def map_payload(data: MapData, *, origin: str | None) -> dict[str, Any]:
         return [None if pd.isna(v) else (v if isinstance(v, str) else float(v)) for v in values]
 
     rows = data.area_rows
-    index = rows.assign(key=_keys(rows))
+    # only the columns used: a wide frame makes each group's `set_index` slow
+    index = rows[["area_code", "representation_index", "suppressed"]].assign(key=_keys(rows))
     keys = origin_keys(data)
     by_key = {}
     for key, part in index.groupby("key"):
@@ -323,7 +324,7 @@ def map_payload(data: MapData, *, origin: str | None) -> dict[str, Any]:
             "v": _values(part["representation_index"], 1),
             "s": _flags(part["suppressed"]),
         }
-    cell_origins = data.origin_cells
+    cell_origins = data.origin_cells[["cell", "origin", "representation_index", "suppressed"]]
     origin_cell_ids = sorted(cell_origins["cell"].unique())
     by_origin = {}
     for key, part in cell_origins.groupby("origin"):
