@@ -71,6 +71,48 @@ def _require_file(path: Path, input_name: str) -> None:
         )
 
 
+def _parquet_as_text(path: Path) -> pd.DataFrame:
+    """A Parquet table with every column as text, as `astype("string")` writes it (empty for
+    nulls), so that a value reads the same from Parquet as from a CSV pandas wrote."""
+    frame = pd.read_parquet(path)
+    return pd.DataFrame(
+        {
+            name: floats_as_text(column)
+            if column.dtype == np.float64
+            else column.astype("string").fillna("")
+            for name, column in frame.items()
+        },
+        index=frame.index,
+    )
+
+
+def floats_as_text(column: pd.Series) -> pd.Series:
+    """Doubles as text exactly as Python writes them (`str`: the shortest digits that read back
+    to the same double), nulls empty, as `astype("string")` does, ten times faster.
+
+    Arrow's cast writes the same shortest digits but not always in Python's form ("52" for
+    "52.0", "0.00001" for "1e-05", "1e+15" for "1000000000000000.0"), so the values whose form
+    can differ (no point, an exponent, or outside 1e-4 to 1e15) are written by Python.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+    arrow = pc.cast(pa.array(values), pa.string())
+    size = np.abs(values)
+    redo = (
+        ~pc.match_substring(arrow, ".").to_numpy(zero_copy_only=False)
+        | pc.match_substring(arrow, "e").to_numpy(zero_copy_only=False)
+        | ~np.isfinite(values)
+        | ((size < 1e-4) & (size > 0))
+        | (size >= 1e15)
+    )
+    at = np.flatnonzero(redo)
+    by_python = pa.array(["" if np.isnan(v) else str(v) for v in values[at].tolist()], pa.string())
+    text = pc.replace_with_mask(arrow, pa.array(redo), by_python) if len(at) else arrow
+    return pd.Series(pd.array(text, dtype="string"), index=column.index, name=column.name)
+
+
 def read_table(path: Path, *, input_name: str) -> pd.DataFrame:
     """A CSV or Parquet table with every column as text (empty string for blanks).
 
@@ -80,10 +122,7 @@ def read_table(path: Path, *, input_name: str) -> pd.DataFrame:
     _require_file(path, input_name)
     suffix = path.suffix.lower()
     try:
-        if suffix in {".parquet", ".pq"}:
-            frame = pd.read_parquet(path).astype("string").fillna("")
-        else:
-            frame = _read_csv_text(path)
+        frame = _parquet_as_text(path) if suffix in {".parquet", ".pq"} else _read_csv_text(path)
     except InputError:
         raise
     except Exception as exc:
