@@ -29,8 +29,9 @@ from targeting.grid import (
     Grid,
     GridShapes,
     build_grid,
-    grid_shapes,
+    grid_fragments,
     points_to_areas,
+    weigh_small_areas,
 )
 from targeting.history import Added, add_run
 from targeting.ingest import InputSummary
@@ -382,24 +383,41 @@ def run(
     cfg = config if isinstance(config, Config) else load_config(config)
     previous_run = read_previous_run(previous)
     with contextlib.ExitStack() as children:  # a child still working when the run stops: stopped
-        shaping: list[Pending[GridShapes]] = []
+        shaping: list[Pending[GridShapes]] = []  # the fragments, then the small areas' weights
+        weighing: list[bool] = []
+
+        def weigh(areas: gpd.GeoDataFrame, small_areas: gpd.GeoDataFrame) -> None:
+            weighing.append(True)
+            fragments = shaping.pop().result()
+            shaping.append(children.enter_context(in_background(
+                partial(weigh_small_areas, fragments, areas, small_areas, config=cfg),
+                name="the small areas' weights", fork=parallel,
+            )))  # fmt: skip
 
         def start_shapes(name: str, read: Read) -> None:
             # the grid's shapes need only the outlines (and no raster): with `parallel` they
-            # are made on the second core while the other inputs are read; either way from the
-            # areas' cells the areas' lookup uses, found here once (a forked child cannot find
-            # them: `targeting.grid.cells._cells_in`)
-            if name == "small_areas" and cfg.inputs.population_raster is None:
+            # are made on the second core while the other inputs are read, the fragments from
+            # the areas' turn, and the small areas' weights over them from the first turn, from
+            # the small areas' on, at which the fragments are in; either way from the areas'
+            # cells the areas' lookup uses, found here once (a forked child cannot find them:
+            # `targeting.grid.cells._cells_in`)
+            if cfg.inputs.population_raster is not None:
+                return
+            if name == "areas":
                 shaping.append(children.enter_context(in_background(
-                    partial(grid_shapes, read.data["areas"], read.get("small_areas"), config=cfg,
+                    partial(grid_fragments, read.data["areas"], config=cfg,
                             touching=read.touching),
-                    name="the grid's shapes", fork=parallel,
+                    name="the grid's fragments", fork=parallel,
                 )))  # fmt: skip
+            elif read.get("small_areas") is not None and not weighing and shaping[0].done():
+                weigh(read.data["areas"], read.data["small_areas"])
 
         reading = ingest_inputs(cfg, on_step=on_step, parallel=parallel, on_read=start_shapes)
         children.callback(reading.cancel)
         try:
             check_output_dir(cfg.output.dir, cfg)
+            if shaping and not weighing and reading.get("small_areas") is not None:
+                weigh(reading.data["areas"], reading.data["small_areas"])
             shapes = shaping[0].result() if shaping else None
             grid = grid_inputs(reading, cfg, shapes=shapes, on_step=on_step, parallel=parallel)
             data = reading.collected()

@@ -721,9 +721,10 @@ def test_real_deprivation_is_each_wards_residents_weighted_mean_of_its_lsoas(
 def test_the_plan_and_the_map_made_alongside_give_the_same_bytes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """On Linux with two cores the crimes are read, and the grid's shapes, the plan and the map
-    are made, in child processes while the run carries on: every output is the same, byte for byte, as when all is
-    done in one process (the manifest's digests cover every file, the store by its tables)."""
+    """On Linux with two cores the crimes are read, and the grid's fragments, the small areas'
+    weights, the plan and the map are made, in child processes while the run carries on: every
+    output is the same, byte for byte, as when all is done in one process (the manifest's
+    digests cover every file, the store by its tables)."""
     import dataclasses
     import os
 
@@ -735,9 +736,11 @@ def test_the_plan_and_the_map_made_alongside_give_the_same_bytes(
     where = tmp_path / "plan_pid.txt"
     crimes_where = tmp_path / "crimes_pid.txt"
     shapes_where = tmp_path / "shapes_pid.txt"
+    fragments_where = tmp_path / "fragments_pid.txt"
     plan_week = pipeline.plan_week
     read_crimes = layers.read_crimes
-    grid_shapes = pipeline.grid_shapes
+    weigh_small_areas = pipeline.weigh_small_areas
+    grid_fragments = pipeline.grid_fragments
 
     def plan_and_say_where(**kwargs: object) -> object:
         where.write_text(str(os.getpid()))
@@ -747,13 +750,18 @@ def test_the_plan_and_the_map_made_alongside_give_the_same_bytes(
         crimes_where.write_text(str(os.getpid()))
         return read_crimes(*args, **kwargs)  # type: ignore[arg-type]
 
-    def shapes_and_say_where(*args: object, **kwargs: object) -> object:
+    def weigh_and_say_where(*args: object, **kwargs: object) -> object:
         shapes_where.write_text(str(os.getpid()))
-        return grid_shapes(*args, **kwargs)  # type: ignore[arg-type]
+        return weigh_small_areas(*args, **kwargs)  # type: ignore[arg-type]
+
+    def fragments_and_say_where(*args: object, **kwargs: object) -> object:
+        fragments_where.write_text(str(os.getpid()))
+        return grid_fragments(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(pipeline, "plan_week", plan_and_say_where)
     monkeypatch.setattr(layers, "read_crimes", read_crimes_and_say_where)
-    monkeypatch.setattr(pipeline, "grid_shapes", shapes_and_say_where)
+    monkeypatch.setattr(pipeline, "weigh_small_areas", weigh_and_say_where)
+    monkeypatch.setattr(pipeline, "grid_fragments", fragments_and_say_where)
     config = load_config(write_demo_inputs(tmp_path / "demo"))
     config = dataclasses.replace(config, history=dataclasses.replace(config.history, store=None))
 
@@ -766,14 +774,20 @@ def test_the_plan_and_the_map_made_alongside_give_the_same_bytes(
         where.read_text()
         == crimes_where.read_text()
         == shapes_where.read_text()
+        == fragments_where.read_text()
         == str(os.getpid())
     )
     # after a run in this process has filled polygons with cells (which a child forked after
     # that cannot do), the children are still used
     alongside = outputs(parallel=True)
     if can_fork():
-        pids = {where.read_text(), crimes_where.read_text(), shapes_where.read_text()}
-        assert len(pids) == 3 and str(os.getpid()) not in pids
+        pids = {
+            where.read_text(),
+            crimes_where.read_text(),
+            shapes_where.read_text(),
+            fragments_where.read_text(),
+        }
+        assert len(pids) == 4 and str(os.getpid()) not in pids
     assert "map.html" in alongside and "tasking.html" in alongside
     assert alongside == alone
 

@@ -8,7 +8,14 @@ them and the cell that contains them. Geometry work happens in a Lambert azimuth
 projection centred on the areas, so surface shares are true shares.
 """
 
-from targeting.grid.build import Grid, GridShapes, build_grid, grid_shapes
+from targeting.grid.build import (
+    Grid,
+    GridShapes,
+    build_grid,
+    grid_fragments,
+    grid_shapes,
+    weigh_small_areas,
+)
 from targeting.grid.cells import (
     AreaLocator,
     GridSize,
@@ -46,6 +53,7 @@ __all__ = [
     "cells_touching",
     "centroid_areas",
     "equal_area_crs",
+    "grid_fragments",
     "grid_shapes",
     "grid_size",
     "home_areas",
@@ -55,4 +63,5 @@ __all__ = [
     "points_to_fragments",
     "raster_to_points",
     "split_share",
+    "weigh_small_areas",
 ]

@@ -59,17 +59,42 @@ def grid_shapes(
 ) -> GridShapes:
     """The fragments of the areas and, with small areas, their weights over the fragments, as
     `build_grid` makes them when no population raster is given (`touching`: the areas' cells,
-    `cells_touching`, made already)."""
+    `cells_touching`, made already). A run makes the two apart (`grid_fragments`, then
+    `weigh_small_areas`), each as soon as its outlines are read."""
+    shapes = grid_fragments(areas, config=config, touching=touching)
+    if small_areas is None:
+        return shapes
+    return weigh_small_areas(shapes, areas, small_areas, config=config)
+
+
+def grid_fragments(
+    areas: gpd.GeoDataFrame,
+    *,
+    config: Config,
+    touching: tuple[np.ndarray, np.ndarray] | None = None,
+) -> GridShapes:
+    """The grid's shapes from the areas alone: the fragments and their CRS (no weights yet)."""
     crs = equal_area_crs(areas)
     fragments = areas_to_fragments(
         areas, resolution=config.grid.resolution, crs=crs, touching=touching
     )
-    if small_areas is None:
-        return GridShapes(crs, fragments, None)
+    return GridShapes(crs, fragments, None)
+
+
+def weigh_small_areas(
+    shapes: GridShapes,
+    areas: gpd.GeoDataFrame,
+    small_areas: gpd.GeoDataFrame,
+    *,
+    config: Config,
+) -> GridShapes:
+    """`shapes` (from `grid_fragments` on `areas`) with the small areas' weights over its
+    fragments."""
     weights = small_area_weights(
-        small_areas, areas=areas, fragments=fragments, crs=crs, config=config, raster=None
-    )
-    return GridShapes(crs, fragments, weights)
+        small_areas, areas=areas, fragments=shapes.fragments, crs=shapes.crs, config=config,
+        raster=None,
+    )  # fmt: skip
+    return GridShapes(shapes.crs, shapes.fragments, weights)
 
 
 def build_grid(
