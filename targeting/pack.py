@@ -242,26 +242,38 @@ def _areas_table(areas: pd.DataFrame, *, with_parent: bool, previous: bool) -> p
 
 def _visits_table(part: pd.DataFrame) -> pd.DataFrame:
     """Hotspots and station sites for the printed list: number, place, what to do, the
-    neighbourhood type, and the blank columns to fill in. The street column shows only where
-    the postcode data names streets."""
-    rows = part[part["item"] != "area"].to_dict("records")
-    streets = [str(r["street"]) if pd.notna(r["street"]) else "" for r in rows]
+    neighbourhood type, and the blank columns to fill in; on `part`'s index. The street column
+    shows only where the postcode data names streets (`_without_blank_streets`)."""
+    visits = part[part["item"] != "area"]
+    rows = visits.to_dict("records")
     table = pd.DataFrame(
         {
             "No.": [_label(r["item"], r["rank"]) for r in rows],
             "Area": [str(r["area_name"]) for r in rows],
             "Tactic": [_tactic(r) for r in rows],
             "Nearest postcode": [str(r["nearest_postcode"] or "") for r in rows],
-            **({"Street": streets} if any(streets) else {}),
+            "Street": [str(r["street"]) if pd.notna(r["street"]) else "" for r in rows],
             "Why here": [
                 str(r["reason"]) if r["item"] == "hotspot" else "mobile police station site"
                 for r in rows
             ],
             "Type": [_segment_code(r["segment"]) for r in rows],
             **{name: [""] * len(rows) for name in TO_FILL},
-        }
+        },
+        index=visits.index,
     )
     return table
+
+
+def _by_key(frame: pd.DataFrame, keys: pd.Series) -> dict[Hashable, pd.DataFrame]:
+    """`frame`'s rows by their key (`keys`, row for row), each part in `frame`'s order; rows
+    without a key are left out."""
+    return dict(list(frame.groupby(keys.to_numpy(), sort=False)))
+
+
+def _without_blank_streets(visits: pd.DataFrame) -> pd.DataFrame:
+    """A part of `_visits_table` without its street column where it names no street."""
+    return visits if visits["Street"].ne("").any() else visits.drop(columns="Street")
 
 
 def _segment_code(value: Any) -> str:
@@ -376,14 +388,20 @@ def tasking_html(
         + " · ".join(f'<a href="#{_anchor(p)}">{esc(str(names.get(p, p)))}</a>' for p in order)
         + "</p></section>",
     ]
+    # each parent's rows, visits, outlines and areas' table, split once rather than per parent
+    area_parent = rows.loc[rows["item"] == "area"].set_index("area_code")["parent_code"]
+    all_visits = _visits_table(rows)
+    shown = _areas_table(ranked, with_parent=False, previous=previous)
+    by_parent = _by_key(rows, rows["parent_code"])
+    visits_of = _by_key(all_visits, rows.loc[all_visits.index, "parent_code"])
+    outlines_of = _by_key(outlines, outlines["area_code"].map(area_parent))
+    shown_of = _by_key(shown, ranked["area_code"].map(area_parent))
     for parent in order:
-        part = rows[rows["parent_code"] == parent]
+        part = by_parent[parent]
         label = str(names.get(parent, parent))
         areas = part[part["item"] == "area"]
-        visits = _visits_table(part)
-        picture = parent_map_svg(
-            outlines[outlines["area_code"].isin(set(areas["area_code"]))], part, title=label
-        )
+        visits = _without_blank_streets(visits_of.get(parent, all_visits.iloc[:0]))
+        picture = parent_map_svg(outlines_of.get(parent, outlines.iloc[:0]), part, title=label)
         parts += [
             f'<section class="npu" id="{_anchor(parent)}"><h2>{esc(label)}</h2>',
             f'<p class="note">{esc(_week_line(week.get(str(parent)), areas=len(areas)))}</p>',
@@ -395,13 +413,7 @@ def tasking_html(
             if len(visits)
             else '<p class="note">None this week.</p>',
             "<h3>Areas</h3>",
-            table_html(
-                _areas_table(
-                    ranked[ranked["area_code"].isin(set(areas["area_code"]))],
-                    with_parent=False,
-                    previous=previous,
-                )
-            ),
+            table_html(shown_of.get(parent, shown.iloc[:0])),
             "</section>",
         ]
     parts += [f'<div class="marking">{esc(marking)}</div>', "</body></html>"]
