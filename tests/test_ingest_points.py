@@ -29,9 +29,17 @@ from conftest import (
     write_csv,
     write_text,
 )
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from targeting.errors import InputError
-from targeting.ingest import read_crimes, read_postcodes, read_ratings, read_signups
+from targeting.ingest import (
+    normalise_postcode,
+    read_crimes,
+    read_postcodes,
+    read_ratings,
+    read_signups,
+)
 from targeting.reference import REFERENCE_DIR
 
 AS_OF = dt.date(2018, 10, 31)
@@ -658,3 +666,14 @@ def test_visited_log_rejects_bad_cells_dates_and_resolutions(tmp_path) -> None:
         "unparseable visited_on": 1,
         "visited after as_of": 1,
     }
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.text(max_size=10)), max_size=20))
+@example(["b35 6ab", "B35-6AB", "ß1 1aa", "é1 2", " w1a 1aa ", "", None, "b35\u00a06ab"])
+def test_postcodes_normalise_to_upper_case_letters_and_digits(values: list[str | None]) -> None:
+    """Spaces, punctuation and case never stop a postcode matching, whatever the text: the
+    same as keeping only A-Z and 0-9 after upper-casing (missing stays missing)."""
+    column = pd.Series(values, dtype="str", name="postcode")
+    expected = column.str.upper().str.replace(r"[^0-9A-Z]", "", regex=True)
+    pd.testing.assert_series_equal(normalise_postcode(column), expected)
