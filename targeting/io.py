@@ -379,10 +379,11 @@ def _parse_by_pandas(values: pd.Series) -> np.ndarray:
 def parse_numbers(values: pd.Series) -> np.ndarray:
     """Text to float; blanks and non-numbers become NaN (callers decide if that is a reject).
 
-    Thousands commas and surrounding spaces are ignored. Plain decimals (nearly every value of
-    a real file) are cast by pyarrow, ten times faster than pandas' `to_numeric` on 300,000
-    coordinates, and correctly rounded (pandas' parser can be one unit in the last place off
-    from 17 significant digits); anything else is read by pandas.
+    Thousands commas and surrounding spaces are ignored. A column of numbers and blanks (nearly
+    every real file) is cast by pyarrow at once, ten times faster than pandas' `to_numeric` on
+    300,000 coordinates, and correctly rounded (pandas' parser can be one unit in the last
+    place off from 17 significant digits). Otherwise plain decimals are cast by pyarrow and the
+    rest read by pandas; the words both read as numbers ("nan", "inf") they read alike.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -393,8 +394,17 @@ def parse_numbers(values: pd.Series) -> np.ndarray:
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         return _parse_by_pandas(values)  # not all text: pandas reads each value
     text = pc.replace_substring(pc.utf8_trim(text, " \t\r\n\f\v"), ",", "")
-    plain = pc.fill_null(pc.match_substring_regex(text, _PLAIN_NUMBER), False)
     out = np.full(len(values), np.nan)
+    # most columns are numbers and blanks only: cast at once, without matching each value
+    given = pc.fill_null(pc.not_equal(text, ""), False)
+    try:
+        out[given.to_numpy(zero_copy_only=False)] = pc.cast(
+            pc.filter(text, given), pa.float64()
+        ).to_numpy()
+        return out
+    except pa.ArrowInvalid:
+        pass
+    plain = pc.fill_null(pc.match_substring_regex(text, _PLAIN_NUMBER), False)
     is_plain = plain.to_numpy(zero_copy_only=False)
     out[is_plain] = pc.cast(pc.filter(text, plain), pa.float64()).to_numpy()
     other = ~is_plain & values.notna().to_numpy()

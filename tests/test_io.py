@@ -262,6 +262,28 @@ def test_parse_numbers_handles_thousands_blanks_and_text() -> None:
 def test_parse_numbers_is_pandas_to_numeric_value_for_value(values) -> None:
     """The pyarrow cast of plain decimals gives what pandas' `to_numeric` gives, every value,
     but correctly rounded (Python's `float`) where pandas is a unit in the last place off."""
+    _assert_read_as_pandas_reads(values)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.from_regex(r"\A[ ]?[+-]?[0-9,]{1,12}(\.[0-9]{0,17})?([eE][+-]?[0-9]{1,3})?[ ]?\Z"),
+            st.floats(allow_nan=True, allow_infinity=True).map(str),
+            st.sampled_from(["", " ", "Infinity", "-inf", "NaN"]),
+            st.none(),
+        ),
+        min_size=1, max_size=40,
+    )
+)  # fmt: skip
+def test_a_column_of_numbers_and_blanks_cast_at_once_reads_as_pandas_reads(values) -> None:
+    """Numbers, blanks and the words for them only: the column is cast whole, to the same
+    values as read one by one."""
+    _assert_read_as_pandas_reads(values)
+
+
+def _assert_read_as_pandas_reads(values: list[str | None]) -> None:
     series = pd.Series(values, dtype=object)
     cleaned = series.astype(str).str.strip().str.replace(",", "", regex=False)
     want = pd.to_numeric(cleaned, errors="coerce").to_numpy(dtype=float)
