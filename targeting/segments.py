@@ -300,6 +300,59 @@ def _origin_words(names: list[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
+def _sorted_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct texts, sorted, and each value's position among them (`np.unique` with
+    `return_inverse`, by pyarrow's hashing rather than a sort of every value)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    encoded = pc.dictionary_encode(pa.array(values.astype(str), type=pa.large_string()))
+    distinct = np.array(encoded.dictionary.to_pylist(), dtype=object)
+    order = np.argsort(distinct, kind="stable")
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    return distinct[order], rank[np.asarray(encoded.indices, dtype=np.int64)]
+
+
+def _residents_by_segment(households: pd.DataFrame, cell_origins: pd.DataFrame) -> pd.DataFrame:
+    """Residents of each origin (columns) in each segment (rows, sorted by name; columns too),
+    a cell x area's residents shared among its segments by households: a product of sparse
+    matrices over the cell x area pairs, joined by a code per pair (the tables run to a
+    million rows at national scale, where merging on the text keys took seconds). Only
+    segments and origins that share a cell x area appear, as in a merge of the two tables."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import scipy.sparse as sp
+
+    def pairs(frame: pd.DataFrame) -> pa.Array:
+        cell = pa.array(frame["cell"].astype(str), type=pa.large_string())
+        area = pa.array(frame["area_code"].astype(str), type=pa.large_string())
+        return pc.binary_join_element_wise(cell, area, pa.scalar("\x1f", pa.large_string()))
+
+    both = pc.dictionary_encode(pa.chunked_array([pairs(households), pairs(cell_origins)]))
+    codes = [np.asarray(c.indices, dtype=np.int64) for c in both.chunks]
+    n_pairs = len(both.chunks[0].dictionary) if both.num_chunks else 0
+    house_pair = codes[0] if len(households) else np.zeros(0, np.int64)
+    people_pair = codes[-1] if len(cell_origins) else np.zeros(0, np.int64)
+    segments, segment_code = _sorted_codes(households["segment"])
+    origins, origin_code = _sorted_codes(cell_origins["origin"])
+    weight = households["households"].to_numpy(dtype=float)
+    part = weight / np.bincount(house_pair, weights=weight, minlength=n_pairs)[house_pair]
+    share = sp.csr_matrix((part, (segment_code, house_pair)), shape=(len(segments), n_pairs))
+    people = sp.csr_matrix(
+        (cell_origins["residents"].to_numpy(dtype=float), (people_pair, origin_code)),
+        shape=(n_pairs, len(origins)),
+    )
+    shared = np.isin(np.arange(n_pairs), house_pair) & np.isin(np.arange(n_pairs), people_pair)
+    keep_segments = np.bincount(segment_code[shared[house_pair]], minlength=len(segments)) > 0
+    keep_origins = np.bincount(origin_code[shared[people_pair]], minlength=len(origins)) > 0
+    table = pd.DataFrame(
+        (share @ people).toarray(), index=pd.Index(segments, name="segment"),
+        columns=pd.Index(origins, name="origin"),
+    )  # fmt: skip
+    return table.loc[keep_segments, keep_origins]
+
+
 def segment_portraits(
     cell_segments: pd.DataFrame,
     cell_origins: pd.DataFrame,
@@ -315,21 +368,8 @@ def segment_portraits(
     `area_deprivation` (an area's normalised deprivation, 0 to 1, higher more deprived) is
     averaged over a segment's households.
     """
-    households = cell_segments.groupby(["cell", "area_code", "segment"], as_index=False)[
-        "households"
-    ].sum()
-    households = households[households["households"] > 0]
-    households["part"] = households["households"] / households.groupby(["cell", "area_code"])[
-        "households"
-    ].transform("sum")
-    people = cell_origins.groupby(["cell", "area_code", "origin"], as_index=False)[
-        "residents"
-    ].sum()
-    joined = households.merge(people, on=["cell", "area_code"])
-    joined["residents"] = joined["residents"] * joined["part"]
-    by_origin = joined.pivot_table(
-        index="segment", columns="origin", values="residents", aggfunc="sum", fill_value=0.0
-    )
+    households = cell_segments[cell_segments["households"] > 0]
+    by_origin = _residents_by_segment(households, cell_origins)
     shares = by_origin.div(by_origin.sum(axis=1).replace(0, np.nan), axis=0)
     force = by_origin.sum() / by_origin.to_numpy().sum()
     ratio = shares.div(force.replace(0, np.nan), axis=1)

@@ -8,6 +8,8 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.metrics import adjusted_rand_score
 
 from targeting.segments import (
@@ -238,3 +240,43 @@ def test_segment_portraits_in_plain_words_known_answers() -> None:
     assert words["S2"] == "Mainly Polish (55%) and England (45%) residents; low deprivation."
     no_deprivation = segment_portraits(cell_segments, cell_origins)
     assert no_deprivation["S2"] == "Mainly Polish (55%) and England (45%) residents."
+
+
+_PAIRS = st.tuples(st.sampled_from(["c1", "c2", "c3"]), st.sampled_from(["A", "B"]))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.tuples(_PAIRS, st.sampled_from(["S1", "S2", "S3"]), st.floats(0.5, 50)),
+             min_size=1, max_size=12),
+    st.lists(st.tuples(_PAIRS, st.sampled_from(["England", "Pakistani", "Polish"]),
+                       st.floats(0, 100)), min_size=1, max_size=15),
+)  # fmt: skip
+def test_residents_by_segment_is_the_merge_of_the_two_tables(homes, people) -> None:
+    """Shared by households over each cell x area, as merging the tables on cell and area and
+    summing gives, repeated rows and pairs in one table only included."""
+    from targeting.segments import _residents_by_segment
+
+    households = pd.DataFrame(
+        [(c, a, s, h) for (c, a), s, h in homes],
+        columns=["cell", "area_code", "segment", "households"],
+    )
+    cell_origins = pd.DataFrame(
+        [(c, a, o, r) for (c, a), o, r in people],
+        columns=["cell", "area_code", "origin", "residents"],
+    )
+    homes_summed = households.groupby(["cell", "area_code", "segment"], as_index=False).sum()
+    homes_summed["part"] = homes_summed["households"] / homes_summed.groupby(["cell", "area_code"])[
+        "households"
+    ].transform("sum")
+    joined = homes_summed.merge(cell_origins, on=["cell", "area_code"])
+    got = _residents_by_segment(households, cell_origins)
+    if joined.empty:
+        assert got.empty
+        return
+    joined["residents"] = joined["residents"] * joined["part"]
+    want = joined.pivot_table(
+        index="segment", columns="origin", values="residents", aggfunc="sum", fill_value=0.0
+    )
+    assert list(got.index) == list(want.index) and list(got.columns) == list(want.columns)
+    np.testing.assert_allclose(got.to_numpy(), want.to_numpy(), rtol=1e-12, atol=1e-9)
