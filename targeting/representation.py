@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from targeting.disclosure import protect_counts, suppress_lines
 from targeting.errors import NoRunError
@@ -499,10 +501,16 @@ def map_cells(cell_origins: pd.DataFrame, *, resolution: int, threshold: int) ->
     The linear-programming audit the tables get (`protect_counts`) takes minutes on a force's
     map table, so the map (which renders this table) is audited separately.
     """
-    unique = cell_origins["cell"].unique()
-    parents = dict(zip(unique, cell_parents(unique, resolution=resolution), strict=True))
+    # each distinct cell's parent, found once and taken for every row by its code (a million
+    # rows at national scale, where mapping the text through a dict took a fifth of a second)
+    encoded = pc.dictionary_encode(pa.array(cell_origins["cell"], type=pa.large_string()))
+    parents = pa.array(cell_parents(np.asarray(encoded.dictionary.to_pylist(), dtype=object),
+                                    resolution=resolution), type=pa.large_string())  # fmt: skip
+    parent_of_row: pd.api.extensions.ExtensionArray = pd.array(
+        pc.take(parents, encoded.indices), dtype=cell_origins["cell"].dtype
+    )
     coarse = (
-        cell_origins.assign(cell=cell_origins["cell"].map(parents))
+        cell_origins.assign(cell=parent_of_row)
         .groupby(["cell", "origin"], as_index=False)[["residents", "registered"]]
         .sum()
     )
