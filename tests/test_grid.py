@@ -682,3 +682,48 @@ def test_a_child_forked_after_filling_polygons_stops_rather_than_waits() -> None
     with pytest.raises(BackgroundError, match="fork the child earlier"):
         in_background(fill, name="filling", fork=True).result()
     assert in_background(fill, name="filling", fork=False).result() > 0
+
+
+_ORIGINS = st.sampled_from(["White: Irish", "White: Other", "Pakistani", "Black Caribbean", "Any"])
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.dictionaries(st.tuples(st.integers(0, 6), _ORIGINS), st.floats(0, 500), max_size=25),
+    st.dictionaries(st.tuples(st.integers(0, 6), _ORIGINS), st.integers(1, 40), max_size=10),
+    st.permutations(range(6)),
+)
+def test_cell_origins_joins_and_sorts_as_text_keys_would(residents, registered, order) -> None:
+    """Residents and sign-ups joined by fragment and origin (either missing counting 0), each
+    fragment named by its cell and area, sorted by them and the origin; a fragment the keys do
+    not name (6 here) is left out."""
+    from targeting.grid.build import _cell_origins
+
+    keys = pd.DataFrame(
+        {
+            "fragment": np.array(order),
+            "cell": pd.array([f"89195da4{9 - f % 3}bfffff" for f in order], dtype="str"),
+            "area_code": pd.array([f"E0500000{f % 2}" for f in order], dtype="str"),
+        }
+    )
+    tables = {
+        "residents_by_origin": pd.DataFrame(
+            [(f, o, r) for (f, o), r in residents.items()],
+            columns=["fragment", "origin", "residents"],
+        ).astype({"fragment": "int64", "origin": "str", "residents": "float64"}),
+        "registered_by_origin": pd.DataFrame(
+            [(f, o, n) for (f, o), n in registered.items()],
+            columns=["fragment", "origin", "registered"],
+        ).astype({"fragment": "int64", "origin": "str", "registered": "int64"}),
+    }
+    merged = (
+        tables["residents_by_origin"]
+        .merge(tables["registered_by_origin"], on=["fragment", "origin"], how="outer")
+        .fillna({"residents": 0.0, "registered": 0})
+        .astype({"registered": "int64"})
+        .merge(keys, on="fragment")
+    )
+    want = merged.sort_values(["cell", "area_code", "origin"], kind="stable")[
+        ["cell", "area_code", "origin", "residents", "registered"]
+    ].reset_index(drop=True)
+    pd.testing.assert_frame_equal(_cell_origins(tables, keys), want)
