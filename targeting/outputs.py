@@ -32,6 +32,7 @@ from targeting.store import (
     STORE_NAME,
     PreviousRun,
     fsync_tree,
+    store_digest,
     write_csv,
     write_manifest,
     write_rejects,
@@ -105,10 +106,13 @@ def write_outputs(
             )
             _write_shared_files(tmp, data, out, config=config, previous=previous)
             store.result()
+        # the store is complete: its digest (queries over every table) is worked out while
+        # the map's child finishes drawing
+        digests = {STORE_NAME: store_digest(tmp / STORE_NAME)}
         on_step("map")
         drawing.result()
     # last: the manifest holds the digest of every file, the store's and the cells' included
-    write_manifest(tmp, out.manifest)
+    write_manifest(tmp, out.manifest, known=digests)
     fsync_tree(tmp)
 
 

@@ -315,11 +315,23 @@ def json_text(value: Any) -> str:
     return json.dumps(json_safe(value), indent=2, allow_nan=False) + "\n"
 
 
-def write_manifest(folder: Path, manifest: Mapping[str, Any]) -> Path:
+def write_manifest(
+    folder: Path, manifest: Mapping[str, Any], *, known: Mapping[str, str] | None = None
+) -> Path:
     """`manifest.json` with the sha256 of every other file in the folder (the store's by its
-    contents) and which outputs are restricted to analysts and which are safe to share."""
+    contents) and which outputs are restricted to analysts and which are safe to share.
+    `known` gives digests already worked out, by path in the folder (a run digests its store
+    while its map is drawn)."""
+    given = known or {}
+
+    def digest(path: Path) -> str:
+        name = str(path.relative_to(folder))
+        if name in given:
+            return given[name]
+        return store_digest(path) if path.suffix == ".duckdb" else sha256_file(path)
+
     outputs = {
-        str(p.relative_to(folder)): store_digest(p) if p.suffix == ".duckdb" else sha256_file(p)
+        str(p.relative_to(folder)): digest(p)
         for p in sorted(folder.rglob("*"))
         if p.is_file() and p.name != "manifest.json"
     }
