@@ -726,4 +726,4 @@ def test_cell_origins_joins_and_sorts_as_text_keys_would(residents, registered, 
     want = merged.sort_values(["cell", "area_code", "origin"], kind="stable")[
         ["cell", "area_code", "origin", "residents", "registered"]
     ].reset_index(drop=True)
-    pd.testing.assert_frame_equal(_cell_origins(tables, keys), want)
+    pd.testing.assert_frame_equal(_cell_origins(tables, keys), want, check_exact=True)
