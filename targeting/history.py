@@ -57,13 +57,14 @@ STEPS = {"month": "month-ends", "week": "weeks"}
 def signups_to_days(signups: pd.DataFrame) -> pd.DataFrame:
     """Sign-ups that are not deleted, counted per area, origin (blank: unknown), day joined and
     status: what the history reconstructs earlier dates from."""
-    live = signups[signups["status"] != "deleted"]
+    live = signups[signups["status"] != "deleted"].reset_index(drop=True)
+    # the text columns as they are (to_numpy would make a Python string of every value)
     frame = pd.DataFrame(
         {
-            "area_code": live["area_code"].to_numpy(),
-            "origin": live["origin"].to_numpy(),
+            "area_code": live["area_code"],
+            "origin": live["origin"],
             "joined": pd.to_datetime(live["joined"]).dt.tz_localize(None).dt.normalize(),
-            "status": live["status"].to_numpy(),
+            "status": live["status"],
         }
     )
     return (
