@@ -98,18 +98,46 @@ def cell_centres(cells: CellArray) -> tuple[np.ndarray, np.ndarray]:
 
 def id_outlines(ids: np.ndarray, transformer: pyproj.Transformer | None = None) -> np.ndarray:
     """Cell outlines (64-bit cells) as shapely polygons in WGS84, or through `transformer`."""
-    outlines = shapely.from_wkb(
-        np.asarray(
-            pa.array(cells_to_wkb_polygons(pa.array(ids, type=pa.uint64()))).to_numpy(
-                zero_copy_only=False
-            )
+    coords, ring = id_corners(ids)
+    if transformer is not None:
+        x, y = transformer.transform(coords[:, 0], coords[:, 1])
+        coords = np.column_stack([x, y])
+    return rings_to_polygons(coords, ring, count=len(ids))
+
+
+def id_corners(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cell outlines (64-bit cells) as flat WGS84 coordinates (longitude, latitude; each ring
+    closed) and each coordinate's cell, as `shapely.get_coordinates(..., return_index=True)`
+    gives them: read from h3ronpy's WKB as numbers, without making a polygon of each cell."""
+    wkb = pa.array(cells_to_wkb_polygons(pa.array(ids, type=pa.uint64())))
+    if len(wkb) == 0:
+        return np.zeros((0, 2)), np.zeros(0, dtype=np.int64)
+    offsets = np.frombuffer(wkb.buffers()[1], dtype=np.int64)[
+        wkb.offset : wkb.offset + len(wkb) + 1
+    ]
+    data = np.frombuffer(wkb.buffers()[2], dtype=np.uint8)
+    start = offsets[:-1]
+    # each polygon: byte order (1: little-endian), type (3: polygon), rings (1), points
+    header = np.ascontiguousarray(data[start[:, None] + np.arange(13)])
+    fields = np.ascontiguousarray(header[:, 1:13]).view("<u4")
+    if wkb.null_count or not (
+        (header[:, 0] == 1).all() and (fields[:, 0] == 3).all() and (fields[:, 1] == 1).all()
+    ):
+        return shapely.get_coordinates(
+            shapely.from_wkb(np.asarray(wkb.to_numpy(zero_copy_only=False))), return_index=True
         )
-    )
-    if transformer is None:
-        return outlines
-    coords, ring = shapely.get_coordinates(outlines, return_index=True)
-    x, y = transformer.transform(coords[:, 0], coords[:, 1])
-    return rings_to_polygons(np.column_stack([x, y]), ring, count=len(outlines))
+    points = fields[:, 2].astype(np.int64)
+    size = 13 + 16 * int(points[0])
+    if (points == points[0]).all() and (np.diff(offsets) == size).all():
+        # cells of one shape (hexagons, nearly always): one record per cell, read at once
+        record = np.dtype([("header", "V13"), ("xy", "<f8", (int(points[0]), 2))])
+        xy = np.frombuffer(data, dtype=record, count=len(wkb), offset=int(offsets[0]))["xy"]
+        return xy.reshape(-1, 2), np.repeat(np.arange(len(wkb)), int(points[0]))
+    owner = np.repeat(np.arange(len(wkb)), points)
+    within = np.arange(len(owner)) - np.repeat(np.cumsum(points) - points, points)
+    at = start[owner] + 13 + 16 * within
+    coords = np.ascontiguousarray(data[at[:, None] + np.arange(16)]).view("<f8")
+    return coords, owner
 
 
 def rings_to_polygons(coords: np.ndarray, ring: np.ndarray, *, count: int) -> np.ndarray:
@@ -125,6 +153,11 @@ def rings_to_polygons(coords: np.ndarray, ring: np.ndarray, *, count: int) -> np
 def cell_outlines(cells: CellArray) -> np.ndarray:
     """Cell outlines (cell strings) as shapely polygons in WGS84."""
     return id_outlines(cells_to_ids(cells))
+
+
+def cell_corners(cells: CellArray) -> tuple[np.ndarray, np.ndarray]:
+    """Cell outlines (cell strings) as flat coordinates and each one's cell (`id_corners`)."""
+    return id_corners(cells_to_ids(cells))
 
 
 def neighbour_pairs(cells: CellArray) -> tuple[np.ndarray, np.ndarray]:

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from targeting.h3cells import (
     cell_centres,
+    cell_corners,
     cell_outlines,
     cell_parents,
     cell_resolutions,
@@ -73,3 +74,24 @@ def test_outlines_are_h3s_boundaries() -> None:
         expected = np.array([(lng, lat) for lat, lng in h3.cell_to_boundary(cell)])
         assert len(ring) == len(expected)
         assert {tuple(p) for p in np.round(ring, 9)} == {tuple(p) for p in np.round(expected, 9)}
+
+
+@pytest.mark.parametrize(
+    "cells",
+    [
+        [CENTRE, *h3.grid_disk(CENTRE, 2)],  # hexagons only: read as one record each
+        [CENTRE, *h3.get_pentagons(9), *h3.get_pentagons(7)],  # pentagons have more corners
+        [],
+    ],
+)
+def test_cell_corners_are_h3_boundaries_closed(cells: list[str]) -> None:
+    """Each cell's corners as h3-py gives them (latitude, longitude there; longitude, latitude
+    here), the ring closed by its first corner, read from h3ronpy's WKB without polygons."""
+    coords, ring = cell_corners(np.array(cells, dtype=object))
+    assert np.array_equal(ring, np.sort(ring))
+    for i, cell in enumerate(cells):
+        boundary = np.array(h3.cell_to_boundary(cell))[:, ::-1]
+        mine = coords[ring == i]
+        np.testing.assert_allclose(mine[:-1], boundary, atol=1e-12, rtol=0)
+        assert np.array_equal(mine[0], mine[-1])
+    assert len(coords) == sum(len(h3.cell_to_boundary(c)) + 1 for c in cells)

@@ -21,6 +21,7 @@ from h3ronpy.vector import wkb_to_cells
 from targeting.background import BackgroundError
 from targeting.h3cells import (
     cells_to_ids,
+    id_corners,
     id_outlines,
     ids_to_cells,
     points_to_ids,
@@ -169,7 +170,7 @@ def area_locator(
         touching if touching is not None else cells_touching(areas, resolution=resolution)
     )
     shapely.prepare(geoms)
-    inside = shapely.contains_properly(geoms[owner], _grown(id_outlines(cells)))
+    inside = shapely.contains_properly(geoms[owner], _grown(*id_corners(cells), count=len(cells)))
     interior = (
         pd.DataFrame({"cell": cells[inside], "area": owner[inside]})
         .sort_values(["cell", "area"], kind="stable")
@@ -182,16 +183,16 @@ def area_locator(
     )
 
 
-def _grown(outlines: np.ndarray) -> np.ndarray:
-    """Convex cell outlines scaled about their centres so every edge moves out by at least
-    INTERIOR_MARGIN_DEG: they then hold the outline buffered by that margin (a buffer of each is
-    ten times slower)."""
-    if len(outlines) == 0:  # no cell lies wholly inside an area (cells larger than the areas)
-        return outlines
-    coords, ring = shapely.get_coordinates(outlines, return_index=True)
-    n = np.bincount(ring, minlength=len(outlines))
+def _grown(coords: np.ndarray, ring: np.ndarray, *, count: int) -> np.ndarray:
+    """Convex cell outlines (`count` closed rings as flat coordinates and each one's ring, as
+    `id_corners` gives them) scaled about their centres so every edge moves out by at least
+    INTERIOR_MARGIN_DEG, as polygons: they then hold the outline buffered by that margin (a
+    buffer of each is ten times slower)."""
+    if count == 0:  # no cell lies wholly inside an area (cells larger than the areas)
+        return np.array([], dtype=object)
+    n = np.bincount(ring, minlength=count)
     centre = np.column_stack(
-        [np.bincount(ring, weights=coords[:, i], minlength=len(outlines)) / n for i in (0, 1)]
+        [np.bincount(ring, weights=coords[:, i], minlength=count) / n for i in (0, 1)]
     )
     # the ring's last vertex repeats its first, so the next vertex of the last is itself
     nxt = np.r_[np.arange(1, len(ring)), len(ring) - 1]
@@ -202,11 +203,11 @@ def _grown(outlines: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         distance = np.abs(edge[:, 0] * to_centre[:, 1] - edge[:, 1] * to_centre[:, 0]) / length
     distance[length == 0] = np.inf
-    nearest = np.full(len(outlines), np.inf)
+    nearest = np.full(count, np.inf)
     np.minimum.at(nearest, ring, distance)
     scale = 1 + INTERIOR_MARGIN_DEG / nearest
     grown = centre[ring] + (coords - centre[ring]) * scale[ring][:, None]
-    return rings_to_polygons(grown, ring, count=len(outlines))
+    return rings_to_polygons(grown, ring, count=count)
 
 
 # h3ronpy fills polygons on a pool of threads it starts at its first fill, and a forked child

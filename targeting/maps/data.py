@@ -19,7 +19,7 @@ import pandas as pd
 import shapely
 
 from targeting.config import Config
-from targeting.h3cells import cell_centres, cell_outlines, cell_parents
+from targeting.h3cells import cell_centres, cell_corners, cell_parents
 from targeting.plan import TACTIC_COLOURS, TACTIC_NAMES
 from targeting.scoring import low_rating_share
 from targeting.segments import main_segments
@@ -256,7 +256,7 @@ def encode_cells(cells: pd.Series) -> dict[str, list[int]]:
     (a pentagon repeats its last) as offsets from it."""
     lat, lon = cell_centres(cells.to_numpy())
     centres = np.column_stack([lat, lon])
-    coords, ring = shapely.get_coordinates(cell_outlines(cells.to_numpy()), return_index=True)
+    coords, ring = cell_corners(cells.to_numpy())
     counts = np.bincount(ring, minlength=len(cells))  # each ring's corners and its closing point
     start = np.r_[0, np.cumsum(counts)[:-1]]
     # six corners per cell, as (latitude, longitude); a pentagon's first corner comes again
