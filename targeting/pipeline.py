@@ -366,6 +366,57 @@ def _manifest_results(
     }
 
 
+class _ShapesAhead:
+    """The grid's shapes, made while the inputs are read (they need only the outlines): the
+    fragments from the areas' turn, and the small areas' weights over them from the first turn,
+    from the small areas' on, at which the fragments are in; with `parallel`, each in a child
+    on the second core. Either way from the areas' cells the areas' lookup uses, found here once
+    (a forked child cannot find them: `targeting.grid.cells._cells_in`). None with a population
+    raster, which weighs the small areas itself."""
+
+    def __init__(self, config: Config, *, children: contextlib.ExitStack, parallel: bool) -> None:
+        self._config = config
+        self._children = children
+        self._parallel = parallel
+        self._pending: Pending[GridShapes] | None = None
+        self._weighing = False
+
+    def on_read(self, name: str, read: Read) -> None:
+        """Start what the layers read so far allow (`ingest_inputs`' `on_read`)."""
+        if self._config.inputs.population_raster is not None:
+            return
+        if name == "areas":
+            fragments = partial(
+                grid_fragments, read.data["areas"], config=self._config, touching=read.touching
+            )
+            self._pending = self._start(fragments, name="the grid's fragments")
+        elif (
+            read.get("small_areas") is not None
+            and not self._weighing
+            and self._pending is not None
+            and self._pending.done()
+        ):
+            self._weigh(read.data["areas"], read.data["small_areas"])
+
+    def result(self, data: Ingested) -> GridShapes | None:
+        """The shapes, once every input is read (the weights started now if not yet)."""
+        if self._pending is None:
+            return None
+        if not self._weighing and data.get("small_areas") is not None:
+            self._weigh(data.data["areas"], data.data["small_areas"])
+        return self._pending.result()
+
+    def _weigh(self, areas: gpd.GeoDataFrame, small_areas: gpd.GeoDataFrame) -> None:
+        assert self._pending is not None
+        self._weighing = True
+        fragments = self._pending.result()
+        weights = partial(weigh_small_areas, fragments, areas, small_areas, config=self._config)
+        self._pending = self._start(weights, name="the small areas' weights")
+
+    def _start(self, work: Callable[[], GridShapes], *, name: str) -> Pending[GridShapes]:
+        return self._children.enter_context(in_background(work, name=name, fork=self._parallel))
+
+
 def run(
     config: Config | Path | str,
     *,
@@ -383,42 +434,12 @@ def run(
     cfg = config if isinstance(config, Config) else load_config(config)
     previous_run = read_previous_run(previous)
     with contextlib.ExitStack() as children:  # a child still working when the run stops: stopped
-        shaping: list[Pending[GridShapes]] = []  # the fragments, then the small areas' weights
-        weighing: list[bool] = []
-
-        def weigh(areas: gpd.GeoDataFrame, small_areas: gpd.GeoDataFrame) -> None:
-            weighing.append(True)
-            fragments = shaping.pop().result()
-            shaping.append(children.enter_context(in_background(
-                partial(weigh_small_areas, fragments, areas, small_areas, config=cfg),
-                name="the small areas' weights", fork=parallel,
-            )))  # fmt: skip
-
-        def start_shapes(name: str, read: Read) -> None:
-            # the grid's shapes need only the outlines (and no raster): with `parallel` they
-            # are made on the second core while the other inputs are read, the fragments from
-            # the areas' turn, and the small areas' weights over them from the first turn, from
-            # the small areas' on, at which the fragments are in; either way from the areas'
-            # cells the areas' lookup uses, found here once (a forked child cannot find them:
-            # `targeting.grid.cells._cells_in`)
-            if cfg.inputs.population_raster is not None:
-                return
-            if name == "areas":
-                shaping.append(children.enter_context(in_background(
-                    partial(grid_fragments, read.data["areas"], config=cfg,
-                            touching=read.touching),
-                    name="the grid's fragments", fork=parallel,
-                )))  # fmt: skip
-            elif read.get("small_areas") is not None and not weighing and shaping[0].done():
-                weigh(read.data["areas"], read.data["small_areas"])
-
-        reading = ingest_inputs(cfg, on_step=on_step, parallel=parallel, on_read=start_shapes)
+        shaping = _ShapesAhead(cfg, children=children, parallel=parallel)
+        reading = ingest_inputs(cfg, on_step=on_step, parallel=parallel, on_read=shaping.on_read)
         children.callback(reading.cancel)
         try:
             check_output_dir(cfg.output.dir, cfg)
-            if shaping and not weighing and reading.get("small_areas") is not None:
-                weigh(reading.data["areas"], reading.data["small_areas"])
-            shapes = shaping[0].result() if shaping else None
+            shapes = shaping.result(reading)
             grid = grid_inputs(reading, cfg, shapes=shapes, on_step=on_step, parallel=parallel)
             data = reading.collected()
         except TargetingError:
@@ -428,8 +449,9 @@ def run(
         atomic_output_dir(cfg.output.dir, marker="manifest.json") as tmp,
         ThreadPoolExecutor(max_workers=1) as writer,
     ):
-        # the analyst files that need no plan are written by DuckDB and pyarrow, which let go
-        # of Python's lock: in a second thread, from when they are made while the plan is made
+        # the outputs that need no plan are written in a second thread from when they are made,
+        # while the plan is made (DuckDB and pyarrow, which write most of them, let go of
+        # Python's lock)
         early: list[Future[None]] = []
 
         def write_early(before_plan: BeforePlan) -> None:
