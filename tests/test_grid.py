@@ -727,3 +727,33 @@ def test_cell_origins_joins_and_sorts_as_text_keys_would(residents, registered, 
         ["cell", "area_code", "origin", "residents", "registered"]
     ].reset_index(drop=True)
     pd.testing.assert_frame_equal(_cell_origins(tables, keys), want, check_exact=True)
+
+
+def test_a_run_finds_the_fragments_convex_outlines_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The small areas', the schemes' and the deprivation outlines' overlays all clip against
+    the same fragments: their convex outlines are worked out once, with the fragments."""
+    import dataclasses
+
+    import targeting.grid.build as build
+    import targeting.grid.overlay as overlay
+    import targeting.grid.place as place
+    from targeting.config import load_config
+    from targeting.demo import write_demo_inputs
+    from targeting.pipeline import run
+
+    calls: list[int] = []
+    found = build.convex_polygons
+
+    def counted(geoms: np.ndarray) -> object:
+        calls.append(len(geoms))
+        return found(geoms)
+
+    for module in (build, overlay, place):
+        monkeypatch.setattr(module, "convex_polygons", counted)
+    config = load_config(write_demo_inputs(tmp_path / "demo"))
+    config = dataclasses.replace(config, history=dataclasses.replace(config.history, store=None))
+    assert config.inputs.schemes is not None and config.inputs.small_areas is not None
+    run(config, parallel=False)
+    assert len(calls) == 1

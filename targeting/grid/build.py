@@ -18,6 +18,7 @@ import pyproj
 from targeting.background import Pending, in_background
 from targeting.config import Config
 from targeting.grid.cells import areas_to_fragments, equal_area_crs
+from targeting.grid.clip import ConvexPolygons, convex_polygons
 from targeting.grid.overlay import raster_to_points
 from targeting.grid.place import GridContext, Placed, SmallAreaWeights, small_area_weights
 
@@ -50,6 +51,7 @@ class GridShapes:
     crs: pyproj.CRS
     fragments: gpd.GeoDataFrame
     small_weights: SmallAreaWeights | None
+    convex: ConvexPolygons  # the fragments' convex outlines, which the overlays clip against
 
 
 def grid_shapes(
@@ -80,7 +82,7 @@ def grid_fragments(
     fragments = areas_to_fragments(
         areas, resolution=config.grid.resolution, crs=crs, touching=touching
     )
-    return GridShapes(crs, fragments, None)
+    return GridShapes(crs, fragments, None, convex_polygons(np.asarray(fragments.geometry.values)))
 
 
 def weigh_small_areas(
@@ -94,9 +96,9 @@ def weigh_small_areas(
     fragments."""
     weights = small_area_weights(
         small_areas, areas=areas, fragments=shapes.fragments, crs=shapes.crs, config=config,
-        raster=None,
+        raster=None, convex=shapes.convex,
     )  # fmt: skip
-    return GridShapes(shapes.crs, shapes.fragments, weights)
+    return GridShapes(shapes.crs, shapes.fragments, weights, shapes.convex)
 
 
 def build_grid(
@@ -135,7 +137,8 @@ def build_grid(
     )
     ctx = GridContext(areas=areas, fragments=fragments, crs=crs, config=config,
                       small_areas=data.small_areas, raster=raster,
-                      small_weights=shapes.small_weights if shapes is not None else None)  # fmt: skip
+                      small_weights=shapes.small_weights if shapes is not None else None,
+                      convex=shapes.convex if shapes is not None else None)  # fmt: skip
     cells = pd.DataFrame(fragments[["cell", "area_code", "area_m2"]]).reset_index(drop=True)
     cells.insert(0, "fragment", np.arange(len(fragments)))
     placers = {

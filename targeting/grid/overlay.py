@@ -25,6 +25,7 @@ def overlay_weights(
     fragments: gpd.GeoDataFrame,
     *,
     raster_weights: RasterWeights | None = None,
+    convex: ConvexPolygons | None = None,
 ) -> pd.DataFrame:
     """Share of each source polygon that falls in each fragment: `source, fragment, weight`.
 
@@ -34,6 +35,8 @@ def overlay_weights(
     weights sum to at most 1; the rest lies outside every area. Overlapping areas would count a
     piece twice, so a source whose weights exceed 1 is scaled back to 1. A source with no surface
     (a degenerate polygon) goes wholly to the fragment under its representative point.
+    `convex` is `convex_polygons` of the fragments, where already worked out (a run's overlays
+    all share one set of fragments).
     """
     # plain arrays of shapely geometries: the vectorised functions then skip pandas' slow
     # element-wise dispatch for extension arrays
@@ -41,7 +44,7 @@ def overlay_weights(
     frag_geoms = np.asarray(fragments.geometry.values)
     tree = shapely.STRtree(frag_geoms)
     if raster_weights is None:
-        convex = convex_polygons(frag_geoms)
+        convex = convex if convex is not None else convex_polygons(frag_geoms)
 
         def part(chunk: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             s, f = tree.query(src_geoms[chunk], predicate="intersects")
@@ -315,10 +318,16 @@ def raster_to_points(
 
 
 def own_area_pairs(
-    areas: gpd.GeoDataFrame, fragments: gpd.GeoDataFrame, *, raster: RasterWeights | None
+    areas: gpd.GeoDataFrame,
+    fragments: gpd.GeoDataFrame,
+    *,
+    raster: RasterWeights | None,
+    convex: ConvexPolygons | None = None,
 ) -> pd.DataFrame:
     """Weights that spread counts keyed by area over that area's own fragments (summing to 1)."""
-    pairs = overlay_weights(areas.to_crs(fragments.crs).geometry, fragments, raster_weights=raster)
+    pairs = overlay_weights(
+        areas.to_crs(fragments.crs).geometry, fragments, raster_weights=raster, convex=convex
+    )
     own = fragments["area_code"].to_numpy()[pairs["fragment"].to_numpy()]
     pairs = pairs[own == areas["area_code"].to_numpy()[pairs["source"].to_numpy()]].copy()
     pairs["weight"] = pairs["weight"] / pairs.groupby("source")["weight"].transform("sum")

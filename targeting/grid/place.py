@@ -23,6 +23,7 @@ import shapely
 
 from targeting.config import Config
 from targeting.grid.cells import points_to_areas, points_to_fragments
+from targeting.grid.clip import ConvexPolygons, convex_polygons
 from targeting.grid.overlay import (
     RasterWeights,
     allocate_to_fragments,
@@ -89,10 +90,12 @@ def small_area_weights(
     crs: pyproj.CRS,
     config: Config,
     raster: RasterWeights | None,
+    convex: ConvexPolygons | None = None,
 ) -> SmallAreaWeights:
-    """The small areas' pair weights over the fragments, fitted as `[grid] small_area_fit` says."""
+    """The small areas' pair weights over the fragments, fitted as `[grid] small_area_fit` says
+    (`convex`: the fragments' `convex_polygons`, where already worked out)."""
     geoms = small_areas.to_crs(crs).geometry
-    surface = overlay_weights(geoms, fragments, raster_weights=raster)
+    surface = overlay_weights(geoms, fragments, raster_weights=raster, convex=convex)
     home = home_areas(surface, fragments)
     fit = config.grid.small_area_fit
     pairs = surface
@@ -106,8 +109,9 @@ def small_area_weights(
 
 class GridContext:
     """What every placer reads: the areas, their fragments and CRS, the grid's resolution, the
-    config, the small areas' and areas' weights (each computed once, when first needed, unless
-    the small areas' were worked out beforehand: `small_weights`)."""
+    config, the small areas' and areas' weights and the fragments' convex outlines for the
+    overlays (each computed once, when first needed, unless worked out beforehand:
+    `small_weights`, `convex`)."""
 
     def __init__(
         self,
@@ -119,6 +123,7 @@ class GridContext:
         small_areas: gpd.GeoDataFrame | None,
         raster: RasterWeights | None,
         small_weights: SmallAreaWeights | None = None,
+        convex: ConvexPolygons | None = None,
     ) -> None:
         self.areas = areas
         self.fragments = fragments
@@ -129,6 +134,19 @@ class GridContext:
         self.raster = raster
         self.n = len(fragments)
         self._small_weights = small_weights
+        self._convex = convex
+
+    @property
+    def _overlay_convex(self) -> ConvexPolygons | None:
+        # a raster's weights are shares of its cells' centres: no clipping to share
+        return self.convex if self.raster is None else None
+
+    @cached_property
+    def convex(self) -> ConvexPolygons:
+        """The fragments' `convex_polygons`, which every overlay on them clips against."""
+        if self._convex is not None:
+            return self._convex
+        return convex_polygons(np.asarray(self.fragments.geometry.values))
 
     @cached_property
     def small_weights(self) -> SmallAreaWeights | None:
@@ -136,12 +154,15 @@ class GridContext:
         if self.small_areas is None or self._small_weights is not None:
             return self._small_weights
         return small_area_weights(self.small_areas, areas=self.areas, fragments=self.fragments,
-                                  crs=self.crs, config=self.config, raster=self.raster)  # fmt: skip
+                                  crs=self.crs, config=self.config, raster=self.raster,
+                                  convex=self._overlay_convex)  # fmt: skip
 
     @cached_property
     def area_pairs(self) -> pd.DataFrame:
         """Weights that spread counts keyed by area over its own fragments."""
-        return own_area_pairs(self.areas, self.fragments, raster=self.raster)
+        return own_area_pairs(
+            self.areas, self.fragments, raster=self.raster, convex=self._overlay_convex
+        )
 
     def sources(self, keyed_by: str) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
         """The polygons counts keyed by `keyed_by` ("small_areas" or "areas") come from, and
@@ -261,7 +282,7 @@ def place_schemes(ctx: GridContext, schemes: gpd.GeoDataFrame) -> Placed:
     geoms = np.asarray(schemes.to_crs(ctx.crs).geometry.values)
     is_point = np.isin(shapely.get_type_id(geoms), [0, 4])
     geoms = np.where(is_point, shapely.buffer(geoms, ctx.config.schemes.point_radius_m), geoms)
-    pairs = overlay_weights(gpd.GeoSeries(geoms, crs=ctx.crs), ctx.fragments)
+    pairs = overlay_weights(gpd.GeoSeries(geoms, crs=ctx.crs), ctx.fragments, convex=ctx.convex)
     values = pd.DataFrame(
         {
             "source": np.arange(len(geoms)),
@@ -464,7 +485,7 @@ def _deprivation_by_surface(
     values = deprivation.table.set_index("area_code")["value"]
     zones = zones[zones["area_code"].isin(values.index)]
     geoms = zones.to_crs(ctx.crs).geometry
-    pairs = overlay_weights(geoms, ctx.fragments)
+    pairs = overlay_weights(geoms, ctx.fragments, convex=ctx.convex)
     source, at = pairs["source"].to_numpy(), pairs["fragment"].to_numpy()
     # the share of each fragment's surface each outline covers
     piece = pairs["weight"].to_numpy() * shapely.area(np.asarray(geoms.values))[source]
