@@ -166,6 +166,16 @@ def _peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
+def runs_that_fork(runs: int, *, workers: int, cores: int) -> list[bool]:
+    """Which runs (in the order they start) may hand work to child processes (`run`'s
+    `parallel`): every run where the batch leaves cores idle (fewer workers than cores), and
+    otherwise the last one where there are no more workers than cores, since it ends alone
+    while the others' cores fall idle (a national batch ends about 2 s sooner)."""
+    if workers < cores:
+        return [True] * runs
+    return [i == runs - 1 and workers <= cores for i in range(runs)]
+
+
 def run_batch(
     configs: Sequence[Path],
     *,
@@ -184,15 +194,14 @@ def run_batch(
     paths = [str(Path(c).resolve()) for c in configs]
     done: dict[str, BatchRun] = {}
     workers = min(jobs, len(paths))
-    # a run hands work to a second core only where the batch leaves cores idle
-    parallel = workers < (os.cpu_count() or 1)
+    forking = runs_that_fork(len(paths), workers=workers, cores=os.cpu_count() or 1)
     # one task per worker process: a force's memory is returned to the system when it ends
     with ProcessPoolExecutor(
         max_workers=workers, max_tasks_per_child=1, mp_context=_worker_context()
     ) as pool:
         futures = [
             pool.submit(_run_one, label, path, parallel)
-            for label, path in zip(labels, paths, strict=True)
+            for label, path, parallel in zip(labels, paths, forking, strict=True)
         ]
         for future in as_completed(futures):
             outcome = future.result()

@@ -11,7 +11,7 @@ import pytest
 from tiny import write_world
 from typer.testing import CliRunner
 
-from targeting.batch import check_batch, run_batch, run_labels
+from targeting.batch import check_batch, run_batch, run_labels, runs_that_fork
 from targeting.cli import app
 from targeting.errors import BatchError
 
@@ -121,3 +121,13 @@ def test_workers_are_forked_from_a_process_that_has_loaded_the_engine() -> None:
         assert context is not None and context.get_start_method() == "forkserver"
     for name in PRELOAD:  # every name is a module there is to load
         importlib.import_module(name)
+
+
+def test_only_runs_that_would_leave_a_core_idle_fork() -> None:
+    """Two at a time on two cores: only the last run forks (it ends alone); one at a time on
+    two cores: every run; more workers than cores: none."""
+    assert runs_that_fork(27, workers=2, cores=2) == [False] * 26 + [True]
+    assert runs_that_fork(3, workers=1, cores=2) == [True, True, True]
+    assert runs_that_fork(2, workers=2, cores=4) == [True, True]
+    assert runs_that_fork(5, workers=4, cores=2) == [False] * 5
+    assert runs_that_fork(0, workers=2, cores=2) == []
