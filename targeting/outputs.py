@@ -7,7 +7,6 @@ is in (`write_outputs`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,7 @@ from targeting.grid import Grid
 from targeting.history import ratings_to_days, signups_to_days, visits_to_days
 from targeting.ingest.deprivation import NAME as DEPRIVATION_INPUT
 from targeting.ingest.deprivation import Deprivation
-from targeting.ingest.inputs import Ingested
+from targeting.ingest.inputs import Ingested, StepCallback
 from targeting.pack import write_tasking_pack
 from targeting.report import Headline, Section, headline_to_html, headline_to_markdown, write_report
 from targeting.representation import TOTAL, Representation
@@ -86,7 +85,7 @@ def write_before_plan(
 
 def write_outputs(
     tmp: Path, data: Ingested, grid: Grid, out: Results, *, config: Config,
-    previous: PreviousRun | None, before_plan: Future[None], on_step: Callable[[str], None],
+    previous: PreviousRun | None, before_plan: Future[None], on_step: StepCallback,
     parallel: bool,
 ) -> None:  # fmt: skip
     """Every other output file into the temporary folder `tmp`, once `before_plan` (the thread
