@@ -79,25 +79,30 @@ def round_to(values: np.ndarray, step: int) -> np.ndarray:
     return np.floor(np.asarray(values, dtype=float) / step + 0.5) * step
 
 
+def origins_by_cell(cell_origins: pd.DataFrame) -> pd.DataFrame:
+    """Each cell's `residents` and `registered` per origin, summed over the area fragments in
+    it: indexed by (cell, origin), sorted. Made once for `cell_units` and `target_residents`:
+    grouping the grid's table of fragments by origin (a million rows in a large force) is most
+    of either's time."""
+    return cell_origins.groupby(["cell", "origin"], sort=True)[["residents", "registered"]].sum()
+
+
 def cell_units(
     cells: pd.DataFrame,
-    cell_origins: pd.DataFrame,
+    per_origin: pd.DataFrame,
     *,
     summed: tuple[str, ...],
     signups_per_resident: float,
 ) -> pd.DataFrame:
     """One row per H3 cell (sums of its fragments' `summed` counts) with its main area (the
-    fragment with most residents) and its parity and penetration gaps from raw counts, for
-    choosing cells only."""
+    fragment with most residents) and its parity and penetration gaps from raw counts
+    (`per_origin`: `origins_by_cell`), for choosing cells only."""
     sums = cells.groupby("cell", sort=True)[list(summed)].sum(min_count=1)
     main = (
         cells.sort_values(["cell", "residents", "area_code"], ascending=[True, False, True])
         .drop_duplicates("cell")
         .set_index("cell")["area_code"]
     )
-    per_origin = cell_origins.groupby(["cell", "origin"], sort=True)[
-        ["residents", "registered"]
-    ].sum()
     res_total = per_origin["residents"].groupby(level="cell").transform("sum")
     n = per_origin["registered"].groupby(level="cell").transform("sum")
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -225,17 +230,18 @@ def hotspot_targets(
 
 
 def target_residents(
-    cell_areas: pd.Series, cell_origins: pd.DataFrame, targets: pd.DataFrame
+    cell_areas: pd.Series, per_origin: pd.DataFrame, targets: pd.DataFrame
 ) -> pd.DataFrame:
     """Residents of its area's target origins in each cell (`cell_areas`: cell -> its main
-    area): `cell, origin, order, residents`, a row per cell and target origin, zeros included."""
-    per_cell = cell_origins.groupby(["cell", "origin"], as_index=False)["residents"].sum()
+    area; `per_origin`: `origins_by_cell`): `cell, origin, order, residents`, a row per cell and
+    target origin, zeros included."""
     pairs = (
         cell_areas.rename("area_code").rename_axis("cell").reset_index()
         .merge(targets, on="area_code")
-        .merge(per_cell, on=["cell", "origin"], how="left")
     )  # fmt: skip
-    return pairs.fillna({"residents": 0.0})[["cell", "origin", "order", "residents"]]
+    found = per_origin["residents"].reindex(pd.MultiIndex.from_frame(pairs[["cell", "origin"]]))
+    residents = found.fillna(0.0).to_numpy(dtype=float)
+    return pairs.assign(residents=residents)[["cell", "origin", "order", "residents"]]
 
 
 def target_origins_columns(residents: pd.DataFrame, *, step: int) -> tuple[pd.Series, pd.Series]:
@@ -300,7 +306,8 @@ def plan_week(
     force = force_rates(cells)
     ranked, notes = rank_areas(area_units, representation, force=force, scoring=config.scoring)
 
-    units = cell_units(cells, grid.cell_origins, summed=(*grid.summed, "area_m2"),
+    per_origin = origins_by_cell(grid.cell_origins)
+    units = cell_units(cells, per_origin, summed=(*grid.summed, "area_m2"),
                        signups_per_resident=force.signups_per_resident)  # fmt: skip
     per_cell = postcodes_per_cell(postcodes, resolution=grid.resolution)
     if per_cell is not None:
@@ -315,7 +322,7 @@ def plan_week(
         gap_origins(representation, among=missed), gap_origins(representation, level="force"),
         area_codes=ranked["area_code"],
     )  # fmt: skip
-    residents = target_residents(units["area_code"], grid.cell_origins, targets)
+    residents = target_residents(units["area_code"], per_origin, targets)
     units["target_residents"] = residents.groupby("cell")["residents"].sum()
     scored_cells, used, _ = score_table(units, force=force, scoring=config.scoring)
     excluded = visited_cells(visited, as_of=as_of, cooldown_days=config.hotspots.cooldown_days)

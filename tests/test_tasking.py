@@ -22,6 +22,7 @@ from targeting.tasking import (
     gap_origins,
     gap_origins_columns,
     hotspot_targets,
+    origins_by_cell,
     postcodes_per_cell,
     residential,
     round_to,
@@ -117,7 +118,7 @@ def test_cell_units_gaps_by_hand() -> None:
         }
     )
     summed = tuple(c for c in cells.columns if c not in ("cell", "area_code"))
-    units = cell_units(cells, origins, summed=summed, signups_per_resident=4 / 200)
+    units = cell_units(cells, origins_by_cell(origins), summed=summed, signups_per_resident=4 / 200)
     # cell a: P is half the residents and has none of the 4 sign-ups: short by 2
     assert units.loc[a, "parity_gap"] == pytest.approx(2.0)
     assert units.loc[a, "area_code"] == "X"  # the fragment with most residents
@@ -161,9 +162,9 @@ def test_hotspots_are_for_their_areas_origins_or_else_the_forces() -> None:
     origins = pd.DataFrame({
         "cell": ["c1", "c1", "c1", "c2", "c2"], "area_code": ["A", "X", "A", "B", "B"],
         "origin": ["Pakistani", "Pakistani", "England", "Bangladeshi", "England"],
-        "residents": [100.0, 24.0, 500.0, 4.0, 300.0],
+        "residents": [100.0, 24.0, 500.0, 4.0, 300.0], "registered": [0, 0, 0, 0, 0],
     })  # fmt: skip
-    residents = target_residents(cells, origins, targets)
+    residents = target_residents(cells, origins_by_cell(origins), targets)
     # a cell's residents of its target origins, whichever area's fragment they live in
     assert residents.sort_values(["cell", "order"]).values.tolist() == [
         ["c1", "Pakistani", 0, 124.0], ["c1", "Somali", 1, 0.0], ["c2", "Bangladeshi", 0, 4.0],
