@@ -40,6 +40,7 @@ from targeting.ingest import (
     read_ratings,
     read_signups,
 )
+from targeting.ingest.points import _parse_months
 from targeting.reference import REFERENCE_DIR
 
 AS_OF = dt.date(2018, 10, 31)
@@ -677,3 +678,12 @@ def test_postcodes_normalise_to_upper_case_letters_and_digits(values: list[str |
     column = pd.Series(values, dtype="str", name="postcode")
     expected = column.str.upper().str.replace(r"[^0-9A-Z]", "", regex=True)
     pd.testing.assert_series_equal(normalise_postcode(column), expected)
+
+
+@given(st.lists(st.sampled_from(["2018-09", " 2018-10 ", "2018-13", "", "Sept 2018", None]),
+                max_size=30))  # fmt: skip
+def test_crime_months_parse_as_a_whole_column_does(values: list[str | None]) -> None:
+    # each distinct month is parsed once; the result is what parsing every row gives
+    text = pd.Series(values, dtype="str", index=np.arange(len(values)) * 2)
+    expected = pd.to_datetime(text.astype(str).str.strip(), format="%Y-%m", errors="coerce")
+    pd.testing.assert_series_equal(_parse_months(text), expected)
