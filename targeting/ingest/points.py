@@ -270,9 +270,10 @@ def _signup_rows(
         if cols["origin"]
         else pd.Series("", index=frame.index)
     )
+    # text columns as they are (Arrow), not through objects and back
     rows = pd.DataFrame(
-        {"user_id": user.to_numpy(), "joined": joined.to_numpy(), "label": label.to_numpy(),
-         "status": status.to_numpy(), "watch_role": role.to_numpy()}
+        {"user_id": user.array, "joined": joined.to_numpy(), "label": label.array,
+         "status": status.array, "watch_role": role.array}
     )  # fmt: skip
     return rows, reasons, dates
 
