@@ -27,6 +27,8 @@ from targeting.report import (
     sections_to_markdown,
     under_represented,
 )
+from targeting.report.origins import small_withheld
+from targeting.representation import Representation
 
 SVG = "{http://www.w3.org/2000/svg}"  # the namespace of every element of a picture
 MARKING = "OFFICIAL-SENSITIVE"
@@ -662,3 +664,25 @@ def test_headline_known_answers_with_a_previous_run() -> None:
         "The areas' parity gaps add up to 160, ▼ from 170 since the run to 30 September 2018 "
         "(closing).",
     )
+
+
+def test_small_withheld_marks_only_withheld_small_counts_of_the_same_place_and_origin() -> None:
+    counts = pd.DataFrame({
+        "level": ["area", "area", "area", "parent"],
+        "geo": ["A", "A", "B", "P"],
+        "origin_level": ["origin"] * 4,
+        "node": ["Pakistani", "Somali", "Pakistani", "Pakistani"],
+        "registered": [3, 25, 4, 7],
+        "suppressed": [True, True, False, True],
+    })  # fmt: skip
+    rep = Representation(table=pd.DataFrame(), counts=counts, unknown=pd.DataFrame(),
+                         areas=pd.DataFrame())  # fmt: skip
+    rows = pd.DataFrame({
+        "level": ["area", "area", "area", "area", "parent"],
+        "area_code": ["A", "A", "B", "C", "P"],
+        "origin_level": ["origin"] * 5,
+        "origin": ["Pakistani", "Somali", "Pakistani", "Pakistani", "Pakistani"],
+    })  # fmt: skip
+    # 3 withheld reads <10; 25 withheld to protect it reads suppressed; 4 is published (a count
+    # the audit left out is not "<10"); C has no count; the parent's 7 is withheld
+    assert small_withheld(rep, rows, threshold=10).tolist() == [True, False, False, False, True]

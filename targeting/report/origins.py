@@ -41,16 +41,13 @@ def small_withheld(
     small = counts[
         counts["suppressed"] & is_small(counts["registered"].to_numpy(), threshold=threshold)
     ]
-    keys = set(zip(small["level"], small["geo"], small["origin_level"], small["node"], strict=True))
-    return np.array(
-        [
-            k in keys
-            for k in zip(
-                rows["level"], rows["area_code"], rows["origin_level"], rows["origin"], strict=True
-            )
-        ],
-        dtype=bool,
+    keys = pd.MultiIndex.from_arrays(
+        [small["level"], small["geo"], small["origin_level"], small["node"]]
     )
+    wanted = pd.MultiIndex.from_arrays(
+        [rows["level"], rows["area_code"], rows["origin_level"], rows["origin"]]
+    )
+    return np.asarray(wanted.isin(keys), dtype=bool)
 
 
 def _signed_points(value: object) -> str:
