@@ -316,12 +316,13 @@ def _signup_locations(
                 [Problem(str(path), f"{int(pc_given.sum())} rows are located only by postcode", "add inputs.postcodes (a postcode,latitude,longitude lookup)")],
             )  # fmt: skip
         if postcodes is not None:
-            lookup = postcodes.set_index("key")
-            found = keys.map(lookup["latitude"]).to_numpy(dtype=float)
-            first_reason(reasons, pc_given & np.isnan(found), "postcode not found")
-            take = pc_given & ~np.isnan(found)
-            lat[take] = found[take]
-            lon[take] = keys.map(lookup["longitude"]).to_numpy(dtype=float)[take]
+            # each row's postcode looked up once (the keys are unique: duplicates are rejects)
+            at = np.full(len(frame), -1)
+            at[pc_given] = pd.Index(postcodes["key"]).get_indexer(keys[pc_given])
+            first_reason(reasons, pc_given & (at < 0), "postcode not found")
+            take = at >= 0
+            lat[take] = postcodes["latitude"].to_numpy(dtype=float)[at[take]]
+            lon[take] = postcodes["longitude"].to_numpy(dtype=float)[at[take]]
         use_none = use_pc & ~pc_given
     else:
         use_none = use_pc
