@@ -19,7 +19,7 @@ import pandas as pd
 from targeting.config import Config, ScoringConfig
 from targeting.geofence import cells_to_geofences, geofences_to_circles
 from targeting.grid import Grid
-from targeting.h3cells import cell_centres, points_to_cells
+from targeting.h3cells import cell_centres, ids_to_cells, points_to_cells, points_to_ids
 from targeting.plan import Limits, area_plan, parent_plan, plan_options, solve_plan, station_areas
 from targeting.scoring import (
     COMPONENT_NAMES,
@@ -209,12 +209,14 @@ def postcodes_per_cell(postcodes: pd.DataFrame | None, *, resolution: int) -> pd
     """How many postcode centroids fall in each cell; None without postcodes."""
     if postcodes is None:
         return None
-    cells = points_to_cells(
+    ids = points_to_ids(
         postcodes["latitude"].to_numpy(dtype=float),
         postcodes["longitude"].to_numpy(dtype=float),
         resolution=resolution,
     )
-    return pd.Series(cells).value_counts()
+    # counted on the 64-bit indexes; only the distinct cells are written out as text
+    distinct, counts = np.unique(ids, return_counts=True)
+    return pd.Series(counts, index=ids_to_cells(distinct), name="count")
 
 
 def hotspot_targets(
