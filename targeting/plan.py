@@ -135,7 +135,36 @@ def solve_plan(
     )
     if result.x is None:
         raise PlanError(f"the week's plan could not be solved: {result.message}")
-    return np.asarray(result.x[:n] > 0.5)
+    return best_of_each_kind(options, np.asarray(result.x[:n] > 0.5))
+
+
+# option values closer than this are ties, so a last-bit difference in a sum behind them (a
+# refactor's, not the data's) never decides between two cells
+_VALUE_DIGITS = 9
+
+
+def best_of_each_kind(options: pd.DataFrame, chosen: np.ndarray) -> np.ndarray:
+    """`chosen` with, of each area's options of one tactic and length (`hours`), the same
+    number taken but the highest-valued ones (ties: cell).
+
+    Options of one kind are interchangeable in the programme (one area, so one parent; one
+    tactic, so one limit; the same hours), and a higher value only adds to an area's sum, so
+    this is as good an optimum. It is also one that does not depend on the solver's path:
+    where an area's gap is filled, the programme gains nothing from which of its options fill
+    it, and any of them is optimal.
+    """
+    kind = ["area_code", "tactic", "hours"]
+    frame = options[[*kind, "cell"]].assign(
+        value=options["value"].round(_VALUE_DIGITS), chosen=chosen, position=np.arange(len(options))
+    )
+    taken = frame.groupby(kind)["chosen"].transform("sum").to_numpy()
+    ordered = frame.assign(taken=taken).sort_values(
+        [*kind, "value", "cell"], ascending=[True, True, True, False, True], kind="stable"
+    )
+    rank = ordered.groupby(kind).cumcount().to_numpy()
+    best = np.zeros(len(options), dtype=bool)
+    best[ordered["position"].to_numpy()[rank < ordered["taken"].to_numpy()]] = True
+    return best
 
 
 def area_plan(

@@ -9,8 +9,10 @@ import numpy as np
 import pandas as pd
 import pulp
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from targeting.plan import Limits, area_plan, solve_plan
+from targeting.plan import Limits, area_plan, best_of_each_kind, solve_plan
 
 # every area of these instances matters as much as the next
 ONE = pd.Series(1.0, index=[f"A{i}" for i in range(8)] + [f"A{i:03d}" for i in range(200)]
@@ -239,3 +241,43 @@ def test_a_social_post_comes_on_top_of_an_areas_tactic_on_the_ground() -> None:
     plan = area_plan(options, chosen, caps, area_codes=pd.Index(["A", "B"]))
     assert plan["tactic"].to_dict() == {"A": "door", "B": "social"}
     assert plan["social_posts"].to_dict() == {"A": 1, "B": 1}
+
+
+def test_where_a_gap_is_filled_the_areas_best_places_fill_it() -> None:
+    # any two of these three doors fill A's gap of 1.77 (a third adds nothing), so every pair
+    # is an optimum of the programme (HiGHS's own answer is 0.67 and 1.32): the plan takes the
+    # two best, whatever the solver's path
+    options = _options([("A", "N", "door", v, 4.0) for v in (0.67, 1.11, 1.32)])
+    limits = Limits(hotspots=3, officer_hours=None, station_days=0, social_posts=0)
+    chosen = solve_plan(options, pd.Series({"A": 1.77}), ONE, limits=limits)
+    assert options.loc[chosen, "value"].tolist() == [1.11, 1.32]
+
+
+def test_best_of_each_kind_known_answers() -> None:
+    options = _options([
+        ("A", "N", "door", 0.5, 4.0), ("A", "N", "door", 0.9, 4.0), ("A", "N", "door", 0.7, 4.0),
+        ("A", "N", "door", 0.9 + 1e-13, 4.0),  # a last-bit difference is a tie: cell decides
+        ("A", "N", "street", 2.0, 4.0), ("A", "N", "street", 0.1, 4.0),
+        ("B", "N", "door", 3.0, 4.0), ("B", "N", "door", 1.0, 6.0),  # longer: another kind
+    ])  # fmt: skip
+    chosen = np.array([True, False, True, False, False, True, False, True])
+    best = best_of_each_kind(options, chosen)
+    assert options.loc[best, "cell"].tolist() == ["c1", "c3", "c4", "c7"]
+
+
+@given(st.lists(st.tuples(st.sampled_from(["A", "B"]), st.sampled_from(["door", "street"]),
+                          st.floats(0.01, 5.0), st.sampled_from([4.0, 6.0]), st.booleans()),
+                min_size=1, max_size=25))  # fmt: skip
+def test_best_of_each_kind_keeps_every_limit_and_loses_no_value(
+    rows: list[tuple[str, str, float, float, bool]],
+) -> None:
+    options = _options([(a, "N", t, v, h) for a, t, v, h, _ in rows])
+    chosen = np.array([c for *_, c in rows])
+    best = best_of_each_kind(options, chosen)
+    kind = ["area_code", "tactic", "hours"]
+    # as many of each kind (so the same hotspots, hours and tactics), each area's value no less
+    assert options[best].groupby(kind).size().equals(options[chosen].groupby(kind).size())
+    before = options[chosen].groupby("area_code")["value"].sum()
+    after = options[best].groupby("area_code")["value"].sum().reindex(before.index)
+    assert (after >= before - 1e-9).all()
+    assert (best_of_each_kind(options, best) == best).all()
