@@ -27,7 +27,7 @@ from targeting.report import (
     sections_to_markdown,
     under_represented,
 )
-from targeting.report.origins import small_withheld
+from targeting.report.origins import every_origin, small_withheld
 from targeting.representation import Representation
 
 SVG = "{http://www.w3.org/2000/svg}"  # the namespace of every element of a picture
@@ -686,3 +686,23 @@ def test_small_withheld_marks_only_withheld_small_counts_of_the_same_place_and_o
     # 3 withheld reads <10; 25 withheld to protect it reads suppressed; 4 is published (a count
     # the audit left out is not "<10"); C has no count; the parent's 7 is withheld
     assert small_withheld(rep, rows, threshold=10).tolist() == [True, False, False, False, True]
+
+
+def test_every_origin_gives_each_place_its_own_rows_largest_first() -> None:
+    one = origin_frame().assign(level="parent", area_code="P1", area_name="North")
+    two = origin_frame().assign(level="parent", area_code="P2", area_name="South",
+                                active_in_area=[5.0, 50.0], suppressed=[True, False])  # fmt: skip
+    counts = pd.DataFrame({
+        "level": ["parent"] * 4, "geo": ["P1", "P1", "P2", "P2"], "origin_level": ["origin"] * 4,
+        "node": ["Pakistani", "Somali", "Pakistani", "Somali"], "registered": [1644, 4, 3, 20],
+        "suppressed": [False, True, True, False],
+    })  # fmt: skip
+    rep = Representation(table=pd.concat([one, two], ignore_index=True), counts=counts,
+                         unknown=pd.DataFrame(), areas=pd.DataFrame())  # fmt: skip
+    north, south, nowhere = every_origin(rep, level="parent", area_codes=["P1", "P2", "P3"],
+                                         threshold=10)  # fmt: skip
+    assert north["Origin"].tolist() == ["Pakistani", "Somali"]
+    assert north["Sign-ups"].tolist() == ["1,644", "<10"]
+    assert south["Origin"].tolist() == ["Somali", "Pakistani"]  # its own residents' order
+    assert south["Sign-ups"].tolist()[1] == "<10"
+    assert nowhere.empty and list(nowhere.columns) == ORIGIN_COLUMNS

@@ -129,14 +129,23 @@ def under_represented(
 
 
 def every_origin(
-    representation: Representation, *, level: str, area_code: str, threshold: int
-) -> pd.DataFrame:
-    """Every origin of one place, largest first by residents, withheld small counts "<10"."""
-    rows = _origin_rows(representation.table, level=level, area_code=area_code).sort_values(
+    representation: Representation, *, level: str, area_codes: list[str], threshold: int
+) -> list[pd.DataFrame]:
+    """Every origin of each of `area_codes` (places at `level`), largest first by residents,
+    withheld small counts "<10": one table per place, in the order given. The places' rows are
+    sorted and their small counts found once for all of them (a force has dozens of NPUs)."""
+    table = representation.table
+    rows = table[(table["level"] == level) & (table["origin_level"] == "origin")].sort_values(
         ["active_in_area", "origin"], ascending=[False, True]
     )
     small = small_withheld(representation, rows, threshold=threshold)
-    return format_origin_rows(rows, small=small, threshold=threshold)
+    at = rows.groupby("area_code", sort=False).indices
+    none = np.zeros(0, dtype=np.int64)
+    return [
+        format_origin_rows(rows.iloc[at.get(code, none)], small=small[at.get(code, none)],
+                           threshold=threshold)
+        for code in area_codes
+    ]  # fmt: skip
 
 
 def predominant(table: pd.DataFrame, *, limit: int = 10) -> pd.DataFrame:

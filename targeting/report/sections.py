@@ -197,18 +197,14 @@ def _origins_by_parent_section(representation: Representation, *, threshold: int
     if parents.empty:
         parents = pd.DataFrame({"area_code": [FORCE_CODE], "area_name": ["All areas"]})
     level = "parent" if (representation.table["level"] == "parent").any() else "force"
+    tables = every_origin(representation, level=level, area_codes=parents["area_code"].tolist(),
+                          threshold=threshold)  # fmt: skip
     return Section(
         "Origins by NPU",
         "Every origin in each parent area (NPU), largest by residents first. "
         f"{DIFFERENCE_NOTE} A count from 1 to {threshold - 1} reads <{threshold}; a figure "
         "withheld so that such a count cannot be worked out from the totals reads suppressed.",
-        [
-            (
-                name,
-                every_origin(representation, level=level, area_code=code, threshold=threshold),
-            )
-            for code, name in zip(parents["area_code"], parents["area_name"], strict=True)
-        ],
+        list(zip(parents["area_name"], tables, strict=True)),
         anchor="origins-by-npu",
     )
 
