@@ -49,7 +49,10 @@ SITE_COLUMNS = [
 
 def _centres(cells: Iterable[str], what: str) -> tuple[np.ndarray, np.ndarray]:
     """Latitude and longitude (degrees) of each cell's centre; ValueError names bad cells."""
-    cells = np.asarray(list(cells), dtype=object)
+    # an Index or Series converts at once; a Python iteration of one costs a microsecond a cell
+    cells = np.asarray(
+        cells if isinstance(cells, np.ndarray | pd.Index | pd.Series) else list(cells), dtype=object
+    )
     bad = cells[~valid_cells(cells)].tolist()
     if bad:
         raise ValueError(f"{len(bad)} {what} are not valid H3 cells, e.g. {bad[:3]!r}")
