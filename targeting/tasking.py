@@ -420,12 +420,12 @@ def nearest_postcodes(points: pd.DataFrame, postcodes: pd.DataFrame | None) -> p
     # a postcode further than this from the cell's centre would send an officer astray
     near = distance * 111_320.0 <= NEAREST_POSTCODE_M
     # only the postcodes picked are written out
-    key = pd.Series(postcodes["key"].to_numpy()[idx], dtype=str)
+    key = pd.Series(postcodes["key"].array.take(idx), dtype=str)
     spaced = (key.str.slice(0, -3) + " " + key.str.slice(-3)).str.strip()
     out["nearest_postcode"] = np.where(near, spaced.to_numpy(), "")
     if "street" in postcodes:
-        streets = postcodes["street"].fillna("").astype(object).to_numpy()[idx]
-        out["street"] = np.where(near, streets, "")
+        streets = pd.Series(postcodes["street"].array.take(idx)).fillna("").astype(object)
+        out["street"] = np.where(near, streets.to_numpy(), "")
     return out
 
 
