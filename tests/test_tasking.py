@@ -22,6 +22,7 @@ from targeting.tasking import (
     gap_origins,
     gap_origins_columns,
     hotspot_targets,
+    nearest_postcodes,
     origins_by_cell,
     postcodes_per_cell,
     residential,
@@ -345,3 +346,17 @@ def test_nhw_week_sends_the_station_where_watch_is_thin(demo_output: Path, tmp_p
     sums = grid.cells.groupby("area_code")[["watch_households", "households"]].sum()
     watch = (sums["watch_households"] / sums["households"]).clip(upper=1.0)
     assert (watch.loc[sites["nhw"]["area_code"]] < watch.median()).all()
+
+
+def test_nearest_postcodes_spaced_with_streets_and_blank_when_far() -> None:
+    postcodes = pd.DataFrame({
+        "key": ["B356AB", "B11AA", "B12BB"], "latitude": [52.5000, 52.4800, 52.4700],
+        "longitude": [-1.8000, -1.9000, -1.9100], "street": ["High Street", None, "Low Road"],
+    }).astype({"key": "str", "street": "str"})  # fmt: skip
+    points = pd.DataFrame({"latitude": [52.5001, 52.4801, 53.0], "longitude": [-1.8001, -1.9, -1.0]},
+                          index=["near", "no street", "far"])  # fmt: skip
+    found = nearest_postcodes(points, postcodes)
+    assert found.loc["near"].tolist() == ["B35 6AB", "High Street"]
+    assert found.loc["no street"].tolist() == ["B1 1AA", ""]
+    assert found.loc["far"].tolist() == ["", ""]
+    assert nearest_postcodes(points, None)["nearest_postcode"].tolist() == ["", "", ""]
