@@ -188,13 +188,15 @@ def _clip_chunk(
     corners = corners - origin
     xy = rings.xy[vertex] - origin[pair[work], 0, :]
     x, y = xy[:, 0], xy[:, 1]
+    # each corner's coordinates as a row of its own (corner x pairs), so every pass gathers
+    # from contiguous rows rather than from the (pairs, corners, 2) block
+    cx, cy = corners[:, :, 0].T.copy(), corners[:, :, 1].T.copy()
     for j in range(n_corners):
         if len(x) == 0:
             break
         owner = pair[work]
-        a = corners[owner, j]
-        b = corners[owner, (j + 1) % n_corners]
-        x, y, work = _clip_pass(x, y, work, a[:, 0], a[:, 1], b[:, 0], b[:, 1])
+        k = (j + 1) % n_corners
+        x, y, work = _clip_pass(x, y, work, cx[j][owner], cy[j][owner], cx[k][owner], cy[k][owner])
     area = np.zeros(len(ring))
     if len(x):
         starts = np.flatnonzero(np.r_[True, work[1:] != work[:-1]])
